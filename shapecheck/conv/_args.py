@@ -6,9 +6,11 @@ arguments, ``padding="same"``/``"valid"`` and group checks behave exactly like t
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,27 @@ def normalize(x: torch.Tensor, weight: torch.Tensor, stride, padding, dilation, 
             f"Calculated output size {list(out)} is too small for input of spatial size "
             f"{list(x.shape[2:])}, kernel {list(kernel)}, dilation {list(dilation)}, padding {list(pads)}")
     return args
+
+
+def pad_input(x: torch.Tensor, pads: tuple[tuple[int, int], ...]) -> torch.Tensor:
+    """Zero-pad the spatial dimensions of (N, C, *spatial) ``x`` by explicit (before, after) pads.
+
+    Negative pads crop, as with ``F.pad``.
+    """
+    flat = [p for pair in reversed(pads) for p in pair]
+    return F.pad(x, flat) if any(flat) else x
+
+
+def accepts_unbatched(conv):
+    """Let ``conv(x, weight, ...)`` take an unbatched (C, *spatial) input, as torch's do."""
+
+    @functools.wraps(conv)
+    def wrapper(x, weight, *args, **kwargs):
+        if x.dim() == weight.dim() - 1:
+            return conv(x.unsqueeze(0), weight, *args, **kwargs).squeeze(0)
+        return conv(x, weight, *args, **kwargs)
+
+    return wrapper
 
 
 class NotApplicable(ValueError):
