@@ -1,0 +1,671 @@
+"""Load a user's model file without running its script part.
+
+`parse(source, path)` checks the syntax and returns a `SourceFile`. `load(src)` executes only
+a skeleton of the file in a fresh namespace and returns that namespace:
+
+- kept: imports, `def`s, `class`es, assignments of constant expressions and of module
+  objects (`model = nn.Sequential(...)`, `net = Net()`), and `if`/`try` blocks made of these;
+- dropped: everything under `if __name__ == "__main__":`, loops, `with` blocks, bare calls,
+  and assignments of any other call (`loader = DataLoader(...)`, `x = torch.randn(...)`).
+
+Each kept top-level statement is compiled on its own from the file's own syntax tree, with the
+file's path as filename, so every code object (methods of the user's classes included) carries
+the true path, lines and columns. A kept statement that raises is skipped and noted; a failing
+top-level import is a `LoadError`. The skeleton runs under `torch.device("meta")` (module
+objects hold no memory), with `__name__` set to "__shapecheck_user__", the file's folder first
+on `sys.path`, and no bytecode written; `sys.path` and `sys.modules` are restored afterwards
+(modules imported from the user's folder are forgotten, so an edited sibling is re-read).
+
+libcst is imported only when a concrete syntax tree or a span is first needed: a clean check
+never pays for it.
+"""
+
+from __future__ import annotations
+
+import __future__ as future_module
+import ast
+import builtins
+import collections
+import copy
+import dataclasses
+import enum
+import functools
+import io
+import linecache
+import os
+import sys
+import tokenize
+import types
+from dataclasses import dataclass
+from typing import Any
+
+from shapecheck.diagnostics import Span
+
+USER_MODULE_NAME = "__shapecheck_user__"
+HINT_MARKER = "shapecheck:"
+
+# Method calls that only move a module between devices or dtypes: stripped from kept
+# assignments (the skeleton runs on the meta device, where `.to("cuda")` cannot work).
+MOVE_METHODS = frozenset({"to", "cuda", "cpu"})
+# Method calls kept on a safe receiver (a module object or a small constant tensor).
+SAFE_METHODS = frozenset({
+    "eval", "train", "float", "double", "half", "bfloat16", "requires_grad_",
+    "view", "reshape", "unsqueeze", "squeeze", "permute", "transpose", "t", "flatten",
+    "expand", "repeat", "contiguous", "clone", "detach", "long", "int", "bool",
+    "get", "copy", "keys", "values", "items", "format", "join", "split", "upper", "lower",
+})
+SAFE_BUILTINS = frozenset({
+    "range", "len", "int", "float", "complex", "str", "bool", "bytes", "tuple", "list",
+    "dict", "set", "frozenset", "min", "max", "sum", "abs", "round", "pow", "divmod",
+    "zip", "enumerate", "reversed", "sorted", "map", "filter", "isinstance", "issubclass",
+    "hasattr", "type", "object", "property", "staticmethod", "classmethod", "slice", "repr",
+    "chr", "ord", "hex", "any", "all",
+})
+SAFE_TORCH = (
+    "device", "cuda.is_available", "cuda.device_count", "backends.mps.is_available",
+    "tensor", "as_tensor", "Size", "get_default_dtype", "finfo", "iinfo",
+)
+# Calls inside a file-defined function that make it unsafe to run as a model builder.
+UNSAFE_CALLS = frozenset({
+    "print", "open", "input", "exec", "eval", "exit", "quit", "backward", "step",
+    "zero_grad", "fit", "save", "savefig", "show", "download", "load", "load_state_dict",
+    "read_csv", "urlopen", "urlretrieve", "system", "run", "Popen", "sleep", "DataLoader",
+    "manual_seed", "seed", "mkdir", "makedirs", "remove", "rmtree", "write", "train_model",
+})
+FACTORY_MODULES = ("torchvision.models", "timm")
+
+
+class LoadError(Exception):
+    """The file cannot be loaded: a syntax error, a failing import, or a failing module.
+
+    `kind` is "syntax", "import" (a top-level import raised ImportError) or "exec" (a
+    top-level import raised something else while running the imported module).
+    """
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None,
+                 kind: str = "exec") -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+        self.kind = kind
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.message}"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A top-level statement that was not executed (`failed`: it was kept but raised)."""
+
+    line: int
+    end_line: int
+    reason: str
+    failed: bool = False
+
+
+@dataclass
+class LoadResult:
+    namespace: dict
+    skipped: list[Skipped]
+
+
+class SourceFile:
+    """One parsed file: its text, its `ast` tree and, on demand, its libcst tree and spans.
+
+    `cache` holds per-file indexes built by other engine modules (one pass each, kept here).
+    """
+
+    def __init__(self, source: str, path: str, tree: ast.Module) -> None:
+        self.path = path
+        self.source = source
+        self.lines = source.splitlines()
+        self.tree = tree
+        self.comment_hints = _comment_hints(source)
+        self.class_lines = _class_lines(tree)
+        self.cache: dict[str, Any] = {}
+        self._module = None
+        self._positions = None
+
+    def __repr__(self) -> str:
+        return f"SourceFile({self.path!r})"
+
+    @property
+    def module(self):
+        """The libcst Module (parsed on first use; raises LoadError if libcst rejects it)."""
+        if self._module is None:
+            self._module = _cst_parse(self.source)
+        return self._module
+
+    @property
+    def class_defs(self) -> dict:
+        """Class name -> libcst ClassDef, for classes at top level or in top-level if/try."""
+        if "class_defs" not in self.cache:
+            import libcst as cst
+            found: dict = {}
+            for stmt in _walk_cst_top(self.module.body, cst):
+                if isinstance(stmt, cst.ClassDef):
+                    found.setdefault(stmt.name.value, stmt)
+            self.cache["class_defs"] = found
+        return self.cache["class_defs"]
+
+    def position(self, node):
+        """libcst CodeRange of a node of `self.module`."""
+        if self._positions is None:
+            from libcst.metadata import MetadataWrapper, PositionProvider
+            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+            self._positions = wrapper.resolve(PositionProvider)
+        return self._positions[node]
+
+    def span_of(self, node) -> Span:
+        """Span of a libcst node of `self.module` (1-based line, 0-based column, end exclusive)."""
+        rng = self.position(node)
+        return Span(self.path, rng.start.line, rng.start.column, rng.end.line, rng.end.column)
+
+    def text_of(self, node) -> str:
+        """The exact source text of a libcst node."""
+        return self.module.code_for_node(node)
+
+    def hint_for(self, line: int) -> tuple[int, str] | None:
+        """The `# shapecheck:` comment for a definition at `line`: on that line, or on the
+        comment and decorator lines directly above it. Returns (hint line, text)."""
+        if line in self.comment_hints:
+            return line, self.comment_hints[line]
+        probe = line - 1
+        while probe >= 1:
+            text = self.lines[probe - 1].strip()
+            if probe in self.comment_hints:
+                return probe, self.comment_hints[probe]
+            if not (text.startswith("#") or text.startswith("@")):
+                return None
+            probe -= 1
+        return None
+
+
+def parse(source: str, path: str) -> SourceFile:
+    """Check the syntax of `source` and return its SourceFile; LoadError(kind="syntax")."""
+    try:
+        tree = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as exc:
+        column = exc.offset - 1 if exc.offset else None
+        raise LoadError(exc.msg, exc.lineno, column, "syntax") from None
+    except ValueError as exc:  # null bytes
+        raise LoadError(str(exc), None, None, "syntax") from None
+    return SourceFile(source, path, tree)
+
+
+def parse_file(path: str) -> SourceFile:
+    """Read and parse a file (UTF-8, or the encoding its coding line declares)."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        source = data.decode(encoding)
+    except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
+        raise LoadError(f"cannot decode the file: {exc}", None, None, "syntax") from None
+    return parse(source, path)
+
+
+def load(src: SourceFile) -> dict:
+    """Execute the skeleton of `src` and return its namespace (see the module docstring)."""
+    return load_report(src).namespace
+
+
+def load_report(src: SourceFile) -> LoadResult:
+    """Like `load`, and also the statements that were dropped or failed (for --debug)."""
+    import torch
+
+    folder = os.path.dirname(os.path.abspath(src.path))
+    package, package_root = _package_of(folder)
+    module = types.ModuleType(USER_MODULE_NAME)
+    namespace = module.__dict__
+    namespace.update({"__file__": src.path, "__builtins__": builtins, "__package__": package})
+    added_paths = [folder] if package_root is None else [folder, package_root]
+    skipped: list[Skipped] = []
+    flags = _future_flags(src.tree)
+    with _isolated(module, added_paths, src):
+        with torch.device("meta"):
+            for stmt in src.tree.body:
+                _run_top_statement(stmt, namespace, src, flags, skipped)
+    return LoadResult(namespace, skipped)
+
+
+# ---------------------------------------------------------------- execution
+
+
+def _run_top_statement(stmt: ast.stmt, namespace: dict, src: SourceFile, flags: int,
+                       skipped: list[Skipped]) -> None:
+    kept, reason = _keep(stmt, namespace, src)
+    end = getattr(stmt, "end_lineno", stmt.lineno) or stmt.lineno
+    if kept is None:
+        skipped.append(Skipped(stmt.lineno, end, reason))
+        return
+    code = compile(ast.fix_missing_locations(ast.Module(body=[kept], type_ignores=[])),
+                   src.path, "exec", flags=flags, dont_inherit=True)
+    try:
+        exec(code, namespace)
+    except (Exception, SystemExit) as exc:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            raise _import_error(stmt, exc) from None
+        if isinstance(exc, ImportError) and isinstance(stmt, ast.If):
+            line = _user_line(exc, src.path) or stmt.lineno
+            raise LoadError(f"cannot import: {exc}", line, None, "import") from None
+        skipped.append(Skipped(stmt.lineno, end, f"{type(exc).__name__}: {exc}", failed=True))
+
+
+def _user_line(exc: BaseException, path: str) -> int | None:
+    """The line of the innermost traceback frame that runs code of `path`."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == path:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _import_error(stmt: ast.Import | ast.ImportFrom, exc: BaseException) -> LoadError:
+    if isinstance(stmt, ast.ImportFrom):
+        name = "." * stmt.level + (stmt.module or "")
+    else:
+        name = ", ".join(alias.name for alias in stmt.names)
+    if isinstance(exc, ImportError):
+        return LoadError(f"cannot import {name}: {exc}", stmt.lineno, stmt.col_offset, "import")
+    return LoadError(f"importing {name} failed: {type(exc).__name__}: {exc}",
+                     stmt.lineno, stmt.col_offset, "exec")
+
+
+class _isolated:
+    """Run the skeleton with the user's folder importable, then restore sys state."""
+
+    def __init__(self, module: types.ModuleType, paths: list[str], src: SourceFile) -> None:
+        self.module = module
+        self.paths = paths
+        self.src = src
+
+    def __enter__(self) -> None:
+        self.modules_before = set(sys.modules)
+        self.previous = sys.modules.get(USER_MODULE_NAME)
+        self.bytecode = sys.dont_write_bytecode
+        sys.dont_write_bytecode = True
+        for path in reversed(self.paths):
+            sys.path.insert(0, path)
+        sys.modules[USER_MODULE_NAME] = self.module
+        text_lines = self.src.source.splitlines(keepends=True)
+        linecache.cache[self.src.path] = (len(self.src.source), None, text_lines, self.src.path)
+
+    def __exit__(self, *exc_info: object) -> None:
+        sys.dont_write_bytecode = self.bytecode
+        for path in self.paths:
+            if path in sys.path:
+                sys.path.remove(path)
+        if self.previous is None:
+            sys.modules.pop(USER_MODULE_NAME, None)
+        else:
+            sys.modules[USER_MODULE_NAME] = self.previous
+        for name in set(sys.modules) - self.modules_before:
+            if _is_user_module(sys.modules.get(name), self.paths):
+                del sys.modules[name]
+
+
+def _is_user_module(module: object, folders: list[str]) -> bool:
+    location = getattr(module, "__file__", None)
+    if not location:
+        return False
+    location = os.path.abspath(location)
+    if "site-packages" in location or "dist-packages" in location:
+        return False
+    return any(location.startswith(folder + os.sep) for folder in folders)
+
+
+def _package_of(folder: str) -> tuple[str | None, str | None]:
+    """For a file inside a package: its dotted package name and the folder above the top
+    package (so relative imports work); (None, None) for a plain script folder."""
+    parts: list[str] = []
+    current = folder
+    while os.path.isfile(os.path.join(current, "__init__.py")):
+        parts.append(os.path.basename(current))
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    if not parts or not all(part.isidentifier() for part in parts):
+        return None, None
+    return ".".join(reversed(parts)), current
+
+
+def _future_flags(tree: ast.Module) -> int:
+    flags = 0
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
+            for alias in stmt.names:
+                feature = getattr(future_module, alias.name, None)
+                flags |= getattr(feature, "compiler_flag", 0)
+    return flags
+
+
+# ---------------------------------------------------------------- what to keep
+
+
+def _keep(stmt: ast.stmt, namespace: dict, src: SourceFile) -> tuple[ast.stmt | None, str]:
+    """The statement to execute (possibly with parts replaced by `pass`), or None and why."""
+    if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef,
+                         ast.ClassDef, ast.Pass)):
+        return stmt, ""
+    if isinstance(stmt, ast.Expr):
+        if isinstance(stmt.value, ast.Constant):
+            return stmt, ""
+        return None, "bare expression or call"
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        return _keep_assignment(stmt, namespace, src)
+    if isinstance(stmt, ast.If):
+        return _keep_if(stmt, namespace, src)
+    if isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
+        return _keep_try(stmt, namespace, src)
+    if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
+        return None, "top-level loop"
+    if isinstance(stmt, (ast.With, ast.AsyncWith)):
+        return None, "with block"
+    return None, f"{type(stmt).__name__.lower()} statement"
+
+
+def _keep_assignment(stmt: ast.stmt, namespace: dict, src: SourceFile
+                     ) -> tuple[ast.stmt | None, str]:
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+    if not all(_simple_target(t) for t in targets):
+        return None, "assignment to a complex target"
+    if stmt.value is None:
+        return stmt, ""
+    value = _strip_moves(copy.deepcopy(stmt.value))
+    problem = _unsafe_reason(value, namespace, src)
+    if problem:
+        return None, problem
+    kept = copy.copy(stmt)
+    kept.value = value
+    return kept, ""
+
+
+def _keep_if(stmt: ast.If, namespace: dict, src: SourceFile) -> tuple[ast.stmt | None, str]:
+    if any(isinstance(n, ast.Name) and n.id == "__name__" for n in ast.walk(stmt.test)):
+        return None, "if __name__ == '__main__' block"
+    problem = _unsafe_reason(stmt.test, namespace, src)
+    if problem:
+        return None, problem
+    body = _keep_block(stmt.body, namespace, src)
+    orelse = _keep_block(stmt.orelse, namespace, src)
+    if body is None and orelse is None:
+        return None, "if block with nothing to keep"
+    kept = copy.copy(stmt)
+    kept.body = body or [_pass_at(stmt.body[0])]
+    kept.orelse = orelse or []
+    return kept, ""
+
+
+def _keep_try(stmt: ast.stmt, namespace: dict, src: SourceFile) -> tuple[ast.stmt | None, str]:
+    body = _keep_block(stmt.body, namespace, src)
+    if body is None:
+        return None, "try block with nothing to keep"
+    kept = copy.copy(stmt)
+    kept.body = body
+    handlers = []
+    for handler in stmt.handlers:
+        new_handler = copy.copy(handler)
+        new_handler.body = _keep_block(handler.body, namespace, src) or [_pass_at(handler.body[0])]
+        handlers.append(new_handler)
+    kept.handlers = handlers
+    kept.orelse = _keep_block(stmt.orelse, namespace, src) or []
+    kept.finalbody = _keep_block(stmt.finalbody, namespace, src) or []
+    if not kept.handlers and not kept.finalbody:
+        kept.finalbody = [_pass_at(stmt.body[0])]
+    return kept, ""
+
+
+def _keep_block(block: list[ast.stmt], namespace: dict, src: SourceFile) -> list[ast.stmt] | None:
+    """The block with dropped statements replaced by `pass`; None when nothing is kept."""
+    result = []
+    any_kept = False
+    for stmt in block:
+        kept, _ = _keep(stmt, namespace, src)
+        if kept is None or isinstance(kept, ast.Pass):
+            result.append(_pass_at(stmt))
+        else:
+            result.append(kept)
+            any_kept = True
+    return result if any_kept else None
+
+
+def _pass_at(stmt: ast.stmt) -> ast.Pass:
+    return ast.copy_location(ast.Pass(), stmt)
+
+
+def _simple_target(target: ast.expr) -> bool:
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return all(_simple_target(t) for t in target.elts)
+    if isinstance(target, ast.Starred):
+        return _simple_target(target.value)
+    return isinstance(target, (ast.Name, ast.Attribute, ast.Subscript))
+
+
+class _StripMoves(ast.NodeTransformer):
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Attribute) and node.func.attr in MOVE_METHODS:
+            return node.func.value
+        return node
+
+
+def _strip_moves(node: ast.expr) -> ast.expr:
+    """`Net().to(device).cuda()` -> `Net()`: device moves cannot run on the meta device."""
+    return _StripMoves().visit(node)
+
+
+_SAFE_NODES = (
+    ast.Constant, ast.Name, ast.Attribute, ast.Subscript, ast.Slice, ast.BinOp, ast.UnaryOp,
+    ast.BoolOp, ast.Compare, ast.IfExp, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.Starred,
+    ast.JoinedStr, ast.FormattedValue, ast.ListComp, ast.SetComp, ast.DictComp,
+    ast.GeneratorExp, ast.comprehension, ast.Lambda, ast.arguments, ast.arg, ast.keyword,
+    ast.Call, ast.expr_context, ast.operator, ast.unaryop, ast.boolop, ast.cmpop,
+)
+
+
+def _unsafe_reason(expr: ast.expr, namespace: dict, src: SourceFile) -> str:
+    """'' when evaluating `expr` only builds constants and module objects, else why not."""
+    for node in _walk_evaluated(expr):
+        if not isinstance(node, _SAFE_NODES):
+            return f"uses {type(node).__name__}"
+        if isinstance(node, ast.Call):
+            problem = _unsafe_call(node, namespace, src)
+            if problem:
+                return problem
+    return ""
+
+
+def _walk_evaluated(expr: ast.AST):
+    """Like ast.walk, but not into lambda bodies (they run only when called)."""
+    todo = [expr]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.Lambda):
+            todo.append(node.args)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+
+
+def _unsafe_call(call: ast.Call, namespace: dict, src: SourceFile) -> str:
+    for keyword in call.keywords:
+        if keyword.arg in ("pretrained", "weights", "pretrained_backbone") and not (
+                isinstance(keyword.value, ast.Constant) and keyword.value.value in (None, False)):
+            return "loads pretrained weights"
+    func = call.func
+    if isinstance(func, ast.Attribute) and not _is_dotted(func):
+        if func.attr in SAFE_METHODS:
+            return ""
+        return f"calls .{func.attr}()"
+    if not _is_dotted(func):
+        return "calls a computed function"
+    label = ast.unparse(func)
+    try:
+        target = eval(compile(ast.Expression(func), src.path, "eval"), namespace)
+    except Exception:
+        return f"calls {label}, which is not defined here"
+    if _safe_callable(target, src, namespace):
+        return ""
+    return f"calls {label}"
+
+
+def _is_dotted(node: ast.expr) -> bool:
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return isinstance(node, ast.Name)
+
+
+def _safe_callable(target: object, src: SourceFile, namespace: dict) -> bool:
+    import torch
+
+    if isinstance(target, type):
+        if issubclass(target, (torch.nn.Module, enum.Enum, torch.dtype)):
+            return True
+        if dataclasses.is_dataclass(target) or target in (collections.OrderedDict,):
+            return True
+        if issubclass(target, tuple) and hasattr(target, "_fields"):
+            return True
+    if any(target is getattr(builtins, name) for name in SAFE_BUILTINS):
+        return True
+    if any(target is _torch_attr(torch, name) for name in SAFE_TORCH):
+        return True
+    if target in (functools.partial, collections.namedtuple, os.getenv, os.environ.get):
+        return True
+    module_name = getattr(target, "__module__", None) or ""
+    if module_name in ("math", "typing", "posixpath", "ntpath", "dataclasses", "operator"):
+        return True
+    if module_name.startswith(FACTORY_MODULES):
+        return True
+    owner = getattr(target, "__self__", None)
+    if owner is not None and getattr(target, "__name__", "") in SAFE_METHODS:
+        return isinstance(owner, (dict, list, tuple, str, torch.nn.Module))
+    code = getattr(target, "__code__", None)
+    if code is not None and code.co_filename == src.path:
+        return _is_builder(target.__name__, src, namespace, set())
+    return False
+
+
+def _torch_attr(torch_module: object, dotted: str) -> object:
+    value = torch_module
+    for part in dotted.split("."):
+        value = getattr(value, part, None)
+    return value
+
+
+def _is_builder(name: str, src: SourceFile, namespace: dict, seen: set[str]) -> bool:
+    """A function of the file that only builds things: no while/with, no I/O, no training
+    calls, and it calls only functions of the file that are builders too."""
+    if name in seen:
+        return True
+    seen.add(name)
+    definition = _function_defs(src).get(name)
+    if definition is None:
+        return False
+    for node in ast.walk(definition):
+        if isinstance(node, (ast.While, ast.With, ast.AsyncWith, ast.Global, ast.Nonlocal)):
+            return False
+        if not isinstance(node, ast.Call):
+            continue
+        called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(
+            node.func, "id", "")
+        if called in UNSAFE_CALLS:
+            return False
+        if isinstance(node.func, ast.Name) and called in _function_defs(src):
+            if not _is_builder(called, src, namespace, seen):
+                return False
+    return True
+
+
+def _function_defs(src: SourceFile) -> dict[str, ast.FunctionDef]:
+    if "ast_function_defs" not in src.cache:
+        src.cache["ast_function_defs"] = {
+            stmt.name: stmt for stmt in _walk_ast_top(src.tree.body)
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    return src.cache["ast_function_defs"]
+
+
+# ---------------------------------------------------------------- file indexes
+
+
+def _walk_ast_top(body: list[ast.stmt]):
+    """Top-level statements, descending into top-level if/try blocks (not __main__)."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, ast.If):
+            if any(isinstance(n, ast.Name) and n.id == "__name__" for n in ast.walk(stmt.test)):
+                continue
+            yield from _walk_ast_top(stmt.body)
+            yield from _walk_ast_top(stmt.orelse)
+        elif isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
+            yield from _walk_ast_top(stmt.body)
+            for handler in stmt.handlers:
+                yield from _walk_ast_top(handler.body)
+            yield from _walk_ast_top(stmt.orelse)
+            yield from _walk_ast_top(stmt.finalbody)
+
+
+def top_statements(src: SourceFile):
+    """The file's top-level statements in source order, including those inside top-level
+    `if` (except `if __name__ ...`) and `try` blocks."""
+    return _walk_ast_top(src.tree.body)
+
+
+def _walk_cst_top(body, cst):
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, cst.If):
+            if "__name__" in _cst_code(stmt.test, cst):
+                continue
+            yield from _walk_cst_top(stmt.body.body, cst)
+            if isinstance(stmt.orelse, cst.If):
+                yield from _walk_cst_top([stmt.orelse], cst)
+            elif stmt.orelse is not None:
+                yield from _walk_cst_top(stmt.orelse.body.body, cst)
+        elif isinstance(stmt, (cst.Try, getattr(cst, "TryStar", cst.Try))):
+            yield from _walk_cst_top(stmt.body.body, cst)
+            for handler in stmt.handlers:
+                yield from _walk_cst_top(handler.body.body, cst)
+
+
+def _cst_code(node, cst) -> str:
+    return cst.Module(body=[]).code_for_node(node)
+
+
+def _class_lines(tree: ast.Module) -> dict[str, int]:
+    lines: dict[str, int] = {}
+    for stmt in _walk_ast_top(tree.body):
+        if isinstance(stmt, ast.ClassDef):
+            lines.setdefault(stmt.name, stmt.lineno)
+    return lines
+
+
+def _comment_hints(source: str) -> dict[int, str]:
+    """Line -> text after `# shapecheck:` in a comment on that line."""
+    if HINT_MARKER not in source:
+        return {}
+    hints: dict[int, str] = {}
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type != tokenize.COMMENT:
+                continue
+            body = token.string.lstrip("#").strip()
+            if body.startswith(HINT_MARKER):
+                hints[token.start[0]] = body[len(HINT_MARKER):].strip()
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return hints
+
+
+def _cst_parse(source: str):
+    import libcst as cst
+
+    try:
+        return cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        raise LoadError(exc.message, exc.raw_line, exc.raw_column, "syntax") from None
