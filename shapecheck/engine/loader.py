@@ -249,12 +249,12 @@ def _run_top_statement(stmt: ast.stmt, namespace: dict, src: SourceFile, flags: 
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             raise _import_error(stmt, exc) from None
         if isinstance(exc, ImportError) and isinstance(stmt, ast.If):
-            line = _user_line(exc, src.path) or stmt.lineno
+            line = user_line(exc, src.path) or stmt.lineno
             raise LoadError(f"cannot import: {exc}", line, None, "import") from None
         skipped.append(Skipped(stmt.lineno, end, f"{type(exc).__name__}: {exc}", failed=True))
 
 
-def _user_line(exc: BaseException, path: str) -> int | None:
+def user_line(exc: BaseException, path: str) -> int | None:
     """The line of the innermost traceback frame that runs code of `path`."""
     line = None
     tb = exc.__traceback__

@@ -1,0 +1,67 @@
+"""Build a model found by `discover` on the meta device (no parameter memory).
+
+The model is returned in training mode, as torch constructs it: the tracer decides whether to
+call `.eval()` (BatchNorm in training mode rejects a batch of one sample per channel).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from shapecheck.engine.discover import ModelSpec, constructor_kwargs
+from shapecheck.engine.loader import user_line
+
+
+class BuildError(Exception):
+    """The user's constructor raised. `line`: the innermost line of the user's file in the
+    traceback (None when the failure happened outside it); `exception`: the original."""
+
+    def __init__(self, message: str, line: int | None = None,
+                 exception: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.exception = exception
+
+
+def build(spec: ModelSpec, init: dict | None = None, device: str = "meta",
+          strict: bool = True):
+    """Instantiate `spec` under `torch.device(device)`, or return its top-level object
+    (moved to `device` when some of its tensors live elsewhere).
+
+    Raises MissingArguments / UsageError (from `constructor_kwargs`) and BuildError.
+    """
+    import torch
+
+    if spec.kind == "object":
+        return _on_device(spec.obj, device)
+    kwargs = constructor_kwargs(spec.obj, init or {}, strict)
+    args, kwargs = _positional_only(spec.obj, kwargs)
+    try:
+        with torch.device(device):
+            return spec.obj(*args, **kwargs)
+    except Exception as exc:
+        message = f"building {spec.name} failed: {type(exc).__name__}: {exc}"
+        raise BuildError(message, user_line(exc, spec.path), exc) from exc
+
+
+def _on_device(model, device: str):
+    tensors = list(model.parameters()) + list(model.buffers())
+    if all(t.device.type == device for t in tensors):
+        return model
+    return model.to(device)
+
+
+def _positional_only(cls: type, kwargs: dict) -> tuple[list, dict]:
+    """Values of positional-only parameters must be passed by position."""
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return [], kwargs
+    args = []
+    rest = dict(kwargs)
+    for name, param in params.items():
+        if param.kind is not param.POSITIONAL_ONLY or name not in rest:
+            break
+        args.append(rest.pop(name))
+    return args, rest
