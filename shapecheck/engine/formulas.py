@@ -1,0 +1,667 @@
+"""Shape arithmetic that explains itself.
+
+Every function here computes one output size the way torch does and returns a
+:class:`Derivation`: the value, the steps a beginner can follow
+(``conv2: H = ⌊(15 + 2·0 − 1·(3−1) − 1)/1⌋ + 1 = 13``), and how many input rows the floor
+threw away. The inverse helpers answer the questions a fix needs: which input sizes give
+a wanted output, which padding makes a layer fit.
+
+Pure integer arithmetic: no torch import, so rules and fixes can use it freely.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+UNIT_WORDS = {"H": "row", "W": "column", "L": "step", "D": "slice"}
+SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def units(dim: str, count: int) -> str:
+    """``units("H", 2)`` → ``"2 rows"``."""
+    word = UNIT_WORDS.get(dim, "position")
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """One output size, how it was computed, and what the computation lost.
+
+    ``dropped`` counts the input positions at the end that no window reaches because the
+    division was floored. ``problem`` is empty when torch accepts the configuration;
+    otherwise one sentence saying why torch refuses it.
+    """
+
+    value: int
+    steps: tuple[str, ...]
+    dropped: int = 0
+    formula: str = ""
+    dim: str = "H"
+    problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
+
+    @property
+    def note(self) -> str:
+        """The compact one-liner for a shape table: ``13→6 (drops 1 row)``."""
+        text = self.formula or str(self.value)
+        if self.dropped:
+            text += f" (drops {units(self.dim, self.dropped)})"
+        if self.problem:
+            text += f": {self.problem}"
+        return text
+
+
+# ---------------------------------------------------------------- small text helpers
+
+
+def _head(label: str, dim: str) -> str:
+    return f"{label}: {dim} = " if label else f"{dim} = "
+
+
+def _pair(padding) -> tuple[int, int]:
+    """Padding of one dimension as (before, after); an int pads both sides."""
+    if isinstance(padding, int):
+        return padding, padding
+    before, after = padding
+    return int(before), int(after)
+
+
+def _pad_full(before: int, after: int) -> str:
+    if before == after:
+        return f"2·{before}"
+    return f"{before} + {after}"
+
+
+def _pad_short(before: int, after: int) -> str:
+    if before == after:
+        return f"+2·{before}" if before else ""
+    return f"+{before}+{after}"
+
+
+def _padded_text(size: int, before: int, after: int) -> str:
+    if before == after == 0:
+        return f"the input ({size})"
+    return f"the padded input ({size} + {_pad_full(before, after)} = {size + before + after})"
+
+
+def _kernel_text(kernel: int, dilation: int) -> str:
+    if dilation == 1:
+        return f"the kernel ({kernel})"
+    effective = dilation * (kernel - 1) + 1
+    return f"the kernel (effective size {dilation}·({kernel}−1)+1 = {effective})"
+
+
+def effective_kernel(kernel: int, dilation: int = 1) -> int:
+    return dilation * (kernel - 1) + 1
+
+
+# ---------------------------------------------------------------- sliding windows
+
+
+def _window_steps(size, kernel, stride, before, after, dilation, value, dim, what):
+    """Steps shared by conv, pool and unfold once ``value`` is known; returns (steps, dropped, problem)."""
+    effective = effective_kernel(kernel, dilation)
+    if value < 1:
+        problem = f"{_kernel_text(kernel, dilation)} is larger than {_padded_text(size, before, after)}"
+        return (f"{problem}: no {what} fits",), 0, problem
+    steps = []
+    covered = (value - 1) * stride + effective
+    dropped = max(0, before + size - covered)
+    if dropped:
+        span = size + before + after - effective
+        if before == after == 0 and effective == stride:
+            steps.append(f"{size} does not divide evenly by {stride}: ⌊{size}/{stride}⌋ drops {units(dim, dropped)}")
+        else:
+            steps.append(
+                f"{span} (padded input minus kernel) does not divide evenly by {stride}: "
+                f"⌊{span}/{stride}⌋ drops the last {units(dim, dropped)}")
+    if stride > effective:
+        steps.append(
+            f"stride {stride} is larger than the kernel ({effective}): "
+            f"{units(dim, stride - effective)} between {what}s {'is' if stride - effective == 1 else 'are'} skipped")
+    return tuple(steps), dropped, ""
+
+
+def _sliding(size, kernel, stride, padding, dilation, dim, label, what, suffix=""):
+    before, after = _pair(padding)
+    effective = effective_kernel(kernel, dilation)
+    value = (size + before + after - effective) // stride + 1
+    main = (f"{_head(label, dim)}⌊({size} + {_pad_full(before, after)} − {dilation}·({kernel}−1) − 1)/{stride}⌋"
+            f" + 1 = {value}{suffix}")
+    extra, dropped, problem = _window_steps(size, kernel, stride, before, after, dilation, value, dim, what)
+    formula = f"⌊({size}{_pad_short(before, after)}−{effective})/{stride}⌋+1 = {value}"
+    return Derivation(value, (main, *extra), dropped, formula, dim, problem)
+
+
+def conv_out(size: int, kernel: int, stride: int = 1, padding=0, dilation: int = 1,
+             dim: str = "H", label: str = "") -> Derivation:
+    """Output size of a convolution along one dimension.
+
+    ``padding`` is an int (both sides) or a (before, after) pair, as "same" padding with an
+    even kernel needs (torch puts the extra one after).
+    """
+    return _sliding(size, kernel, stride, padding, dilation, dim, label, "window")
+
+
+def unfold_blocks(size: int, kernel: int, stride: int = 1, padding=0, dilation: int = 1,
+                  dim: str = "H", label: str = "") -> Derivation:
+    """Number of sliding blocks ``nn.Unfold`` takes along one dimension."""
+    return _sliding(size, kernel, stride, padding, dilation, dim, label, "block", " blocks")
+
+
+def pool_out(size: int, kernel: int, stride: int | None = None, padding=0, dilation: int = 1,
+             ceil_mode: bool = False, dim: str = "H", label: str = "") -> Derivation:
+    """Output size of max/avg pooling along one dimension (stride defaults to the kernel).
+
+    With ``ceil_mode`` the division rounds up, but a last window that would start beyond the
+    input and its left padding is not counted (torch's rule).
+    """
+    stride = kernel if stride is None else stride
+    before, after = _pair(padding)
+    if not ceil_mode:
+        result = _sliding(size, kernel, stride, padding, dilation, dim, label, "window")
+        simple = before == after == 0 and dilation == 1 and kernel == stride
+        formula = f"{size}→{result.value}" if simple else result.formula
+        problem = result.problem or _pool_padding_problem(kernel, before, after)
+        return Derivation(result.value, result.steps, result.dropped, formula, dim, problem)
+    return _ceil_pool(size, kernel, stride, before, after, dilation, dim, label)
+
+
+def _ceil_pool(size, kernel, stride, before, after, dilation, dim, label):
+    effective = effective_kernel(kernel, dilation)
+    span = size + before + after - effective
+    rounded = -(-span // stride) + 1
+    value = rounded
+    steps = [f"{_head(label, dim)}⌈({size} + {_pad_full(before, after)} − {dilation}·({kernel}−1) − 1)/{stride}⌉"
+             f" + 1 = {rounded}"]
+    if rounded >= 1 and (rounded - 1) * stride >= size + before:
+        value = rounded - 1
+        steps.append(
+            f"the last window would start at position {(rounded - 1) * stride}, past the input and its left "
+            f"padding ({size} + {before}), so ceil_mode does not count it: {dim} = {value}")
+    extra, dropped, problem = _window_steps(size, kernel, stride, before, after, dilation, value, dim, "window")
+    end = (value - 1) * stride + effective
+    if value >= 1 and end > size + before + after:
+        steps.append(f"ceil_mode: the last window runs {units(dim, end - size - before - after)} past the end")
+    formula = f"⌈({size}{_pad_short(before, after)}−{effective})/{stride}⌉+1 = {value}"
+    problem = problem or _pool_padding_problem(kernel, before, after)
+    return Derivation(value, (*steps, *extra), dropped, formula, dim, problem)
+
+
+def _pool_padding_problem(kernel: int, before: int, after: int) -> str:
+    if max(before, after) <= kernel // 2:
+        return ""
+    return f"pooling padding {max(before, after)} is more than half the kernel ({kernel}); at most {kernel // 2}"
+
+
+def conv_transpose_out(size: int, kernel: int, stride: int = 1, padding: int = 0, output_padding: int = 0,
+                       dilation: int = 1, dim: str = "H", label: str = "") -> Derivation:
+    """Output size of a transposed convolution along one dimension."""
+    value = (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    main = (f"{_head(label, dim)}({size}−1)·{stride} − 2·{padding} + {dilation}·({kernel}−1) "
+            f"+ {output_padding} + 1 = {value}")
+    effective = effective_kernel(kernel, dilation)
+    formula = f"({size}−1)·{stride}" + (f"−2·{padding}" if padding else "") + f"+{effective}"
+    formula += (f"+{output_padding}" if output_padding else "") + f" = {value}"
+    problem = ""
+    if output_padding >= max(stride, dilation):
+        problem = (f"output_padding {output_padding} must be smaller than the stride ({stride}) "
+                   f"or the dilation ({dilation})")
+    elif value < 1:
+        problem = (f"padding 2·{padding} removes more than the {value + 2 * padding} positions "
+                   f"the transposed convolution produces")
+    steps = (main, problem) if problem else (main,)
+    return Derivation(value, steps, 0, formula, dim, problem)
+
+
+def adaptive_out(size: int, output_size: int | None, dim: str = "H", label: str = "") -> Derivation:
+    """Output size of adaptive pooling: the requested size (None keeps the input size)."""
+    value = size if output_size is None else output_size
+    source = "kept from the input" if output_size is None else "set by output_size"
+    steps = [f"{_head(label, dim)}{value} ({source})"]
+    if value >= 1 and size >= 1:
+        lengths = {-(-(i + 1) * size // value) - (i * size) // value for i in range(min(value, 4096))}
+        low, high = min(lengths), max(lengths)
+        if low == high:
+            steps.append(f"each output {UNIT_WORDS.get(dim, 'position')} pools {units(dim, low)}")
+        else:
+            steps.append(f"{size} does not divide evenly into {value}: windows of {low} to {units(dim, high)}")
+    problem = "" if value >= 1 else f"output_size {value} must be at least 1"
+    return Derivation(value, tuple(steps), 0, f"{size}→{value}", dim, problem)
+
+
+def upsample_out(size: int, scale_factor: float | None = None, out_size: int | None = None,
+                 dim: str = "H", label: str = "") -> Derivation:
+    """Output size of ``nn.Upsample`` / ``F.interpolate``: ``size`` if given, else ⌊size·scale⌋."""
+    if out_size is not None:
+        value = int(out_size)
+        steps = [f"{_head(label, dim)}{value} (set by size)"]
+        formula = f"{size}→{value}"
+    else:
+        product = float(size) * scale_factor
+        value = math.floor(product)
+        steps = [f"{_head(label, dim)}⌊{size} × {scale_factor:g}⌋ = {value}"]
+        if product != value:
+            steps.append(f"{size} × {scale_factor:g} = {product:g} is not a whole number: the fraction is dropped")
+        formula = f"{size}×{scale_factor:g} = {value}"
+    problem = "" if value >= 1 else f"the output size {value} must be at least 1"
+    return Derivation(value, tuple(steps), 0, formula, dim, problem)
+
+
+# ---------------------------------------------------------------- inverse questions
+
+
+def conv_min_input(kernel: int, stride: int = 1, padding=0, dilation: int = 1) -> int:
+    """Smallest input size for which a conv (or floor-mode pool) still gives an output ≥ 1."""
+    before, after = _pair(padding)
+    return max(1, effective_kernel(kernel, dilation) - before - after)
+
+
+def conv_input_range(target: int, kernel: int, stride: int = 1, padding=0, dilation: int = 1) -> range:
+    """All input sizes whose conv output is exactly ``target`` (empty when none).
+
+    Several inputs map to one output because of the floor: with stride 2 there are two.
+    """
+    before, after = _pair(padding)
+    first = (target - 1) * stride + effective_kernel(kernel, dilation) - before - after
+    if target < 1:
+        return range(0)
+    return range(max(1, first), max(1, first + stride))
+
+
+def inputs_for_output(fn: Callable[[int], int | Derivation], target: int, lo: int = 1, hi: int = 1 << 16) -> range:
+    """Input sizes in [lo, hi] for which ``fn`` gives ``target``; ``fn`` must not decrease.
+
+    Works for any of the forward formulas, e.g.
+    ``inputs_for_output(lambda n: pool_out(n, 2, ceil_mode=True), 7)``.
+    """
+    def value(n: int) -> int:
+        result = fn(n)
+        return result.value if isinstance(result, Derivation) else int(result)
+
+    start = _first_at_least(value, target, lo, hi)
+    stop = _first_at_least(value, target + 1, start, hi)
+    if start > hi or value(start) != target:
+        return range(0)
+    return range(start, stop)
+
+
+def _first_at_least(value: Callable[[int], int], target: int, lo: int, hi: int) -> int:
+    """Smallest n in [lo, hi] with value(n) ≥ target, or hi + 1."""
+    low, high = lo, hi + 1
+    while low < high:
+        middle = (low + high) // 2
+        if value(middle) >= target:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def pool_input_range(target: int, kernel: int, stride: int | None = None, padding: int = 0,
+                     dilation: int = 1, ceil_mode: bool = False) -> range:
+    """All input sizes whose pooled size is exactly ``target``."""
+    stride = kernel if stride is None else stride
+    hi = (target + 1) * stride + effective_kernel(kernel, dilation) + 1
+    return inputs_for_output(lambda n: pool_out(n, kernel, stride, padding, dilation, ceil_mode), target, 1, hi)
+
+
+def padding_for_min_size(size: int, kernel: int, stride: int = 1, dilation: int = 1, min_out: int = 1) -> int:
+    """Smallest symmetric padding that makes a conv's output at least ``min_out``."""
+    needed = (min_out - 1) * stride + effective_kernel(kernel, dilation) - size
+    return max(0, -(-needed // 2))
+
+
+def padding_for_output(size: int, target: int, kernel: int, stride: int = 1, dilation: int = 1,
+                       max_padding: int | None = None) -> int | None:
+    """Smallest symmetric padding giving a conv output of exactly ``target``, or None.
+
+    Pass ``max_padding=kernel // 2`` for pooling layers, which refuse more.
+    """
+    padding = padding_for_min_size(size, kernel, stride, dilation, target)
+    limit = padding + stride if max_padding is None else min(max_padding, padding + stride)
+    for candidate in range(padding, limit + 1):
+        if conv_out(size, kernel, stride, candidate, dilation).value == target:
+            return candidate
+    return None
+
+
+def same_padding(kernel: int, dilation: int = 1) -> tuple[int, int]:
+    """Padding (before, after) that keeps the size at stride 1; the extra goes after, as in torch."""
+    total = dilation * (kernel - 1)
+    return total // 2, total - total // 2
+
+
+# ---------------------------------------------------------------- whole shapes
+
+
+def factor_text(shape_tail) -> str:
+    """``(16, 6, 6)`` → ``16×6×6 = 576``: the product a ``view`` or ``Linear`` must match."""
+    shape_tail = tuple(shape_tail)
+    if not shape_tail:
+        return "1"
+    if len(shape_tail) == 1:
+        return str(shape_tail[0])
+    joined = "×".join(str(d) for d in shape_tail)
+    if not all(isinstance(d, int) for d in shape_tail):
+        return joined
+    return f"{joined} = {math.prod(shape_tail)}"
+
+
+def _product(sizes) -> int | str:
+    ints = [d for d in sizes if isinstance(d, int)]
+    names = [str(d) for d in sizes if not isinstance(d, int)]
+    if not names:
+        return math.prod(ints)
+    return "*".join(names + ([str(math.prod(ints))] if math.prod(ints) != 1 else []))
+
+
+@dataclass(frozen=True)
+class LayerFormula:
+    """How a layer maps its input shape to its output shape.
+
+    ``out_shape`` is the shape the layer's declaration intends (even when, as ``problem``
+    says, torch would refuse the input), or None when no output size exists.
+    """
+
+    out_shape: tuple | None
+    note: str
+    steps: tuple[str, ...]
+    dropped: dict[str, int] = field(default_factory=dict)
+    problem: str = ""
+
+
+def _tuple(value, n: int) -> tuple:
+    """An int-or-sequence parameter as n entries; a 1-sequence is repeated like torch does."""
+    if value is None or isinstance(value, (int, float, str)):
+        return (value,) * n
+    value = tuple(value)
+    if len(value) == 1:
+        return value * n
+    if len(value) != n:
+        raise ValueError(f"expected 1 or {n} values, got {len(value)}")
+    return value
+
+
+def _combine(derivations, label: str) -> tuple[str, tuple[str, ...], dict[str, int], str]:
+    """Join per-dimension derivations, saying identical ones once ("W: same")."""
+    notes, steps, dropped, problems = [], [], {}, []
+    previous = None
+    for d in derivations:
+        if d.dropped:
+            dropped[d.dim] = d.dropped
+        if previous is not None and _same_numbers(d, previous):
+            notes.append(f"{d.dim}: same")
+            extra = f"; drops {units(d.dim, d.dropped)}" if d.dropped else ""
+            steps.append(f"{label + ': ' if label else ''}{d.dim} = {d.value}, as for {previous.dim}{extra}")
+        else:
+            notes.append(f"{d.dim}: {d.note}")
+            steps.extend(d.steps)
+            if d.problem:
+                problems.append(f"{d.dim}: {d.problem}")
+        previous = d
+    return ", ".join(notes), tuple(steps), dropped, "; ".join(problems)
+
+
+def _same_numbers(a: Derivation, b: Derivation) -> bool:
+    return (a.formula, a.dropped, a.problem) == (b.formula, b.dropped, b.problem)
+
+
+def _split(in_shape: tuple, op: str, n: int, label: str):
+    """(leading dims, spatial dims) for an op taking n spatial dims, batched or not."""
+    if len(in_shape) not in (n + 1, n + 2):
+        names = ", ".join(SPATIAL_NAMES[n])
+        raise _ShapeProblem(
+            f"{label or op} expects a {n + 1}-d (C, {names}) or {n + 2}-d (N, C, {names}) input, "
+            f"got {len(in_shape)}-d {tuple(in_shape)}")
+    return tuple(in_shape[:-n]), tuple(in_shape[-n:])
+
+
+class _ShapeProblem(Exception):
+    pass
+
+
+def _check_channels(lead: tuple, params: dict, label: str, what: str = "in_channels") -> str:
+    expected = params.get(what)
+    got = lead[-1]
+    if expected is None or not isinstance(got, int) or got == expected:
+        return ""
+    return f"{label} expects {expected} input channels ({what}) but gets {got}"
+
+
+def _conv_pads(params: dict, kernels, dilations, strides, n: int):
+    padding = params.get("padding", 0)
+    if padding == "valid":
+        return ((0, 0),) * n, ""
+    if padding == "same":
+        problem = "" if all(s == 1 for s in strides) else "padding='same' needs stride 1"
+        return tuple(same_padding(k, d) for k, d in zip(kernels, dilations)), problem
+    return tuple(_pair(p) for p in _tuple(padding, n)), ""
+
+
+def _explain_conv(n, params, in_shape, label, op):
+    lead, spatial = _split(in_shape, op, n, label)
+    kernels = _tuple(params["kernel_size"], n)
+    strides = _tuple(params.get("stride", 1), n)
+    dilations = _tuple(params.get("dilation", 1), n)
+    pads, pad_problem = _conv_pads(params, kernels, dilations, strides, n)
+    derivations = [conv_out(size, k, s, p, d, dim, label) for size, k, s, p, d, dim in
+                   zip(spatial, kernels, strides, pads, dilations, SPATIAL_NAMES[n])]
+    channels = params.get("out_channels", lead[-1])
+    return _finish(lead[:-1] + (channels,), derivations, label,
+                   pad_problem or _check_channels(lead, params, label))
+
+
+def _explain_conv_transpose(n, params, in_shape, label, op):
+    lead, spatial = _split(in_shape, op, n, label)
+    columns = zip(spatial, _tuple(params["kernel_size"], n), _tuple(params.get("stride", 1), n),
+                  _tuple(params.get("padding", 0), n), _tuple(params.get("output_padding", 0), n),
+                  _tuple(params.get("dilation", 1), n), SPATIAL_NAMES[n])
+    derivations = [conv_transpose_out(size, k, s, p, o, d, dim, label) for size, k, s, p, o, d, dim in columns]
+    channels = params.get("out_channels", lead[-1])
+    return _finish(lead[:-1] + (channels,), derivations, label, _check_channels(lead, params, label))
+
+
+def _explain_pool(n, params, in_shape, label, op):
+    lead, spatial = _split(in_shape, op, n, label)
+    kernels = _tuple(params["kernel_size"], n)
+    stride = params.get("stride")
+    strides = kernels if stride is None or stride == () else _tuple(stride, n)
+    columns = zip(spatial, kernels, strides, _tuple(params.get("padding", 0), n),
+                  _tuple(params.get("dilation", 1), n), SPATIAL_NAMES[n])
+    ceil_mode = bool(params.get("ceil_mode", False))
+    derivations = [pool_out(size, k, s, p, d, ceil_mode, dim, label) for size, k, s, p, d, dim in columns]
+    return _finish(lead, derivations, label)
+
+
+def _explain_adaptive(n, params, in_shape, label, op):
+    lead, spatial = _split(in_shape, op, n, label)
+    targets = _tuple(params.get("output_size"), n)
+    derivations = [adaptive_out(size, t, dim, label) for size, t, dim in zip(spatial, targets, SPATIAL_NAMES[n])]
+    return _finish(lead, derivations, label)
+
+
+def _explain_upsample(n, params, in_shape, label, op):
+    n = len(in_shape) - 2
+    if n not in SPATIAL_NAMES:
+        raise _ShapeProblem(f"{label or op} expects a 3-d, 4-d or 5-d (N, C, ...) input, got {len(in_shape)}-d")
+    sizes = _tuple(params.get("size"), n)
+    scales = _tuple(params.get("scale_factor"), n)
+    columns = zip(in_shape[2:], scales, sizes, SPATIAL_NAMES[n])
+    derivations = [upsample_out(size, sc, out, dim, label) for size, sc, out, dim in columns]
+    return _finish(tuple(in_shape[:2]), derivations, label)
+
+
+def _explain_unfold(n, params, in_shape, label, op):
+    lead, spatial = _split(in_shape, op, 2, label)
+    kernels = _tuple(params["kernel_size"], 2)
+    columns = zip(spatial, kernels, _tuple(params.get("stride", 1), 2), _tuple(params.get("padding", 0), 2),
+                  _tuple(params.get("dilation", 1), 2), SPATIAL_NAMES[2])
+    derivations = [unfold_blocks(size, k, s, p, d, dim, label) for size, k, s, p, d, dim in columns]
+    note, steps, dropped, problem = _combine(derivations, label)
+    blocks = math.prod(d.value for d in derivations)
+    channels = _product((lead[-1], *kernels))
+    steps += (f"{label + ': ' if label else ''}L = {derivations[0].value}×{derivations[1].value} = {blocks} blocks, "
+              f"each {factor_text((lead[-1], *kernels))} values",)
+    out = None if problem else lead[:-1] + (channels, blocks)
+    return LayerFormula(out, f"{note}; L = {blocks}", steps, dropped, problem)
+
+
+def _finish(lead: tuple, derivations, label: str, problem: str = "") -> LayerFormula:
+    note, steps, dropped, size_problem = _combine(derivations, label)
+    out = None if size_problem else lead + tuple(d.value for d in derivations)
+    return LayerFormula(out, note, steps, dropped, size_problem or problem)
+
+
+def _dim_index(dim: int, rank: int, label: str) -> int:
+    index = dim + rank if dim < 0 else dim
+    if not 0 <= index < max(rank, 1):
+        raise _ShapeProblem(f"{label}: dimension {dim} is out of range for a {rank}-d input")
+    return index
+
+
+def _explain_flatten(n, params, in_shape, label, op):
+    default_start = 1 if op == "Flatten" else 0
+    rank = len(in_shape)
+    if rank == 0:
+        return LayerFormula((1,), "scalar → 1", (f"{label}: a scalar flattens to (1,)",))
+    start = _dim_index(params.get("start_dim", default_start), rank, label)
+    end = _dim_index(params.get("end_dim", -1), rank, label)
+    if start > end:
+        raise _ShapeProblem(f"{label}: start_dim {start} comes after end_dim {end}")
+    merged = tuple(in_shape[start:end + 1])
+    out = tuple(in_shape[:start]) + (_product(merged),) + tuple(in_shape[end + 1:])
+    text = factor_text(merged) if all(isinstance(d, int) for d in merged) else f"{factor_text(merged)} = {out[start]}"
+    return LayerFormula(out, text, (f"{label}: dims {start}..{end} flatten to {text}",))
+
+
+def _explain_linear(n, params, in_shape, label, op):
+    if not in_shape:
+        raise _ShapeProblem(f"{label or op} needs at least a 1-d input, got a scalar")
+    features = in_shape[-1]
+    expected = params.get("in_features")
+    out_features = params["out_features"]
+    problem = ""
+    if expected is not None and isinstance(features, int) and features != expected:
+        problem = f"{label} expects {expected} input features (in_features) but the last dimension is {features}"
+    out = tuple(in_shape[:-1]) + (out_features,)
+    return LayerFormula(out, f"{features}→{out_features}", (f"{label}: features {features} → {out_features}",),
+                        {}, problem)
+
+
+def _explain_embedding(n, params, in_shape, label, op):
+    out = tuple(in_shape) + (params["embedding_dim"],)
+    return LayerFormula(out, f"+{params['embedding_dim']}",
+                        (f"{label}: each index becomes a vector of {params['embedding_dim']}",))
+
+
+def _explain_rnn(n, params, in_shape, label, op):
+    if len(in_shape) not in (2, 3):
+        raise _ShapeProblem(f"{label or op} expects a 2-d (L, H_in) or 3-d input, got {len(in_shape)}-d")
+    directions = 2 if params.get("bidirectional") else 1
+    hidden = params.get("proj_size") or params["hidden_size"]
+    features = in_shape[-1]
+    problem = ""
+    if isinstance(features, int) and features != params.get("input_size", features):
+        problem = f"{label} expects {params['input_size']} input features (input_size) but gets {features}"
+    out = tuple(in_shape[:-1]) + (directions * hidden,)
+    text = f"{features}→{directions}×{hidden}" if directions == 2 else f"{features}→{hidden}"
+    return LayerFormula(out, text, (f"{label}: features {features} → {directions * hidden} (output)",), {}, problem)
+
+
+def _explain_same(n, params, in_shape, label, op):
+    checks = (("num_features", 1), ("num_channels", 1))
+    if params.get("affine") is False:  # a non-affine InstanceNorm only warns on a mismatch
+        checks = (("num_channels", 1),)
+    for name, dim in checks:
+        expected = params.get(name)
+        if expected is not None and len(in_shape) > dim and isinstance(in_shape[dim], int) \
+                and in_shape[dim] != expected:
+            problem = f"{label} expects {expected} channels ({name}) but dimension {dim} is {in_shape[dim]}"
+            return LayerFormula(tuple(in_shape), "same shape", (), {}, problem)
+    normalized = params.get("normalized_shape")
+    if normalized is not None:
+        normalized = tuple(_tuple(normalized, 1)) if isinstance(normalized, int) else tuple(normalized)
+        tail = tuple(in_shape[len(in_shape) - len(normalized):]) if len(in_shape) >= len(normalized) else ()
+        if tail != normalized:
+            problem = f"{label} normalizes over {normalized} (normalized_shape) but the input ends in {tail}"
+            return LayerFormula(tuple(in_shape), "same shape", (), {}, problem)
+    return LayerFormula(tuple(in_shape), "same shape", ())
+
+
+_EXPLAINERS = {
+    "conv": _explain_conv,
+    "conv_transpose": _explain_conv_transpose,
+    "pool": _explain_pool,
+    "adaptive": _explain_adaptive,
+    "upsample": _explain_upsample,
+    "unfold": _explain_unfold,
+    "flatten": _explain_flatten,
+    "linear": _explain_linear,
+    "embedding": _explain_embedding,
+    "rnn": _explain_rnn,
+    "same": _explain_same,
+}
+
+SAME_SHAPE_OPS = frozenset({
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+    "GroupNorm", "LayerNorm", "RMSNorm", "LocalResponseNorm", "Identity", "Dropout", "Dropout1d", "Dropout2d",
+    "Dropout3d", "AlphaDropout", "ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU",
+    "Mish", "Sigmoid", "Tanh", "Hardtanh", "Hardswish", "Hardsigmoid", "Softplus", "Softsign", "Softmax",
+    "LogSoftmax", "relu", "gelu", "silu", "sigmoid", "tanh", "dropout", "batch_norm", "layer_norm", "group_norm",
+    "softmax", "log_softmax", "leaky_relu",
+})
+
+
+def _op_table() -> dict[str, tuple[str, int]]:
+    table = {}
+    for n in (1, 2, 3):
+        for names, family in (
+            ((f"Conv{n}d", f"conv{n}d", f"LazyConv{n}d"), "conv"),
+            ((f"ConvTranspose{n}d", f"conv_transpose{n}d", f"LazyConvTranspose{n}d"), "conv_transpose"),
+            ((f"MaxPool{n}d", f"max_pool{n}d", f"AvgPool{n}d", f"avg_pool{n}d"), "pool"),
+            ((f"AdaptiveAvgPool{n}d", f"AdaptiveMaxPool{n}d", f"adaptive_avg_pool{n}d",
+              f"adaptive_max_pool{n}d"), "adaptive"),
+        ):
+            table.update({name: (family, n) for name in names})
+    families = {
+        "upsample": ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "interpolate", "upsample"),
+        "unfold": ("Unfold", "unfold"),
+        "flatten": ("Flatten", "flatten"),
+        "linear": ("Linear", "linear", "LazyLinear"),
+        "embedding": ("Embedding", "embedding"),
+        "rnn": ("RNN", "LSTM", "GRU"),
+    }
+    for family, names in families.items():
+        table.update({name: (family, 0) for name in names})
+    table.update({name: ("same", 0) for name in SAME_SHAPE_OPS})
+    return table
+
+
+OPS = _op_table()
+
+
+def explain_layer(op: str, params: dict, in_shape: tuple, label: str = "") -> LayerFormula | None:
+    """The output shape of one layer with its explanation, or None for ops not covered here.
+
+    ``in_shape`` holds ints, and strings for symbolic sizes such as the batch ``"N"``; the
+    dimensions a formula needs must be ints.
+    """
+    family, n = OPS.get(op, ("same", 0) if params.get("same_shape") else (None, 0))
+    if family is None:
+        return None
+    in_shape = tuple(in_shape)
+    needed = in_shape[-n:] if n else ()
+    if family == "upsample":
+        needed = in_shape[2:]
+    if not all(isinstance(d, int) for d in needed):
+        return None
+    try:
+        return _EXPLAINERS[family](n, params, in_shape, label or op, op)
+    except _ShapeProblem as problem:
+        return LayerFormula(None, str(problem), (str(problem),), {}, str(problem))
