@@ -185,12 +185,13 @@ def _ceil_pool(size, kernel, stride, before, after, dilation, dim, label):
             f"the last window would start at position {(rounded - 1) * stride}, past the input and its left "
             f"padding ({size} + {before}), so ceil_mode does not count it: {dim} = {value}")
     extra, dropped, problem = _window_steps(size, kernel, stride, before, after, dilation, value, dim, "window")
+    steps.extend(extra)
     end = (value - 1) * stride + effective
     if value >= 1 and end > size + before + after:
         steps.append(f"ceil_mode: the last window runs {units(dim, end - size - before - after)} past the end")
     formula = f"⌈({size}{_pad_short(before, after)}−{effective})/{stride}⌉+1 = {value}"
     problem = problem or _pool_padding_problem(kernel, before, after)
-    return Derivation(value, (*steps, *extra), dropped, formula, dim, problem)
+    return Derivation(value, tuple(steps), dropped, formula, dim, problem)
 
 
 def _pool_padding_problem(kernel: int, before: int, after: int) -> str:
@@ -224,15 +225,22 @@ def adaptive_out(size: int, output_size: int | None, dim: str = "H", label: str 
     value = size if output_size is None else output_size
     source = "kept from the input" if output_size is None else "set by output_size"
     steps = [f"{_head(label, dim)}{value} ({source})"]
-    if value >= 1 and size >= 1:
-        lengths = {-(-(i + 1) * size // value) - (i * size) // value for i in range(min(value, 4096))}
-        low, high = min(lengths), max(lengths)
-        if low == high:
-            steps.append(f"each output {UNIT_WORDS.get(dim, 'position')} pools {units(dim, low)}")
-        else:
-            steps.append(f"{size} does not divide evenly into {value}: windows of {low} to {units(dim, high)}")
+    if value >= 1:
+        steps.append(_adaptive_windows(size, value, dim))
     problem = "" if value >= 1 else f"output_size {value} must be at least 1"
     return Derivation(value, tuple(steps), 0, f"{size}→{value}", dim, problem)
+
+
+def _adaptive_windows(size: int, value: int, dim: str) -> str:
+    """How many input positions each adaptive window covers (torch: ⌊i·n/o⌋ to ⌈(i+1)·n/o⌉)."""
+    lengths = [-(-(i + 1) * size // value) - (i * size) // value for i in range(value)]
+    low, high = min(lengths), max(lengths)
+    word = UNIT_WORDS.get(dim, "position")
+    each = f"each output {word} pools {units(dim, low) if low == high else f'{low} to {units(dim, high)}'}"
+    if size % value == 0:
+        return each
+    overlap = ", and neighbouring windows overlap" if sum(lengths) > size else ""
+    return f"{size} does not divide evenly into {value}: {each}{overlap}"
 
 
 def upsample_out(size: int, scale_factor: float | None = None, out_size: int | None = None,
@@ -399,13 +407,16 @@ def _combine(derivations, label: str) -> tuple[str, tuple[str, ...], dict[str, i
             notes.append(f"{d.dim}: same")
             extra = f"; drops {units(d.dim, d.dropped)}" if d.dropped else ""
             steps.append(f"{label + ': ' if label else ''}{d.dim} = {d.value}, as for {previous.dim}{extra}")
+            if d.problem:
+                problems[-1] = (problems[-1][0] + (d.dim,), d.problem)
         else:
             notes.append(f"{d.dim}: {d.note}")
             steps.extend(d.steps)
             if d.problem:
-                problems.append(f"{d.dim}: {d.problem}")
+                problems.append(((d.dim,), d.problem))
         previous = d
-    return ", ".join(notes), tuple(steps), dropped, "; ".join(problems)
+    problem = "; ".join(f"{', '.join(dims)}: {text}" for dims, text in problems)
+    return ", ".join(notes), tuple(steps), dropped, problem
 
 
 def _same_numbers(a: Derivation, b: Derivation) -> bool:
