@@ -33,6 +33,8 @@ def conv_function(impl: str, dims: int):
         functional = importlib.import_module(f"{__package__}.functional")
         return functools.partial(functional.conv2d, impl="auto")
     name = "im2col" if impl == "auto" else impl
+    if dims == 2:
+        return IMPLEMENTATIONS[name]
     module = importlib.import_module(IMPLEMENTATIONS[name].__module__)
     fn = getattr(module, f"conv{dims}d", None)
     if fn is None:

@@ -1,0 +1,138 @@
+"""Fixes: the edits that make a diagnostic go away, each proven by re-checking the patched source.
+
+``propose_fix`` builds a fix from a diagnostic's facts (the numbers the tracer measured) and
+the user's own text; ``attach_fixes`` re-checks every proposal on the patched source: a fix
+whose problem disappears with no new one is SAFE (``--fix`` applies it); otherwise it stays
+a suggestion that is shown but not applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..diagnostics import Applicability, Edit, Fix, Report
+from . import edits as style
+from .apply import apply_edits
+
+__all__ = ["propose_fix", "attach_fixes", "apply_edits", "safe_edits"]
+
+LAYER_PARAMS = {"in_features", "in_channels", "num_features", "num_channels", "normalized_shape",
+                "input_size", "embed_dim"}
+
+
+def propose_fix(diagnostic) -> Fix | None:
+    event = diagnostic.fact("event")
+    builder = _PROPOSERS.get(event)
+    return builder(diagnostic) if builder else None
+
+
+def _layer_input(d) -> Fix | None:
+    param, actual = d.fact("param"), d.fact("actual")
+    old = d.fact("arg_text")
+    if d.span is None or old is None or param not in LAYER_PARAMS:
+        return _advice(f"Change `{param}` of `{d.fact('layer')}` to {actual}")
+    origin = d.fact("flattened_from")
+    factors = tuple(origin[1:]) if origin and len(origin) > 2 else None
+    new = style.value_text(old, actual, factors)
+    title = f"Change `{param}` to `{new}`" + (f" ({actual})" if new != str(actual) else "")
+    alternative = d.fact("op") == "Linear" and "or use nn.LazyLinear(out_features), which sizes itself"
+    return Fix(title, (Edit(d.span, new),), Applicability.UNSAFE, code=alternative or "")
+
+
+def _reshape(d) -> Fix | None:
+    text = d.fact("call_text")
+    new = style.reshape_call(text) if text else None
+    if new is None or d.span is None:
+        return _advice("Flatten per sample: x.view(x.size(0), -1) or torch.flatten(x, 1)")
+    return Fix(f"Keep the batch dimension: `{new}`", (Edit(d.span, new),), Applicability.UNSAFE)
+
+
+def _hardcoded(d) -> Fix | None:
+    text = d.fact("call_text")
+    new = style.reshape_call(text, batch_arg="size") if text else None
+    if new is None or d.span is None:
+        return _advice("Use x.size(0) for the batch size")
+    return Fix(f"Use the real batch size: `{new}`", (Edit(d.span, new),), Applicability.UNSAFE)
+
+
+def _kernel(d) -> Fix:
+    sizes = d.fact("min_sizes")
+    need = "×".join(str(s) for s in sizes) if sizes else "larger"
+    return _advice(f"Give `{d.fact('layer')}` an input of at least {need} here: a larger image, padding on "
+                   f"the layers before it, or one downsampling step fewer")
+
+
+def _cat(d) -> Fix:
+    return _advice("Make the joined sizes equal: use input sizes that every pool divides evenly, or crop/pad "
+                   "the larger tensor to the smaller one before torch.cat")
+
+
+def _loss_broadcast(d) -> Fix:
+    return _advice(f"Make input and target the same shape ({_shape(d.fact('input_shape'))} vs "
+                   f"{_shape(d.fact('target_shape'))}): e.g. output.squeeze(-1) or target.unsqueeze(-1)")
+
+
+def _shape(s) -> str:
+    return "×".join(str(x) for x in s) if s else "scalar"
+
+
+def _advice(title: str) -> Fix:
+    return Fix(title, (), Applicability.DISPLAY_ONLY)
+
+
+_PROPOSERS = {
+    "layer_input": _layer_input,
+    "reshape": _reshape,
+    "batch_changed": _reshape,
+    "batch_hardcoded": _hardcoded,
+    "kernel_too_large": _kernel,
+    "cat": _cat,
+    "loss_broadcast": _loss_broadcast,
+}
+
+
+# -- proving -----------------------------------------------------------------------------
+def _key(d) -> tuple:
+    return (d.code, d.line)
+
+
+def attach_fixes(report: Report, recheck) -> Report:
+    """Propose a fix for each diagnostic and re-check it: SAFE only when proven."""
+    before = {_key(d) for d in report.diagnostics}
+    out = []
+    for d in report.diagnostics:
+        fix = propose_fix(d)
+        if fix is not None and fix.edits:
+            fix = _prove(fix, d, report.source, before, recheck)
+        out.append(replace(d, fix=fix) if fix is not None else d)
+    return replace(report, diagnostics=tuple(out))
+
+
+def _prove(fix: Fix, d, source: str, before: set, recheck) -> Fix:
+    applied = apply_edits(source, fix.edits)
+    if not applied.ok:
+        return replace(fix, applicability=Applicability.DISPLAY_ONLY)
+    after = recheck(applied.text)
+    keys = {_key(x) for x in after.diagnostics}
+    gone = _key(d) not in keys
+    new = keys - before
+    ok = gone and not new and after.source == applied.text
+    return replace(fix, applicability=Applicability.SAFE if ok else Applicability.UNSAFE)
+
+
+def safe_edits(report: Report) -> list[Edit]:
+    """The edits ``--fix`` applies: those of SAFE fixes, without overlaps."""
+    chosen, taken = [], []
+    for d in report.diagnostics:
+        if d.fix is None or d.fix.applicability is not Applicability.SAFE:
+            continue
+        spans = [e.span for e in d.fix.edits]
+        if any(_overlaps(s, t) for s in spans for t in taken):
+            continue
+        taken += spans
+        chosen += d.fix.edits
+    return chosen
+
+
+def _overlaps(a, b) -> bool:
+    return (a.line, a.column) < (b.end_line, b.end_column) and (b.line, b.column) < (a.end_line, a.end_column)

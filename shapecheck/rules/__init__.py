@@ -1,0 +1,298 @@
+"""Turn trace events into diagnostics: the code, the message with its numbers, the spans.
+
+A rule never sees torch objects: events carry plain numbers and the source is reached
+through a :class:`Locator`, so this room depends only on ``diagnostics``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from ..diagnostics import Diagnostic, Related, Span, format_shape
+from .catalog import BY_NAME, REGISTRY, rule
+
+__all__ = ["REGISTRY", "Locator", "run_rules", "rule"]
+
+
+class Locator(Protocol):
+    """Where things are in the user's source (implemented by the engine's locate module)."""
+
+    def layer(self, name: str): ...  # -> CallSite | None: the constructor call of a submodule
+    def op(self, line: int, names: tuple[str, ...]): ...  # -> CallSite | None
+    def line_span(self, line: int) -> Span: ...
+    def text(self, span: Span) -> str: ...
+
+
+@dataclass(frozen=True)
+class Context:
+    model: str
+    locator: Locator
+
+
+PARAM_RULES = {
+    "in_features": "linear-in-features",
+    "in_channels": "conv-in-channels",
+    "num_features": "norm-num-features",
+    "num_channels": "norm-num-features",
+    "normalized_shape": "norm-num-features",
+    "input_size": "rnn-input-size",
+    "embed_dim": "attention-embed-dim",
+}
+UNITS = {"in_features": "input features", "in_channels": "input channels", "num_features": "channels",
+         "num_channels": "channels", "normalized_shape": "trailing sizes", "input_size": "input features",
+         "embed_dim": "features"}
+RESHAPE_NAMES = ("view", "reshape", "flatten")
+CAT_NAMES = ("cat", "concat", "concatenate", "stack")
+
+
+def run_rules(events, ctx: Context) -> list[Diagnostic]:
+    out = []
+    for event in events:
+        build = _BUILDERS.get(event.kind, _generic)
+        diagnostic = build(event, ctx)
+        if diagnostic is not None:
+            out.append(diagnostic)
+    return out
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _shape(s) -> str:
+    return format_shape(tuple(s))
+
+
+def _product(shape) -> int | None:
+    total = 1
+    for d in shape:
+        if not isinstance(d, int):
+            return None
+        total *= d
+    return total
+
+
+def _factors(shape) -> str:
+    """(16, 6, 6) -> '16×6×6'; one size stays as is."""
+    return "×".join(str(d) for d in shape)
+
+
+def _forward_related(event, ctx: Context, message: str) -> tuple[Related, ...]:
+    if event.line is None:
+        return ()
+    return (Related(ctx.locator.line_span(event.line), message),)
+
+
+def _layer_span(event, ctx: Context, param: str | None = None):
+    """The constructor call of the layer (or the one argument to change); else the call in forward."""
+    site = ctx.locator.layer(event.name)
+    if site is not None:
+        arg = _arg(site, param) if param else None
+        return (arg.span if arg else site.span), site
+    return (ctx.locator.line_span(event.line) if event.line else None), None
+
+
+def _arg(site, name: str):
+    for arg in getattr(site, "args", ()):
+        if arg.name == name:
+            return arg
+    return None
+
+
+def _diag(name: str, message: str, span, ctx: Context, event, notes=(), related=(), **facts) -> Diagnostic:
+    facts = {**event.facts, **facts, "event": event.kind, "layer": event.name, "op": event.op}
+    return Diagnostic(rule=BY_NAME[name], message=message, span=span, model=ctx.model, notes=tuple(notes),
+                      related=tuple(related), facts=tuple(facts.items()))
+
+
+# -- layers --------------------------------------------------------------------------------
+def _layer_input(event, ctx: Context) -> Diagnostic:
+    f = event.facts
+    param = f["param"]
+    span, site = _layer_span(event, ctx, param)
+    arg = _arg(site, param) if site else None
+    written = f" ({param}={arg.text})" if arg is not None and arg.text != str(f["expected"]) else ""
+    received = _received_text(f)
+    unit = UNITS.get(param, "features")
+    message = (f"`{event.name}` expects {_value(f['expected'])} {unit}{written} but receives {received}")
+    notes = list(event.chain)
+    if "flattened_from" in f:
+        notes.append(f"line {f['flatten_line']}: {f['flatten_op']} turns {_shape(f['flattened_from'])} into "
+                     f"{_shape(f['in_shape'])}")
+    notes.append(f"`{event.name}` receives a tensor of shape {_shape(f['in_shape'])}")
+    name = PARAM_RULES.get(param, "layer-input-size")
+    related = _forward_related(event, ctx, f"`{event.name}` is called here with {_shape(f['in_shape'])}")
+    return _diag(name, message, span, ctx, event, notes, related, arg_text=arg.text if arg else None)
+
+
+def _received_text(f) -> str:
+    actual = f["actual"]
+    origin = f.get("flattened_from")
+    if origin is not None and len(origin) > 2 and _product(origin[1:]) == actual:
+        return f"{actual} = {_factors(origin[1:])}"
+    if f["param"] in ("in_channels", "num_features", "num_channels"):
+        return f"{_value(actual)} (input {_shape(f['in_shape'])})"
+    return f"{_value(actual)} (input {_shape(f['in_shape'])})"
+
+
+def _value(v) -> str:
+    return _factors(v) if isinstance(v, tuple) else str(v)
+
+
+def _kernel_too_large(event, ctx: Context) -> Diagnostic:
+    f = event.facts
+    span, _ = _layer_span(event, ctx, "kernel_size")
+    spatial_in = f["in_shape"][-len(f["min_sizes"]):]
+    message = (f"`{event.name}`'s window does not fit: its input is only {_factors(spatial_in)} here "
+               f"(input {_shape(f['in_shape'])}), and it needs at least {_factors(f['min_sizes'])}")
+    notes = list(event.chain)
+    related = _forward_related(event, ctx, f"`{event.name}` is called here with {_shape(f['in_shape'])}")
+    return _diag("kernel-too-large", message, span, ctx, event, notes, related)
+
+
+def _input_dtype(event, ctx: Context) -> Diagnostic:
+    f = event.facts
+    span, _ = _layer_span(event, ctx)
+    message = (f"`{event.name}` ({event.op}) needs integer token ids (int64) but receives {f['dtype']} "
+               f"values of shape {_shape(f['in_shape'])}")
+    return _diag("input-dtype", message, span, ctx, event)
+
+
+def _layer_error(event, ctx: Context) -> Diagnostic:
+    span, _ = _layer_span(event, ctx)
+    shapes = ", ".join(_shape(s) for s in event.facts.get("in_shapes", ()))
+    message = f"`{event.name}` ({event.op}) fails on input {shapes}: {event.error}"
+    related = _forward_related(event, ctx, f"`{event.name}` is called here")
+    return _diag("layer-error", message, span, ctx, event, event.chain, related)
+
+
+# -- ops in forward ------------------------------------------------------------------------
+def _op_span(event, ctx: Context, names: tuple[str, ...]):
+    site = ctx.locator.op(event.line, names) if event.line else None
+    if site is not None:
+        return site.span, ctx.locator.text(site.span)
+    return (ctx.locator.line_span(event.line) if event.line else None), None
+
+
+def _reshape(event, ctx: Context) -> Diagnostic:
+    f = event.facts
+    span, text = _op_span(event, ctx, RESHAPE_NAMES)
+    shape = f["in_shapes"][0]
+    total = _product(shape)
+    target = tuple(f.get("args", ()))
+    call = f"`{text}`" if text else f"{event.op}{target}"
+    message = f"{call} cannot reshape {_shape(shape)} ({total} elements) into {_target_text(target)}"
+    reason = _reshape_reason(total, target)
+    if reason:
+        message += f": {reason}"
+    notes = list(event.chain)
+    if len(shape) > 1:
+        notes.append(f"each sample has {_factors(shape[1:])} = {_product(shape[1:])} values")
+    return _diag("reshape-size", message, span, ctx, event, notes, per_sample=_product(shape[1:]),
+                 call_text=text)
+
+
+def _target_text(target) -> str:
+    return "(" + ", ".join(str(t) for t in target) + ")"
+
+
+def _reshape_reason(total, target) -> str:
+    known = [t for t in target if isinstance(t, int) and t != -1]
+    rest = _product(known)
+    if total is None or rest is None or rest == 0:
+        return ""
+    if -1 in target:
+        product = "×".join(map(str, known)) + (f" = {rest}" if len(known) > 1 else "")
+        return f"{total} is not a multiple of {product}"
+    return f"the new sizes hold {rest} elements"
+
+
+def _batch_changed(event, ctx: Context) -> Diagnostic:
+    f = event.facts
+    span, text = _op_span(event, ctx, RESHAPE_NAMES)
+    call = f"`{text}`" if text else event.op
+    per = f["per_sample_shape"]
+    message = (f"{call} turns the batch of {f['batch']} into {f['new_first']} rows: each sample has "
+               f"{_factors(per)} = {f['per_sample']} values, so rows now mix samples")
+    notes = list(event.chain) + [
+        f"input {_shape(f['in_shape'])} becomes {_shape(f['out_shape'])}: torch raises nothing because "
+        f"{_product(f['in_shape'])} elements also divide into that shape",
+        "keep the batch: x.view(x.size(0), -1) or torch.flatten(x, 1)"]
+    return _diag("batch-mixed", message, span, ctx, event, notes, call_text=text)
+
+
+def _batch_hardcoded(event, ctx: Context) -> Diagnostic:
+    f = event.facts
+    span, text = _op_span(event, ctx, RESHAPE_NAMES)
+    call = f"`{text}`" if text else event.op
+    message = (f"{call} hard-codes the batch size {f['new_first']}: it works only for batches of exactly "
+               f"{f['batch']} samples")
+    notes = ["the last batch of an epoch is usually smaller; use x.size(0) instead"]
+    return _diag("batch-hardcoded", message, span, ctx, event, notes, call_text=text)
+
+
+def _cat(event, ctx: Context) -> Diagnostic:
+    f = event.facts
+    span, text = _op_span(event, ctx, CAT_NAMES)
+    shapes = f["in_shapes"]
+    diffs = _differing_dims(shapes)
+    call = f"`{text}`" if text else f"torch.{event.op}"
+    message = f"{call} joins tensors of shapes {' and '.join(_shape(s) for s in shapes)}"
+    if diffs:
+        message += f", which differ in dim {diffs[0][0]} ({' vs '.join(map(str, diffs[0][1]))})"
+    notes = [step for step in event.chain if "drop" in step] or list(event.chain)
+    notes.append(f"torch: {event.error}")
+    return _diag("cat-mismatch", message, span, ctx, event, notes, call_text=text)
+
+
+def _differing_dims(shapes) -> list[tuple[int, tuple]]:
+    if len({len(s) for s in shapes}) != 1:
+        return []
+    return [(d, tuple(s[d] for s in shapes)) for d in range(len(shapes[0])) if len({s[d] for s in shapes}) > 1]
+
+
+def _loss(event, ctx: Context) -> Diagnostic:
+    f = event.facts
+    span, _ = (_layer_span(event, ctx) if event.op[:1].isupper() else _op_span(event, ctx, (event.op,)))
+    inp, tgt = _shape(f["input_shape"]), _shape(f["target_shape"])
+    if event.kind == "loss_broadcast":
+        message = (f"`{event.name}` compares input {inp} with target {tgt}: they broadcast to "
+                   f"{_shape(f['broadcast_shape'])}, so predictions are compared with the wrong targets")
+        notes = ["torch only warns ('Using a target size ... that is different to the input size') and "
+                 "returns a wrong loss", "make the shapes equal: squeeze the input or unsqueeze the target"]
+        return _diag("loss-broadcast", message, span, ctx, event, notes)
+    want = f.get("expected_target")
+    message = f"`{event.name}` gets input {inp} and target {tgt}"
+    message += f": the target should be {_shape(want)}" if want is not None else ": the shapes must be equal"
+    return _diag("loss-shape", message, span, ctx, event)
+
+
+def _op_error(event, ctx: Context) -> Diagnostic:
+    span, text = _op_span(event, ctx, (event.op,))
+    shapes = ", ".join(_shape(s) for s in event.facts.get("in_shapes", ()))
+    call = f"`{text}`" if text else f"`{event.op}`"
+    message = f"{call} fails on {shapes}: {event.error}"
+    return _diag("op-error", message, span, ctx, event, event.chain)
+
+
+def _generic(event, ctx: Context) -> Diagnostic:
+    span = ctx.locator.line_span(event.line) if event.line else None
+    if event.kind == "unsupported":
+        where = f"line {event.line}" if event.line else "the forward pass"
+        message = f"the check stopped at {where}: {event.error}"
+        notes = ["fake tensors carry shapes, not values; code that needs tensor values cannot be checked"]
+        return _diag("unsupported", message, span, ctx, event, notes)
+    return _diag("shape-error", f"the forward pass fails: {event.error}", span, ctx, event, event.chain)
+
+
+_BUILDERS: dict[str, Callable] = {
+    "layer_input": _layer_input,
+    "kernel_too_large": _kernel_too_large,
+    "input_dtype": _input_dtype,
+    "layer_error": _layer_error,
+    "reshape": _reshape,
+    "batch_changed": _batch_changed,
+    "batch_hardcoded": _batch_hardcoded,
+    "cat": _cat,
+    "loss_shape": _loss,
+    "loss_broadcast": _loss,
+    "op_error": _op_error,
+}

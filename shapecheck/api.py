@@ -1,0 +1,153 @@
+"""The public entry points: check a file, a source text or a model object, and get a Report.
+
+The pipeline: load (skeleton only) -> discover models and their inputs -> build on the meta
+device -> trace on fake tensors -> rules -> fixes (each re-checked). This is the one place
+that catches exceptions from the user's code: each becomes a diagnostic.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from .config import Settings
+from .diagnostics import Diagnostic, ModelResult, Report, Span, Status
+from .errors import UsageError
+from .rules import Context, rule, run_rules
+
+
+def check_file(path: str, inputs=None, init=None, settings: Settings | None = None) -> Report:
+    """Check every model in a Python file. ``inputs``: shapes as strings ("16,1,32,32") or tuples."""
+    settings = _settings(settings, inputs, init)
+    if not os.path.isfile(path):
+        raise UsageError(f"{path}: no such file")
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        source = handle.read()
+    return check_source(source, path, settings)
+
+
+def check_source(source: str, path: str, settings: Settings | None = None) -> Report:
+    """Check source text as if it were the file at ``path`` (which need not exist)."""
+    from .fixes import attach_fixes
+    from .suppress import apply_suppressions
+
+    settings = settings or Settings()
+    report = _check_once(source, path, settings)
+    if settings.prove_fixes and report.diagnostics:
+        recheck = replace(settings, prove_fixes=False)
+        report = attach_fixes(report, lambda text: _check_once(text, path, recheck))
+    return apply_suppressions(report)
+
+
+def check(model, *inputs) -> Report:
+    """Check a model object in memory. ``inputs``: shapes (tuples) or example tensors."""
+    from .engine import session
+
+    target = session.object_target(model, inputs)
+    result, diagnostics = _trace_target(target, source_file=target.src)
+    return Report(path=target.path, models=(result,), diagnostics=tuple(diagnostics))
+
+
+# -- one pass over a source text -----------------------------------------------------------
+def _check_once(source: str, path: str, settings: Settings) -> Report:
+    from .engine import session
+    from .engine.loader import LoadError
+
+    try:
+        prepared = session.prepare(source, path, settings)
+    except LoadError as exc:
+        code = "SC901" if exc.kind == "syntax" else "SC902"
+        span = _point(path, exc.line, exc.column) if exc.line else None
+        message = f"{'syntax error' if code == 'SC901' else 'cannot load the file'}: {exc.message}"
+        diagnostic = Diagnostic(rule=rule(code), message=message, span=span)
+        return Report(path=path, diagnostics=(diagnostic,), source=source)
+    models, diagnostics = [], []
+    for target in prepared.targets:
+        result, found = _check_target(target, prepared.src)
+        models.append(result)
+        diagnostics.extend(found)
+    return Report(path=path, models=tuple(models), diagnostics=tuple(_ordered(diagnostics)), source=source)
+
+
+def _check_target(target, src) -> tuple[ModelResult, list[Diagnostic]]:
+    from .engine import session
+    from .engine.build import BuildError
+
+    if target.problem is not None:
+        return _not_checked(target, src)
+    try:
+        target.model = session.build_target(target)
+    except BuildError as exc:
+        span = session.Locator(src, target).line_span(exc.line) if exc.line else _class_span(target, src)
+        diagnostic = Diagnostic(rule=rule("SC905"), message=exc.message,
+                                span=span, model=target.name)
+        return _result(target, Status.NOT_CHECKED, reason=exc.message), [diagnostic]
+    return _trace_target(target, src)
+
+
+def _trace_target(target, source_file) -> tuple[ModelResult, list[Diagnostic]]:
+    from .engine import session
+
+    trace = session.trace_target(target)
+    locator = session.Locator(source_file, target)
+    diagnostics = run_rules(trace.events, Context(model=target.name, locator=locator))
+    status = Status.PARTIAL if trace.stopped else Status.CHECKED
+    result = _result(target, status, records=tuple(trace.records), reason=trace.stop_reason,
+                     outputs=trace.output_shapes)
+    return result, diagnostics
+
+
+def _not_checked(target, src) -> tuple[ModelResult, list[Diagnostic]]:
+    problem = target.problem
+    result = _result(target, Status.NOT_CHECKED, reason=problem.message)
+    if problem.quiet:
+        return result, []
+    diagnostic = Diagnostic(rule=rule(problem.code), message=problem.message, span=_class_span(target, src),
+                            model=target.name, notes=tuple(problem.notes))
+    return result, [diagnostic]
+
+
+def _result(target, status, records=(), reason="", outputs=()) -> ModelResult:
+    return ModelResult(
+        name=target.name, path=target.path, line=target.line,
+        input_shapes=tuple(tuple(i.shape) for i in target.inputs),
+        input_dtypes=tuple(i.dtype for i in target.inputs), input_source=target.input_source,
+        status=status, records=records, reason=reason, output_shapes=outputs,
+        accepted_inputs=getattr(target, "accepted", ""))
+
+
+def _class_span(target, src) -> Span | None:
+    if target.line is None:
+        return None
+    text = src.lines[target.line - 1] if src and target.line <= len(src.lines) else ""
+    start = len(text) - len(text.lstrip())
+    return Span(target.path, target.line, start, target.line, len(text.rstrip()))
+
+
+def _point(path: str, line: int | None, column: int | None) -> Span:
+    column = column or 0
+    return Span(path, line, column, line, column + 1)
+
+
+def _ordered(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Source order; each (code, span) once (a shared layer reported by two models counts once)."""
+    seen, out = set(), []
+    for d in sorted(diagnostics, key=lambda d: (d.line or 0, d.span.column if d.span else 0, d.code)):
+        key = (d.code, d.span, d.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def _settings(settings, inputs, init) -> Settings:
+    settings = settings or Settings()
+    if inputs is not None:
+        if isinstance(inputs, str) or (isinstance(inputs, tuple) and inputs and isinstance(inputs[0], int)):
+            inputs = [inputs]
+        texts = tuple(i if isinstance(i, str) else ",".join(map(str, i)) for i in inputs)
+        settings = replace(settings, inputs=texts)
+    if init is not None:
+        texts = tuple(f"{k}={v!r}" for k, v in init.items()) if isinstance(init, dict) else tuple(init)
+        settings = replace(settings, init=texts)
+    return settings

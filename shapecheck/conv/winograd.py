@@ -1,0 +1,143 @@
+"""Winograd F(2x2, 3x3): 3x3 kernels, stride 1, dilation 1, any padding and groups.
+
+Each 2x2 block of output is computed from a 4x4 tile of input with 16 multiplications per
+channel pair instead of 36. The tiles overlap by two rows and columns, so the input
+transform ``B^T d B`` is written as additions of strided views of the padded input (rows
+``i, i + 2, i + 4, ...`` for ``i = 0..3``), the 16 transformed planes are contracted with
+the transformed filters ``G g G^T`` in one batched matmul of 16 x groups products, and the
+output transform ``A^T m A`` is again additions, written into the four interleaved phases of
+the output. Odd output sizes are padded up to whole tiles and cropped.
+
+The backward pass is a Winograd convolution too: the input gradient is the output gradient
+convolved with the flipped, transposed filters (still 3x3, stride 1), and the weight
+gradient is a tap-by-tap GEMM against the input (see :mod:`.shift_add`).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import shift_add
+from ._args import NotApplicable, accepts_unbatched, normalize, pad_input
+
+# G: the filter transform of F(2x2, 3x3).
+_FILTER = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
+
+
+def check(args) -> None:
+    """Raise :class:`NotApplicable` unless ``args`` is a 3x3, stride-1, dilation-1 convolution."""
+    problems = []
+    if args.kernel != (3, 3):
+        problems.append(f"kernel {args.kernel[0]}x{args.kernel[1]}")
+    if args.stride != (1, 1):
+        problems.append(f"stride {args.stride}")
+    if args.dilation != (1, 1):
+        problems.append(f"dilation {args.dilation}")
+    if problems:
+        raise NotApplicable(
+            "winograd F(2x2,3x3) needs a 3x3 kernel, stride 1 and dilation 1; got " + ", ".join(problems))
+
+
+def _combine(d, out) -> None:
+    """Write ``B^T`` applied to the four views ``d`` into the four slots of ``out``."""
+    torch.sub(d[0], d[2], out=out[0])
+    torch.add(d[1], d[2], out=out[1])
+    torch.sub(d[2], d[1], out=out[2])
+    torch.sub(d[1], d[3], out=out[3])
+
+
+def _views(t: torch.Tensor, dim: int, tiles: int) -> list[torch.Tensor]:
+    """Rows (or columns) ``i, i + 2, ..., i + 2 * (tiles - 1)`` of ``t`` for ``i = 0..3``."""
+    step = (slice(None),) * dim + (slice(None, None, 2),)
+    return [t.narrow(dim, i, 2 * tiles - 1)[step] for i in range(4)]
+
+
+def transform_input(x: torch.Tensor, tiles: tuple[int, int]) -> torch.Tensor:
+    """(N, C, 2*th + 2, 2*tw + 2) -> (4, 4, C, N * th * tw)."""
+    xt = x.transpose(0, 1)
+    th, tw = tiles
+    rows = xt.new_empty(4, *xt.shape[:2], th, xt.shape[3])
+    _combine(_views(xt, 2, th), rows)
+    v = xt.new_empty(4, 4, *xt.shape[:2], th, tw)
+    for a in range(4):
+        _combine(_views(rows[a], 3, tw), v[a])
+    return v.view(4, 4, x.shape[1], -1)
+
+
+def transform_filter(weight: torch.Tensor) -> torch.Tensor:
+    """(O, C/G, 3, 3) -> (4, 4, O, C/G)."""
+    g = weight.new_tensor(_FILTER)
+    return torch.einsum("ai,bj,ocij->aboc", g, g, weight)
+
+
+def transform_output(m: torch.Tensor, n: int, tiles: tuple[int, int]) -> torch.Tensor:
+    """(4, 4, O, N * th * tw) -> (N, O, 2 * th, 2 * tw), applying ``A^T m A``."""
+    o = m.shape[2]
+    th, tw = tiles
+    m = m.view(4, 4, o, n, th, tw)
+    rows = (m[0] + m[1] + m[2], m[1] - m[2] - m[3])
+    y = m.new_empty(n, o, th, 2, tw, 2)
+    phases = y.permute(3, 5, 1, 0, 2, 4)
+    for i, r in enumerate(rows):
+        torch.add(r[0] + r[1], r[2], out=phases[i, 0])
+        torch.sub(r[1] - r[2], r[3], out=phases[i, 1])
+    return y.view(n, o, 2 * th, 2 * tw)
+
+
+def _contract(u: torch.Tensor, v: torch.Tensor, groups: int) -> torch.Tensor:
+    """(4, 4, O, C/G) x (4, 4, C, P) -> (4, 4, O, P), group by group."""
+    og, cg = u.shape[2] // groups, u.shape[3]
+    if cg == 1 and og == 1:
+        return u * v
+    m = torch.bmm(u.reshape(16 * groups, og, cg), v.reshape(16 * groups, cg, -1))
+    return m.view(4, 4, -1, m.shape[-1])
+
+
+def winograd(x: torch.Tensor, weight: torch.Tensor, pads, groups: int) -> torch.Tensor:
+    """Convolution of (N, C, H, W) ``x`` without bias, padding (before, after) per axis."""
+    n = x.shape[0]
+    out = [size + a + b - 2 for size, (a, b) in zip(x.shape[2:], pads)]
+    tiles = tuple(-(-o // 2) for o in out)
+    full = tuple((a, b + 2 * t - o) for (a, b), t, o in zip(pads, tiles, out))
+    v = transform_input(pad_input(x, full), tiles)
+    u = transform_filter(weight)
+    y = transform_output(_contract(u, v, groups), n, tiles)
+    return y[:, :, : out[0], : out[1]]
+
+
+class _Winograd(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, args):
+        ctx.save_for_backward(x, weight)
+        ctx.args = args
+        return winograd(x, weight, args.pads, args.groups).contiguous()
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        args = ctx.args
+        grad = grad.contiguous()
+        gx = gw = None
+        if ctx.needs_input_grad[0]:
+            gx = winograd(grad, _flipped(weight, args.groups), [(2 - a, 2 - b) for a, b in args.pads], args.groups)
+        if ctx.needs_input_grad[1]:
+            gw = shift_add.weight_grad(x, grad, args, weight.shape)
+        return gx, gw, None
+
+
+def _flipped(weight: torch.Tensor, groups: int) -> torch.Tensor:
+    """The filters of the input-gradient convolution: flipped and in/out swapped per group."""
+    o, cg = weight.shape[:2]
+    w = weight.flip(2, 3).view(groups, o // groups, cg, 3, 3).transpose(1, 2)
+    return w.reshape(groups * cg, o // groups, 3, 3)
+
+
+@accepts_unbatched
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution with the semantics of ``F.conv2d`` for 3x3, stride-1, dilation-1 layers."""
+    args = normalize(x, weight, stride, padding, dilation, groups)
+    check(args)
+    out = _Winograd.apply(x, weight, args)
+    if bias is not None:
+        out = out + bias.view(-1, 1, 1)
+    return out

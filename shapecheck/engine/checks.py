@@ -1,0 +1,279 @@
+"""What the tracer checks at each layer and op, and what it substitutes to go on.
+
+Each check compares what a layer *declares* (``in_features``, ``in_channels``, the kernel...)
+with the tensor that *arrives*, before torch runs it, so that the numbers are exact and the
+trace can continue with an input the layer accepts. Substitutes keep the symbolic batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from . import formulas, layers
+from .symbolic import shape_of
+
+# Event kinds produced by the tracer, in one place (the rules map each to a Rule).
+EVENT_KINDS = (
+    "layer_input",  # a declared input size (in_features, in_channels, ...) does not match
+    "kernel_too_large",  # a conv/pool window larger than the (padded) input
+    "input_dtype",  # an Embedding given floats, say
+    "reshape",  # view/reshape/flatten to a size that cannot hold the tensor
+    "batch_changed",  # a reshape that moved samples into the features (runs, silently wrong)
+    "batch_hardcoded",  # a reshape that works for the example batch size only
+    "cat",  # torch.cat/stack of tensors whose other sizes differ
+    "loss_shape",  # a loss whose input and target shapes cannot work
+    "loss_broadcast",  # a loss that broadcasts input against target (torch only warns)
+    "layer_error",  # any other error a layer raised
+    "op_error",  # any other error an op raised
+    "torch_error",  # an error raised somewhere the tracer could not place more exactly
+    "unsupported",  # an op the fake tensors cannot run (data-dependent control flow, no meta kernel)
+)
+
+LOSS_SAME_SHAPE = frozenset({
+    "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "SoftMarginLoss",
+    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "soft_margin_loss",
+})
+LOSS_CLASS_INDEX = frozenset({"CrossEntropyLoss", "NLLLoss", "cross_entropy", "nll_loss"})
+
+
+@dataclass
+class Problem:
+    kind: str
+    facts: dict
+    chain: tuple[str, ...] = ()
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+
+# -- layers ----------------------------------------------------------------------------------
+def check_layer(module, args, kwargs, origin_of) -> Problem | None:
+    op = type(module).__name__
+    if op in LOSS_SAME_SHAPE or op in LOSS_CLASS_INDEX:
+        return _check_loss(op, args, kwargs)
+    if not args or not isinstance(args[0], torch.Tensor):
+        return None
+    x = args[0]
+    return (_check_dtype(module, x, args, kwargs)
+            or _check_declared(module, x, args, kwargs, origin_of)
+            or _check_window(module, x, args, kwargs))
+
+
+def _check_declared(module, x, args, kwargs, origin_of) -> Problem | None:
+    want = layers.expected_input(module, rank=x.dim())
+    if want is None or want.get("dtype") or want.get("warn_only"):
+        return None
+    dims = tuple(want["dims"]) if want.get("dims") else (want["dim"],)
+    size = want["size"]
+    expected = tuple(size) if isinstance(size, (tuple, list)) else (size,)
+    shape = shape_of(x)
+    if len(shape) < len(dims):
+        return None
+    got = tuple(shape[d] for d in dims)
+    if got == expected or any(isinstance(g, str) for g in got):
+        return None
+    facts = {"param": want["param"], "expected": _one(expected), "actual": _one(got), "dims": dims,
+             "in_shape": shape}
+    chain = ()
+    origin = origin_of(x)
+    if origin is not None:
+        facts.update(flattened_from=origin["shape"], flatten_op=origin["op"], flatten_line=origin["line"])
+        chain = origin["chain"]
+    fixed = _resized(x, dims, expected)
+    return Problem("layer_input", facts, chain, (fixed,) + tuple(args[1:]), kwargs)
+
+
+def _check_window(module, x, args, kwargs) -> Problem | None:
+    found = layers.layer_params(module)
+    if found is None:
+        return None
+    op, params = found
+    explained = formulas.explain_layer(op, params, shape_of(x), label=_label(module))
+    if explained is None or explained.out_shape is not None or "larger than" not in explained.problem:
+        return None
+    rank = _spatial_rank(op)
+    lead = x.dim() - rank
+    need = list(shape_of(x))
+    for i in range(rank):
+        need[lead + i] = max(need[lead + i], _min_size(params, i, rank))
+    facts = {"in_shape": shape_of(x), "min_sizes": tuple(need[lead:]), "problem": explained.problem}
+    return Problem("kernel_too_large", facts, tuple(explained.steps), (x.new_empty(need),) + tuple(args[1:]),
+                   kwargs)
+
+
+def _label(module) -> str:
+    return type(module).__name__
+
+
+def _min_size(params: dict, i: int, rank: int) -> int:
+    def pick(key, default):
+        value = params.get(key, default)
+        if value is None:
+            value = params.get("kernel_size", default)
+        return value[i] if isinstance(value, (tuple, list)) else value
+    padding = params.get("padding", 0)
+    if isinstance(padding, str):
+        padding = 0 if padding == "valid" else pick("kernel_size", 1)
+    else:
+        padding = padding[i] if isinstance(padding, (tuple, list)) else padding
+    return formulas.conv_min_input(pick("kernel_size", 1), pick("stride", 1), padding, pick("dilation", 1))
+
+
+def _check_dtype(module, x, args, kwargs) -> Problem | None:
+    if isinstance(module, (torch.nn.Embedding, torch.nn.EmbeddingBag)) and x.is_floating_point():
+        facts = {"dtype": str(x.dtype).replace("torch.", ""), "in_shape": shape_of(x)}
+        return Problem("input_dtype", facts, (), (x.new_empty(x.shape, dtype=torch.long),) + tuple(args[1:]),
+                       kwargs)
+    return None
+
+
+def _spatial_rank(op: str) -> int:
+    for n in ("1d", "2d", "3d"):
+        if op.endswith(n):
+            return int(n[0])
+    return 2
+
+
+def _resized(x, dims, sizes):
+    shape = list(x.shape)
+    for d, s in zip(dims, sizes):
+        shape[d] = s
+    return x.new_empty(shape)
+
+
+def _one(values: tuple):
+    return values[0] if len(values) == 1 else values
+
+
+# -- losses ----------------------------------------------------------------------------------
+def check_loss_call(op: str, args, kwargs) -> Problem | None:
+    if op in LOSS_SAME_SHAPE or op in LOSS_CLASS_INDEX:
+        return _check_loss(op, args, kwargs)
+    return None
+
+
+def _check_loss(op, args, kwargs) -> Problem | None:
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    tensors += [kwargs[k] for k in ("input", "target") if isinstance(kwargs.get(k), torch.Tensor)]
+    if len(tensors) < 2:
+        return None
+    inp, target = tensors[0], tensors[1]
+    i_shape, t_shape = shape_of(inp), shape_of(target)
+    facts = {"input_shape": i_shape, "target_shape": t_shape, "loss": op}
+    if op in LOSS_CLASS_INDEX:
+        return _check_class_index(inp, target, facts, args, kwargs)
+    if i_shape == t_shape:
+        return None
+    try:
+        facts["broadcast_shape"] = tuple(torch.broadcast_shapes(tuple(i_shape), tuple(t_shape)))
+    except RuntimeError:
+        return Problem("loss_shape", facts, (), _loss_args(args, kwargs, inp), kwargs)
+    return Problem("loss_broadcast", facts, (), _loss_args(args, kwargs, inp), kwargs)
+
+
+def _check_class_index(inp, target, facts, args, kwargs) -> Problem | None:
+    i_shape, t_shape = facts["input_shape"], facts["target_shape"]
+    if target.is_floating_point():
+        ok = i_shape == t_shape
+        facts["expected_target"] = i_shape
+    else:
+        want = (i_shape[:1] + i_shape[2:]) if len(i_shape) >= 2 else ()
+        ok = t_shape == want
+        facts["expected_target"] = want
+    if ok:
+        return None
+    fixed_target = inp.new_empty(facts["expected_target"], dtype=target.dtype)
+    return Problem("loss_shape", facts, (), (args[0], fixed_target) + tuple(args[2:]), kwargs)
+
+
+def _loss_args(args, kwargs, inp):
+    return (args[0], inp.new_empty(inp.shape)) + tuple(args[2:])
+
+
+# -- ops -------------------------------------------------------------------------------------
+def op_event_kind(op: str) -> str:
+    if op in ("view", "reshape", "flatten", "unflatten"):
+        return "reshape"
+    if op in ("cat", "concat", "concatenate", "stack"):
+        return "cat"
+    return "op_error"
+
+
+def keep_batch(x):
+    """The batch-keeping flatten the user most likely meant: (N, everything else)."""
+    return x.reshape(x.shape[0], -1)
+
+
+def substitute_op(op: str, args, kwargs, facts: dict):
+    """The output a failing op was meant to produce, when the intent is clear; else None."""
+    x = args[0] if args else None
+    if op in ("view", "reshape") and isinstance(x, torch.Tensor) and x.dim() >= 2:
+        target = facts.get("args", ())
+        if len(target) == 2:
+            return keep_batch(x)
+        return None
+    if op in ("cat", "concat", "concatenate", "stack") and args and isinstance(args[0], (list, tuple)):
+        return _cat_substitute(op, list(args[0]), args[1] if len(args) > 1 else kwargs.get("dim", 0))
+    return None
+
+
+def _cat_substitute(op, tensors, dim):
+    tensors = [t for t in tensors if isinstance(t, torch.Tensor)]
+    if not tensors:
+        return None
+    first = tensors[0]
+    if op == "stack":
+        return first.new_empty((len(tensors),) + tuple(first.shape)) if dim == 0 else None
+    d = dim % first.dim()
+    shape = list(first.shape)
+    shape[d] = sum(t.shape[d] for t in tensors if t.dim() == first.dim())
+    return first.new_empty(shape)
+
+
+def device_move(func, args, kwargs):
+    """``x.to(device)``, ``x.cuda()``: fake meta tensors stay where they are; dtypes still change."""
+    x = args[0]
+    dtype = kwargs.get("dtype")
+    for a in args[1:]:
+        if isinstance(a, torch.dtype):
+            dtype = a
+        elif isinstance(a, torch.Tensor):
+            dtype = a.dtype
+    return x if dtype is None or dtype == x.dtype else x.to(dtype=dtype)
+
+
+def is_unsupported(exc: BaseException) -> bool:
+    """Failures of the fake-tensor machinery rather than of the model's shapes."""
+    name = type(exc).__name__
+    text = str(exc)
+    return (name in ("GuardOnDataDependentSymNode", "DataDependentOutputException",
+                     "DynamicOutputShapeException", "UnsupportedOperatorException", "NotImplementedError")
+            or "data-dependent" in text or "meta tensor" in text.lower() or "does not have a meta" in text)
+
+
+# -- explanations ----------------------------------------------------------------------------
+def explain(module, func, args, kwargs, in_shapes, out_shapes, name) -> tuple[str, tuple[str, ...]]:
+    """The formula behind a recorded output: (one-line note, full steps)."""
+    if module is not None:
+        found = layers.layer_params(module)
+    elif func is not None:
+        found = layers.functional_params(func, args, kwargs)
+    else:
+        found = None
+    if found is None or not in_shapes:
+        return "", ()
+    op, params = found
+    explained = formulas.explain_layer(op, params, in_shapes[0], label=name)
+    if explained is None:
+        return "", ()
+    return explained.note, tuple(explained.steps)
+
+
+def changes_spatial(record) -> bool:
+    """Whether a record changed the spatial (last) sizes: convs, pools, resizes."""
+    if not record.in_shapes or not record.out_shapes:
+        return False
+    a, b = record.in_shapes[0], record.out_shapes[0]
+    return len(a) == len(b) and len(a) >= 3 and a[2:] != b[2:]

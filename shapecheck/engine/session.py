@@ -1,0 +1,203 @@
+"""One file's models, from source text to traces: the engine's side of a check.
+
+``prepare`` loads the skeleton and decides, for every model, its inputs (flag > in-file
+hint > pyproject config > example found in the file) and constructor arguments, or why it
+cannot be checked. ``build_target`` and ``trace_target`` then do the work; ``Locator`` maps
+names and lines back to spans for the rules.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from dataclasses import dataclass, field
+
+from ..diagnostics import Span
+from . import discover, loader
+from .discover import InputSpec
+
+
+@dataclass
+class NotChecked:
+    code: str  # SC903 needs-input-shape, SC904 needs-constructor-args
+    message: str
+    notes: tuple[str, ...] = ()
+    quiet: bool = False  # a building block of another model: listed, not reported
+
+
+@dataclass
+class Target:
+    name: str
+    path: str
+    line: int | None
+    spec: object = None
+    inputs: tuple = ()
+    input_source: str = ""
+    init: dict = field(default_factory=dict)
+    strict: bool = True
+    problem: NotChecked | None = None
+    model: object = None
+    src: object = None
+    device: str = "meta"
+    symbolic: bool = True
+
+
+@dataclass
+class Prepared:
+    src: object
+    targets: list[Target]
+
+
+def prepare(source: str, path: str, settings) -> Prepared:
+    """Parse and load the file, find its models and what each needs. Raises loader.LoadError."""
+    src = loader.parse(source, path)
+    namespace = loader.load(src)
+    specs = discover.find_models(src, namespace)
+    if settings.models:
+        specs = [s for s in specs if s.name in settings.models]
+    _attach_examples(src, specs)
+    cli = tuple(discover.parse_input_flag(t) for t in settings.inputs)
+    init = discover.parse_init_flags(list(settings.init))
+    config = discover.read_config(path)
+    roots = [s for s in specs if not s.is_used_by_other] or specs
+    targets = [_target(s, src, cli if s in roots else (), config, init, len(specs) > 1, settings.symbolic)
+               for s in specs]
+    return Prepared(src, targets)
+
+
+def _attach_examples(src, specs) -> None:
+    try:
+        from .examples import find_examples
+    except ImportError:
+        return
+    found = find_examples(src)
+    for spec in specs:
+        if spec.name in found and spec.example is None:
+            spec.example, spec.example_line = found[spec.name]
+
+
+def _target(spec, src, cli, config, init, several: bool, symbolic: bool) -> Target:
+    target = Target(name=spec.name, path=src.path, line=spec.line, spec=spec, src=src, symbolic=symbolic)
+    for source, value in (("cli", cli), ("hint", spec.hint), ("config", config.get(spec.name)),
+                          ("example", spec.example)):
+        if value:
+            target.inputs, target.input_source = tuple(value), source
+            break
+    else:
+        target.problem = _needs_input(spec)
+        return target
+    if spec.kind == "class":
+        target.init, target.strict = init, not several
+        try:
+            discover.constructor_kwargs(spec.obj, init, strict=not several)
+        except discover.MissingArguments as exc:
+            target.problem = NotChecked("SC904", str(exc), quiet=spec.is_used_by_other)
+    return target
+
+
+def _needs_input(spec) -> NotChecked:
+    guess = "(16, 3, 32, 32)"
+    where = f"the line before `class {spec.name}`" if spec.kind == "class" else f"the line before `{spec.name} =`"
+    message = f"`{spec.name}` was not checked: no input shape is known"
+    if spec.hint_error:
+        message += f" (the hint cannot be read: {spec.hint_error})"
+    notes = (f"add `# shapecheck: input={guess}` on {where} (your real sizes), or pass --input 16,3,32,32",)
+    return NotChecked("SC903", message, notes, quiet=spec.is_used_by_other)
+
+
+def build_target(target: Target):
+    """The model on the meta device; raises build.BuildError with the user's line."""
+    from .build import build
+
+    return build(target.spec, target.init, target.device, target.strict)
+
+
+def trace_target(target: Target):
+    """Trace with a symbolic batch; where torch's symbolic machinery cannot follow, retry static."""
+    from .tracer import Tracer
+
+    inputs = [(tuple(i.shape), i.dtype) for i in target.inputs]
+    result = Tracer(target.path, symbolic=target.symbolic, device=target.device).run(target.model, inputs)
+    if target.symbolic and result.stopped and result.events and result.events[-1].kind in (
+            "unsupported", "torch_error"):
+        static = Tracer(target.path, symbolic=False, device=target.device).run(target.model, inputs)
+        if not static.stopped or len(static.records) > len(result.records):
+            return static
+    return result
+
+
+def object_target(model, inputs) -> Target:
+    """A target for a model object given in memory (the Python API's ``check``)."""
+    import torch
+
+    cls = type(model)
+    try:
+        path = os.path.abspath(inspect.getsourcefile(cls) or "<model>")
+        line = inspect.getsourcelines(cls)[1]
+    except (OSError, TypeError):
+        path, line = "<model>", None
+    specs = tuple(_input_spec(i) for i in inputs)
+    param = next(iter(model.parameters()), None)
+    device = str(param.device) if param is not None else "cpu"
+    src = _source_for(path)
+    return Target(name=cls.__name__, path=path, line=line, inputs=specs, input_source="cli", model=model,
+                  src=src, device=device)
+
+
+def _input_spec(value) -> InputSpec:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return InputSpec(tuple(value.shape), str(value.dtype).replace("torch.", ""))
+    if isinstance(value, str):
+        return discover.parse_input_flag(value)
+    return InputSpec(tuple(int(d) for d in value))
+
+
+def _source_for(path: str):
+    try:
+        return loader.parse_file(path)
+    except (OSError, loader.LoadError):
+        return None
+
+
+class Locator:
+    """Spans of layers and calls in the user's source, for the rules."""
+
+    def __init__(self, src, target: Target):
+        self.src = src
+        self.target = target
+
+    def layer(self, name: str):
+        if self.src is None or self.target.model is None:
+            return None
+        from . import locate
+        try:
+            return locate.layer_site(self.src, self.target.model, name, self.target.spec)
+        except Exception:  # an unusual construct: fall back to the call in forward
+            return None
+
+    def op(self, line: int, names: tuple[str, ...]):
+        if self.src is None:
+            return None
+        from . import locate
+        return locate.op_site(self.src, line, names)
+
+    def line_span(self, line: int) -> Span | None:
+        if self.src is None or not (1 <= line <= len(self.src.lines)):
+            return None
+        text = self.src.lines[line - 1]
+        start = len(text) - len(text.lstrip())
+        return Span(self.src.path, line, start, line, len(text.rstrip()))
+
+    def text(self, span: Span) -> str:
+        if self.src is None or span is None:
+            return ""
+        lines = self.src.lines[span.line - 1:span.end_line]
+        if not lines:
+            return ""
+        if len(lines) == 1:
+            return lines[0][span.column:span.end_column]
+        return "\n".join([lines[0][span.column:]] + lines[1:-1] + [lines[-1][:span.end_column]])
+
+

@@ -1,0 +1,80 @@
+"""Fake tensors with a symbolic batch dimension: the one place that talks to torch's ShapeEnv.
+
+A trace runs under :class:`FakeTensorMode` with a fresh :class:`ShapeEnv`; the input's batch
+dimension is a symbol (``s0``) whenever the example batch is at least 2 (torch specialises 0
+and 1 to constants). Sizes are read back as their example values ("hints"), so reading a
+shape never adds a guard.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+
+_DTYPES = {
+    "float32": torch.float32, "float": torch.float32, "float16": torch.float16, "half": torch.float16,
+    "bfloat16": torch.bfloat16, "float64": torch.float64, "double": torch.float64,
+    "int64": torch.int64, "long": torch.int64, "int32": torch.int32, "int": torch.int32,
+    "int16": torch.int16, "int8": torch.int8, "uint8": torch.uint8, "bool": torch.bool,
+}
+
+
+def dtype_of(name: str) -> torch.dtype:
+    return _DTYPES[name]
+
+
+def quiet_fake_tensor_logs() -> None:
+    """FakeTensorMode logs a traceback at ERROR level before re-raising a failing meta kernel."""
+    logging.getLogger("torch._subclasses.fake_tensor").setLevel(logging.CRITICAL)
+
+
+@dataclass
+class FakeSession:
+    """One fake-tensor world: its mode and its shape environment."""
+
+    mode: object
+    env: object | None
+
+    @classmethod
+    def create(cls, symbolic: bool = True) -> "FakeSession":
+        from torch._subclasses.fake_tensor import FakeTensorMode
+        from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+        quiet_fake_tensor_logs()
+        env = ShapeEnv() if symbolic else None
+        return cls(FakeTensorMode(shape_env=env, allow_non_fake_inputs=True), env)
+
+    def make_input(self, shape: tuple[int, ...], dtype: str, device: str = "meta") -> torch.Tensor:
+        """A fake input; dim 0 symbolic when the session is and the example batch is at least 2."""
+        from torch.fx.experimental.symbolic_shapes import DimDynamic, StatelessSymbolicContext
+
+        real = torch.empty(shape, dtype=dtype_of(dtype), device=device)
+        if not (self.env is not None and len(shape) >= 1 and shape[0] >= 2):
+            return self.mode.from_tensor(real, static_shapes=True)
+        dims = [DimDynamic.DYNAMIC] + [DimDynamic.STATIC] * (len(shape) - 1)
+        return self.mode.from_tensor(real, symbolic_context=StatelessSymbolicContext(dynamic_sizes=dims))
+
+
+def size_value(d) -> int | str:
+    """The example value of one size; a string only for sizes with no example (unbacked)."""
+    if isinstance(d, int):
+        return d
+    hint = d.node.hint
+    return int(hint) if hint is not None else str(d.node.expr)
+
+
+def shape_of(t) -> tuple:
+    return tuple(size_value(d) for d in t.shape)
+
+
+def size_expr(d) -> str:
+    """The symbolic form of one size ('s0', '((9*s0)//16)', or the integer)."""
+    if isinstance(d, int):
+        return str(d)
+    return str(d.node.expr)
+
+
+def is_symbolic(d) -> bool:
+    return isinstance(d, torch.SymInt) and not isinstance(d.node.expr, int) and not d.node.expr.is_number

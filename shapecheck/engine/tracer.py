@@ -1,0 +1,337 @@
+"""Run a model's forward pass on fake tensors and record every layer and shape-changing op.
+
+The trace is eager (Python control flow just runs) under torch's FakeTensorMode with a
+symbolic batch. Two interception points:
+
+* every leaf layer (a module class from ``torch.nn``) has its ``forward`` wrapped on the
+  instance: the declared input size is checked *before* the call, and a layer that does not
+  fit is recorded and then called with an input it does fit, so the trace goes on;
+* a :class:`TorchFunctionMode` sees every torch call made directly from the user's file
+  (``x.view``, ``torch.cat``, ``F.max_pool2d``...): it records shape-changing ones, checks
+  reshapes for a batch that changed, and turns a failing call into an event, substituting
+  the output the call was meant to produce where that is clear.
+
+The result is plain data: :class:`~shapecheck.diagnostics.ShapeRecord` rows and
+:class:`TraceEvent` findings-to-be, which the rules turn into diagnostics.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten
+
+from ..diagnostics import ShapeRecord
+from . import checks
+from .symbolic import FakeSession, is_symbolic, shape_of, size_expr
+
+_TORCH_DIR = os.path.dirname(torch.__file__)
+_THIS_DIR = os.path.dirname(os.path.dirname(__file__))
+
+# Files whose frames sit between a user's call and __torch_function__ (Python wrappers of
+# torch functions); skipped when deciding who called.
+_WRAPPER_FILES = frozenset(
+    os.path.join(_TORCH_DIR, *p)
+    for p in [("overrides.py",), ("_jit_internal.py",), ("nn", "functional.py"), ("functional.py",),
+              ("_tensor.py",), ("_compile.py",)]
+)
+
+CONTAINERS = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
+
+# Calls recorded even when they keep the shape (the table should show them).
+RECORDED_OPS = frozenset({
+    "view", "reshape", "flatten", "unflatten", "cat", "concat", "concatenate", "stack", "matmul", "mm",
+    "bmm", "einsum", "linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+    "conv_transpose3d", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d",
+    "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+    "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate", "permute", "transpose",
+    "squeeze", "unsqueeze", "expand", "repeat", "split", "chunk", "mean", "sum", "amax", "max",
+})
+RESHAPE_OPS = frozenset({"view", "reshape", "flatten"})
+CAT_OPS = frozenset({"cat", "concat", "concatenate"})
+# Calls that move tensors between devices or dtypes: on fake meta tensors they are no-ops.
+DEVICE_MOVES = frozenset({"to", "cuda", "cpu", "pin_memory"})
+
+
+@dataclass(frozen=True)
+class TraceEvent:
+    """Something that does not fit, with the numbers; the rules turn it into a diagnostic."""
+
+    kind: str  # see checks.EVENT_KINDS
+    name: str  # layer qualname, or the op name for calls in forward
+    op: str  # layer type ("Linear") or op ("view")
+    line: int | None  # the line in the user's file where it is called
+    facts: dict = field(default_factory=dict)
+    chain: tuple[str, ...] = ()  # how the offending size came about
+    error: str = ""  # torch's own message, when torch raised
+    record: int = -1  # index of the matching ShapeRecord
+
+
+@dataclass
+class TraceResult:
+    records: list[ShapeRecord] = field(default_factory=list)
+    events: list[TraceEvent] = field(default_factory=list)
+    output_shapes: tuple = ()
+    stopped: bool = False  # the trace could not go on; records are partial
+    stop_reason: str = ""
+
+
+class TraceStopped(Exception):
+    """Raised through the model once nothing more can be learned."""
+
+
+class Tracer:
+    """One trace of one model on fake inputs. Not reusable: make one per trace."""
+
+    def __init__(self, path: str, symbolic: bool = True, device: str = "meta"):
+        self.path = path
+        self.device = device
+        self.session = FakeSession.create(symbolic)
+        self.result = TraceResult()
+        self.names: dict[int, str] = {}
+        self.origins: dict[int, tuple[Any, dict]] = {}  # id(tensor) -> (tensor, how it was made)
+        self.batch_expr: str | None = None
+
+    # -- entry point ---------------------------------------------------------------------
+    def run(self, model: torch.nn.Module, inputs: list[tuple[tuple[int, ...], str]]) -> TraceResult:
+        fakes = [self.session.make_input(shape, dtype, self.device) for shape, dtype in inputs]
+        if fakes and fakes[0].dim() and is_symbolic(fakes[0].shape[0]):
+            self.batch_expr = size_expr(fakes[0].shape[0])
+        self.names = {id(m): name for name, m in model.named_modules()}
+        wrapped = self._wrap_leaves(model)
+        try:
+            with torch.device(self.device), self.session.mode, _Recorder(self):
+                out = model(*fakes)
+            self.result.output_shapes = tuple(shape_of(t) for t in _tensors(out))
+        except TraceStopped as stop:
+            self._stop(str(stop))
+        except Exception as exc:  # an error no layer or op handler could place
+            self._unplaced_error(exc)
+        finally:
+            for module in wrapped:
+                del module.forward
+        return self.result
+
+    # -- layers --------------------------------------------------------------------------
+    def _wrap_leaves(self, model: torch.nn.Module) -> list[torch.nn.Module]:
+        wrapped = []
+        for module in model.modules():
+            if is_leaf(module) and "forward" not in vars(module):
+                module.forward = self._layer_call(module, module.forward)
+                wrapped.append(module)
+        return wrapped
+
+    def _layer_call(self, module, forward):
+        def call(*args, **kwargs):
+            return self._run_layer(module, forward, args, kwargs)
+        return call
+
+    def _run_layer(self, module, forward, args, kwargs):
+        name = self.names.get(id(module), type(module).__name__)
+        line = self.user_line(sys._getframe(2))
+        in_shapes = tuple(shape_of(t) for t in _tensors((args, kwargs)))
+        problem = checks.check_layer(module, args, kwargs, self.origin_of)
+        if problem is not None:
+            self._event(problem.kind, name, type(module).__name__, line, problem.facts, problem.chain)
+            args, kwargs = problem.args, problem.kwargs
+        try:
+            out = forward(*args, **kwargs)
+        except TraceStopped:
+            raise
+        except Exception as exc:
+            if problem is not None:  # the corrected call failed too: nothing more to learn here
+                raise TraceStopped(f"{name} failed after correction: {exc}") from exc
+            self._event("layer_error", name, type(module).__name__, line,
+                        {"in_shapes": in_shapes}, error=_first_line(exc))
+            raise TraceStopped(f"{name}: {_first_line(exc)}") from exc
+        self._record("module", name, type(module).__name__, line, in_shapes, out, module=module)
+        self._carry_origin(args, out)
+        return out
+
+    # -- ops called from the user's file -------------------------------------------------
+    def run_op(self, func, args, kwargs, line: int):
+        op = op_name(func)
+        if op in DEVICE_MOVES and args and isinstance(args[0], torch.Tensor):
+            return checks.device_move(func, args, kwargs)
+        tensors_in = _tensors((args, kwargs))
+        in_shapes = tuple(shape_of(t) for t in tensors_in)
+        loss_problem = checks.check_loss_call(op, args, kwargs)
+        if loss_problem is not None:
+            self._event(loss_problem.kind, op, op, line, loss_problem.facts, loss_problem.chain)
+        try:
+            out = func(*args, **kwargs)
+        except Exception as exc:
+            return self._op_failed(func, op, args, kwargs, line, in_shapes, exc)
+        out_tensors = _tensors(out)
+        if not out_tensors:
+            return out
+        if op in RESHAPE_OPS and tensors_in:
+            out = self._check_batch(func, op, args, kwargs, line, tensors_in[0], out)
+            out_tensors = _tensors(out)
+        changed = bool(in_shapes) and shape_of(out_tensors[0]) != in_shapes[0]
+        if op in RECORDED_OPS or changed:
+            self._record("op", op, op, line, in_shapes, out, func=func, args=args, kwargs=kwargs)
+        self._carry_origin(args, out, made_by=(op, line) if op in RESHAPE_OPS else None)
+        return out
+
+    def _check_batch(self, func, op, args, kwargs, line, x, out):
+        """A reshape whose first dimension is no longer the batch (issue: silent corruption)."""
+        if self.batch_expr is None or not x.dim() or size_expr(x.shape[0]) != self.batch_expr:
+            return out
+        first = out.shape[0] if out.dim() else None
+        if first is not None and is_symbolic(first) and size_expr(first) == self.batch_expr:
+            return out
+        facts = {"batch": shape_of(x)[0], "new_first": shape_of(out)[0] if out.dim() else None,
+                 "in_shape": shape_of(x), "out_shape": shape_of(out),
+                 "per_sample": _numel(shape_of(x)[1:]), "per_sample_shape": shape_of(x)[1:],
+                 "args": _describe_args(args[1:])}
+        chain = self.origin_chain(x)
+        if first is not None and not is_symbolic(first):
+            self._event("batch_hardcoded", op, op, line, facts, chain)
+            return out
+        self._event("batch_changed", op, op, line, facts, chain)
+        return checks.keep_batch(x)
+
+    def _op_failed(self, func, op, args, kwargs, line, in_shapes, exc):
+        facts = {"in_shapes": in_shapes, "args": _describe_args(args[1:] if op in RESHAPE_OPS else ())}
+        tensors_in = _tensors(args)
+        chain = self.origin_chain(tensors_in[0]) if tensors_in else ()
+        substitute = checks.substitute_op(op, args, kwargs, facts)
+        kind = checks.op_event_kind(op)
+        self._event(kind, op, op, line, facts, chain, error=_first_line(exc))
+        if substitute is None:
+            raise TraceStopped(f"line {line}: {op}: {_first_line(exc)}") from exc
+        self._record("op", op, op, line, in_shapes, substitute, error=_first_line(exc))
+        self._carry_origin(args, substitute, made_by=(op, line) if op in RESHAPE_OPS else None)
+        return substitute
+
+    # -- bookkeeping ---------------------------------------------------------------------
+    def user_line(self, frame) -> int | None:
+        """The line in the user's file that (indirectly) made this call."""
+        while frame is not None:
+            if frame.f_code.co_filename == self.path:
+                return frame.f_lineno
+            frame = frame.f_back
+        return None
+
+    def caller_line(self, frame) -> int | None:
+        """The user's line if the user's file called this torch function directly."""
+        while frame is not None and frame.f_code.co_filename in _WRAPPER_FILES:
+            frame = frame.f_back
+        if frame is not None and frame.f_code.co_filename == self.path:
+            return frame.f_lineno
+        return None
+
+    def _record(self, kind, name, op, line, in_shapes, out, module=None, func=None, args=(), kwargs=None,
+                error=""):
+        out_shapes = tuple(shape_of(t) for t in _tensors(out))
+        note, steps = checks.explain(module, func, args, kwargs or {}, in_shapes, out_shapes, name)
+        self.result.records.append(ShapeRecord(
+            name=name, kind=kind, op=op, in_shapes=in_shapes, out_shapes=out_shapes, line=line,
+            note=note, steps=steps, error=error))
+
+    def _event(self, kind, name, op, line, facts, chain=(), error=""):
+        self.result.events.append(TraceEvent(
+            kind=kind, name=name, op=op, line=line, facts=dict(facts), chain=tuple(chain), error=error,
+            record=len(self.result.records)))
+
+    def _stop(self, reason: str) -> None:
+        self.result.stopped = True
+        self.result.stop_reason = reason
+
+    def _unplaced_error(self, exc: Exception) -> None:
+        line = _deepest_user_line(exc, self.path)
+        kind = "unsupported" if checks.is_unsupported(exc) else "torch_error"
+        self._event(kind, type(exc).__name__, "forward", line, {}, error=_first_line(exc))
+        self._stop(_first_line(exc))
+
+    def _carry_origin(self, args, out, made_by=None):
+        """Remember how a flattened tensor was made, and pass that on through same-shape ops."""
+        outs = _tensors(out)
+        ins = _tensors(args)
+        if not outs or not ins:
+            return
+        src, dst = ins[0], outs[0]
+        if made_by is not None:
+            info = {"shape": shape_of(src), "op": made_by[0], "line": made_by[1],
+                    "chain": self.origin_chain(src, spatial_only=True)}
+            self.origins[id(dst)] = (dst, info)
+        elif id(src) in self.origins and shape_of(src) == shape_of(dst):
+            self.origins[id(dst)] = (dst, self.origins[id(src)][1])
+
+    def origin_of(self, t) -> dict | None:
+        entry = self.origins.get(id(t))
+        return entry[1] if entry and entry[0] is t else None
+
+    def origin_chain(self, t, spatial_only: bool = False) -> tuple[str, ...]:
+        """The recorded steps that changed spatial sizes so far, oldest first."""
+        origin = self.origin_of(t)
+        if origin is not None and not spatial_only:
+            return origin["chain"]
+        return tuple(f"{r.name}: {r.note}" for r in self.result.records if r.note and checks.changes_spatial(r))
+
+
+class _Recorder(TorchFunctionMode):
+    def __init__(self, tracer: Tracer):
+        super().__init__()
+        self.tracer = tracer
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        line = self.tracer.caller_line(sys._getframe(1))
+        if line is None:
+            return func(*args, **kwargs)
+        return self.tracer.run_op(func, args, kwargs, line)
+
+
+def is_leaf(module: torch.nn.Module) -> bool:
+    """A layer whose class comes from torch.nn and is not a container."""
+    cls = type(module)
+    return cls.__module__.startswith("torch.nn.") and not isinstance(module, CONTAINERS)
+
+
+def op_name(func) -> str:
+    name = getattr(func, "__name__", None) or str(func)
+    if name == "__get__":  # properties such as Tensor.shape / Tensor.T
+        name = getattr(getattr(func, "__self__", None), "__name__", name)
+    return name
+
+
+def _tensors(obj) -> list[torch.Tensor]:
+    return [t for t in tree_flatten(obj)[0] if isinstance(t, torch.Tensor)]
+
+
+def _numel(shape) -> int | None:
+    total = 1
+    for d in shape:
+        if not isinstance(d, int):
+            return None
+        total *= d
+    return total
+
+
+def _describe_args(args) -> tuple:
+    """Reshape arguments as plain values: ints stay ints, sizes become their example value."""
+    from .symbolic import size_value
+    flat = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list, torch.Size)) else args
+    return tuple(size_value(a) if isinstance(a, (int, torch.SymInt)) else repr(a) for a in flat)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _deepest_user_line(exc: BaseException, path: str) -> int | None:
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == path:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line

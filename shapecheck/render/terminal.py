@@ -1,0 +1,143 @@
+"""The terminal report: per model a shape-flow table, then each diagnostic with a code frame.
+
+Works on a plain :class:`Report` (no torch); renders with rich.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from ..diagnostics import Applicability, Report, Severity, Status, format_shape
+
+STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
+SOURCES = {"cli": "--input", "hint": "the in-file hint", "config": "pyproject.toml", "example": "an example in the file",
+           "inferred": "inference"}
+
+
+def render_report(report: Report, console: Console, quiet: bool = False) -> None:
+    lines = report.source.splitlines() if report.source else _read_lines(report.path)
+    if not quiet:
+        for model in report.models:
+            console.print(model_header(model))
+            if model.records:
+                console.print(shape_table(model))
+            console.print()
+    for diagnostic in report.diagnostics:
+        console.print(diagnostic_block(diagnostic, lines))
+        console.print()
+    console.print(summary(report))
+
+
+def model_header(model) -> Text:
+    text = Text()
+    text.append(model.name, style="bold")
+    if model.input_shapes:
+        shapes = ", ".join(format_shape(s) for s in model.input_shapes)
+        dtypes = [d for d in model.input_dtypes if d != "float32"]
+        text.append(f"  input {shapes}" + (f" ({', '.join(dtypes)})" if dtypes else ""))
+        if model.input_source:
+            text.append(f" from {SOURCES.get(model.input_source, model.input_source)}", style="dim")
+    if model.accepted_inputs:
+        text.append(f"\n  accepts {model.accepted_inputs}", style="dim")
+    status = {Status.CHECKED: "", Status.PARTIAL: "  [stopped early]", Status.NOT_CHECKED: "  [not checked]"}
+    text.append(status[model.status], style="yellow")
+    if model.status is not Status.CHECKED and model.reason:
+        text.append(f"\n  {model.reason}", style="dim")
+    return text
+
+
+def shape_table(model) -> Table:
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for column in ("line", "layer", "op", "input", "output", "how"):
+        table.add_column(column, no_wrap=column != "how", justify="right" if column == "line" else "left")
+    for record in model.records:
+        ins = ", ".join(format_shape(s) for s in record.in_shapes)
+        outs = ", ".join(format_shape(s) for s in record.out_shapes)
+        how = Text(record.note)
+        if record.error:
+            how = Text(f"fails; checked on as if it gave {outs}", style="red")
+        name = record.name if record.kind == "module" else ""
+        table.add_row(str(record.line or ""), name, record.op, ins, outs, how)
+    return table
+
+
+def diagnostic_block(d, lines: list[str]) -> Group:
+    head = Text()
+    head.append(f"{d.severity.value}[{d.code}]", style=STYLES[d.severity])
+    head.append(f" {d.rule.name}: ", style="bold")
+    head.append(d.message)
+    parts = [head]
+    if d.span is not None:
+        parts.append(Text(f"  --> {d.span.path}:{d.span.line}:{d.span.column + 1}", style="blue"))
+        parts += code_frame(lines, d.span.line, d.span.column, _end_column(d.span, lines), STYLES[d.severity])
+    for related in d.related:
+        parts.append(Text(f"  --> {related.span.path}:{related.span.line}: {related.message}", style="dim"))
+        parts += code_frame(lines, related.span.line, related.span.column, related.span.end_column, "dim")
+    for note in d.notes:
+        parts.append(Text(f"   = {note}", style="dim"))
+    if d.fix is not None:
+        parts.append(_fix_text(d.fix))
+    return Group(*parts)
+
+
+def _end_column(span, lines) -> int:
+    if span.end_line == span.line:
+        return span.end_column
+    return len(lines[span.line - 1].rstrip()) if span.line <= len(lines) else span.column + 1
+
+
+def code_frame(lines: list[str], line: int, start: int, end: int, style: str) -> list[Text]:
+    if not 1 <= line <= len(lines):
+        return []
+    gutter = f"{line:>5} | "
+    source = Text(gutter, style="blue")
+    source.append(lines[line - 1].rstrip())
+    caret = Text(" " * 5 + " | ", style="blue")
+    caret.append(" " * start + "^" * max(1, end - start), style=style)
+    return [source, caret]
+
+
+def _fix_text(fix) -> Text:
+    labels = {Applicability.SAFE: ("fix (safe, --fix applies it)", "green"),
+              Applicability.UNSAFE: ("suggested fix", "yellow"),
+              Applicability.DISPLAY_ONLY: ("help", "cyan")}
+    label, style = labels[fix.applicability]
+    text = Text("   ")
+    text.append(f"{label}: ", style=f"bold {style}")
+    text.append(fix.title)
+    if fix.code:
+        text.append(f"; {fix.code}")
+    return text
+
+
+def summary(report: Report) -> Text:
+    counts = {s: sum(1 for d in report.diagnostics if d.severity is s) for s in Severity}
+    checked = sum(1 for m in report.models if m.status is not Status.NOT_CHECKED)
+    parts = [f"{counts[Severity.ERROR]} error{'s' * (counts[Severity.ERROR] != 1)}",
+             f"{counts[Severity.WARNING]} warning{'s' * (counts[Severity.WARNING] != 1)}"]
+    if counts[Severity.INFO]:
+        parts.append(f"{counts[Severity.INFO]} note{'s' * (counts[Severity.INFO] != 1)}")
+    text = Text(f"{report.path}: " + ", ".join(parts) + f" in {checked} of {len(report.models)} "
+                f"model{'s' * (len(report.models) != 1)} checked", style="bold")
+    safe = sum(1 for d in report.diagnostics if d.fix and d.fix.applicability is Applicability.SAFE)
+    if safe:
+        text.append(f"; {safe} fix{'es' * (safe != 1)} available with --fix", style="green")
+    return text
+
+
+def concise(report: Report) -> str:
+    out = []
+    for d in report.diagnostics:
+        where = f"{d.span.path}:{d.span.line}:{d.span.column + 1}" if d.span else f"{report.path}:1:1"
+        out.append(f"{where}: {d.code} {d.message}")
+    return "\n".join(out)
+
+
+def _read_lines(path: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read().splitlines()
+    except OSError:
+        return []

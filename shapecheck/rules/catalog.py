@@ -1,0 +1,77 @@
+"""Every rule shapecheck knows: one stable code each, in one table."""
+
+from __future__ import annotations
+
+from ..diagnostics import Rule, Severity
+
+E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
+
+_RULES = [
+    Rule("SC101", "linear-in-features", E, "A Linear layer's in_features differs from the features it receives.",
+         "nn.Linear(in_features, out_features) multiplies the last dimension of its input by an "
+         "in_features×out_features matrix, so that dimension must equal in_features. After a flatten it is "
+         "C×H×W of the last feature map, which depends on every conv and pool before it.\n"
+         "Example:  nn.Linear(16 * 5 * 5, 120) after a 16×6×6 feature map (576 features).\n"
+         "Use instead:  nn.Linear(16 * 6 * 6, 120), or nn.LazyLinear(120)."),
+    Rule("SC102", "conv-in-channels", E, "A convolution's in_channels differs from the channels it receives.",
+         "nn.ConvNd(in_channels, ...) needs an input whose channel dimension (dim 1, or dim 0 unbatched) "
+         "equals in_channels: the previous layer's out_channels, or the image's channels (1 for grey, 3 for RGB)."),
+    Rule("SC103", "norm-num-features", E, "A normalisation layer's size differs from its input.",
+         "BatchNorm's num_features and GroupNorm's num_channels must equal the channel dimension; LayerNorm's "
+         "normalized_shape must equal the trailing dimensions of its input."),
+    Rule("SC104", "rnn-input-size", E, "A recurrent layer's input_size differs from the features it receives.",
+         "nn.RNN/LSTM/GRU(input_size, hidden_size) read (batch, seq, input_size) with batch_first=True, else "
+         "(seq, batch, input_size): the last dimension must equal input_size."),
+    Rule("SC105", "attention-embed-dim", E, "An attention layer's embed_dim differs from its input.",
+         "nn.MultiheadAttention(embed_dim, num_heads) needs query, key and value whose last dimension is embed_dim."),
+    Rule("SC106", "layer-input-size", E, "A layer's declared input size differs from what it receives.",
+         "The layer was built for one input size and receives another."),
+    Rule("SC110", "kernel-too-large", E, "A convolution or pooling window is larger than what is left of the input.",
+         "Each unpadded convolution shrinks the image by dilation·(kernel−1) and each pool divides it; after "
+         "enough of them the window no longer fits. Use a larger input, padding, or fewer downsampling steps."),
+    Rule("SC120", "input-dtype", E, "A layer receives the wrong kind of tensor.",
+         "nn.Embedding looks up integer token ids (int64); it cannot take floating-point input."),
+    Rule("SC201", "reshape-size", E, "A view/reshape asks for a shape that cannot hold the tensor.",
+         "view and reshape keep the number of elements: the product of the new sizes must equal the old one. "
+         "To flatten per sample, use x.view(x.size(0), -1) or torch.flatten(x, 1)."),
+    Rule("SC202", "batch-mixed", E, "A reshape changes the batch size: samples are mixed into features.",
+         "x.view(-1, K) with a wrong K runs whenever the element count divides, but the first dimension is no "
+         "longer the batch: rows now straddle samples and the loss is computed on garbage. "
+         "Use x.view(x.size(0), -1) or torch.flatten(x, 1)."),
+    Rule("SC203", "batch-hardcoded", W, "A reshape hard-codes the batch size.",
+         "x.view(16, -1) works only while every batch has 16 samples; the last, smaller batch of an epoch and "
+         "any evaluation batch break. Use x.size(0)."),
+    Rule("SC301", "cat-mismatch", E, "torch.cat/stack of tensors whose other dimensions differ.",
+         "All tensors given to torch.cat must have the same size in every dimension except the one joined. "
+         "In U-Nets, an odd size floored by a pool comes back one pixel short after upsampling."),
+    Rule("SC401", "loss-shape", E, "A loss gets an input and a target whose shapes cannot work together.",
+         "Losses compare predictions with targets element by element (MSE, L1, BCE) or take class indices "
+         "shaped like the input without its class dimension (cross entropy, NLL)."),
+    Rule("SC402", "loss-broadcast", E, "A loss broadcasts its input against its target: it runs, but is wrong.",
+         "An input of shape (N, 1) against a target of shape (N,) broadcasts to (N, N): every prediction is "
+         "compared with every target. torch only warns. Squeeze the input or unsqueeze the target."),
+    Rule("SC501", "layer-error", E, "A layer raised a shape error.", "torch rejected the call; the message says why."),
+    Rule("SC502", "op-error", E, "An operation in forward raised a shape error.",
+         "torch rejected the call; the message says why."),
+    Rule("SC503", "shape-error", E, "The forward pass raised an error.", "torch rejected the call."),
+    Rule("SC901", "syntax-error", E, "The file is not valid Python.", "Fix the syntax error first."),
+    Rule("SC902", "load-error", E, "The file could not be loaded.",
+         "An import at the top of the file failed, so its models cannot be built."),
+    Rule("SC903", "needs-input-shape", I, "A model was not checked: no input shape is known.",
+         "Give one with --input, a '# shapecheck: input=(...)' comment on the line before the class, or "
+         "[tool.shapecheck] inputs in pyproject.toml."),
+    Rule("SC904", "needs-constructor-args", I, "A model was not checked: its constructor needs arguments.",
+         "Pass them with --init NAME=VALUE."),
+    Rule("SC905", "build-error", E, "A model's constructor raised an error.",
+         "Building the model failed before any input was seen; the message says why."),
+    Rule("SC906", "unsupported", I, "Part of the forward pass could not be checked.",
+         "Fake tensors carry shapes, not values: code that branches on tensor values, or an operator without a "
+         "meta kernel, stops the check there. What ran before is reported."),
+]
+
+REGISTRY: dict[str, Rule] = {rule.code: rule for rule in _RULES}
+BY_NAME: dict[str, Rule] = {rule.name: rule for rule in _RULES}
+
+
+def rule(code: str) -> Rule:
+    return REGISTRY[code]
