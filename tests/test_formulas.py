@@ -19,6 +19,11 @@ from torch import nn
 from shapecheck.engine.formulas import (
     Derivation,
     adaptive_out,
+    chain_out,
+    describe_sizes,
+    min_input_sizes,
+    sizes_without_drops,
+    spatial_formulas,
     conv_input_range,
     conv_min_input,
     conv_out,
@@ -245,7 +250,11 @@ def test_kernel_larger_than_the_input_is_explained():
     assert result.steps == (
         "conv3: H = ⌊(3 + 2·0 − 1·(5−1) − 1)/1⌋ + 1 = -1",
         "the kernel (5) is larger than the input (3): no window fits",
+        "it fits an input of at least 5 rows, or this input with padding 1 on each side",
     )
+    pool = pool_out(1, 4, dim="W")
+    assert pool.steps[-1] == "it fits an input of at least 4 columns, or this input with padding 2 on each side"
+    assert pool_out(1, 5, ceil_mode=True, stride=2).steps[-1] == "with ceil_mode it fits an input of at least 4 rows"
     dilated = conv_out(4, 3, padding=1, dilation=3)
     assert dilated.problem == ("the kernel (effective size 3·(3−1)+1 = 7) is larger than "
                                "the padded input (4 + 2·1 = 6)")
@@ -338,6 +347,61 @@ def test_padding_for_output_finds_an_exact_padding_or_none_exists(n, target, k, 
 def test_padding_for_output_respects_the_pooling_limit():
     assert padding_for_output(3, 3, 5, 1, 1) == 2
     assert padding_for_output(2, 3, 5, 1, 1, max_padding=2) is None
+
+
+@FAST
+@given(st.integers(1, 6), st.integers(1, 3), st.integers(0, 2), st.integers(1, 2), st.booleans(), st.booleans())
+def test_min_input_sizes_is_the_smallest_input_torch_accepts(k, s, p, d, ceil, is_pool):
+    assume(not is_pool or p <= k // 2)
+    if is_pool:
+        op, params = "max_pool1d", {"kernel_size": k, "stride": s, "padding": p, "dilation": d, "ceil_mode": ceil}
+        run = lambda n: F.max_pool1d(meta(1, 1, n), k, s, p, d, ceil_mode=ceil)  # noqa: E731
+    else:
+        op, params = "conv1d", {"kernel_size": (k,), "stride": s, "padding": p, "dilation": d}
+        run = lambda n: F.conv1d(meta(1, 1, n), meta(1, 1, k), stride=s, padding=p, dilation=d)  # noqa: E731
+    accepted = [n for n in range(1, 20) if torch_size(lambda: run(n)) is not None]
+    assert min_input_sizes(op, params) == (accepted[0],)
+
+
+def lenet_stages(kernel=3):
+    return [lambda n: conv_out(n, kernel, label="conv1"), lambda n: pool_out(n, 2, label="pool1"),
+            lambda n: conv_out(n, kernel, label="conv2"), lambda n: pool_out(n, 2, label="pool2")]
+
+
+def test_chain_explains_lenet_and_finds_the_inputs_for_a_linear_layer():
+    chain = chain_out(32, lenet_stages())
+    assert chain.value == 6 and chain.dropped == 1
+    assert chain.note == "32→30→15→13→6 (drops 1 row)"
+    assert "13 does not divide evenly by 2: ⌊13/2⌋ drops 1 row" in chain.steps
+    # fc1 = Linear(16 * 5 * 5, ...) needs H = W = 5 after pool2
+    assert inputs_for_output(lambda n: chain_out(n, lenet_stages()), 5) == range(26, 30)
+    failed = chain_out(8, lenet_stages())
+    assert not failed.ok and failed.formula == "8→6→3→1→0"
+
+
+def test_unet_skip_sizes_are_the_multiples_of_sixteen():
+    down = [lambda n: conv_out(n, 3, padding=1), lambda n: pool_out(n, 2)] * 4
+    sizes = sizes_without_drops(down, 1, 100)
+    assert sizes == [16, 32, 48, 64, 80, 96]
+    assert describe_sizes(sizes) == "multiples of 16 (16, 32, 48, 64, …)"
+
+
+def test_describe_sizes():
+    assert describe_sizes([26, 27, 28, 29]) == "26 to 29"
+    assert describe_sizes([7]) == "7"
+    assert describe_sizes([]) == "no size"
+    assert describe_sizes([12, 28, 44]) == "12 + multiples of 16 (12, 28, 44)"
+    assert describe_sizes([3, 5, 11]) == "3, 5, 11"
+
+
+def test_spatial_formulas_per_dimension():
+    height, width = spatial_formulas("Conv2d", {"kernel_size": (3, 5), "stride": 2, "padding": "valid"}, label="c")
+    assert (height(13).value, width(13).value) == (6, 5)
+    assert width(13).steps[0] == "c: W = ⌊(13 + 2·0 − 1·(5−1) − 1)/2⌋ + 1 = 5"
+    assert len(spatial_formulas("interpolate", {"scale_factor": 2.0}, ndim=3)) == 3
+    assert spatial_formulas("Linear", {"out_features": 3}) is None
+    assert min_input_sizes("Conv2d", {"kernel_size": 5, "padding": 1}) == (3, 3)
+    assert min_input_sizes("MaxPool2d", {"kernel_size": 2, "padding": 3}) == (None, None)
 
 
 # ---------------------------------------------------------------- whole layers vs torch

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable
 
 UNIT_WORDS = {"H": "row", "W": "column", "L": "step", "D": "slice"}
@@ -127,15 +128,27 @@ def _window_steps(size, kernel, stride, before, after, dilation, value, dim, wha
     return tuple(steps), dropped, ""
 
 
-def _sliding(size, kernel, stride, padding, dilation, dim, label, what, suffix=""):
+def _sliding(size, kernel, stride, padding, dilation, dim, label, what, suffix="", max_padding=None):
     before, after = _pair(padding)
     effective = effective_kernel(kernel, dilation)
     value = (size + before + after - effective) // stride + 1
     main = (f"{_head(label, dim)}⌊({size} + {_pad_full(before, after)} − {dilation}·({kernel}−1) − 1)/{stride}⌋"
             f" + 1 = {value}{suffix}")
     extra, dropped, problem = _window_steps(size, kernel, stride, before, after, dilation, value, dim, what)
+    if problem:
+        extra += (_fits_text(size, kernel, stride, before, after, dilation, dim, max_padding),)
     formula = f"⌊({size}{_pad_short(before, after)}−{effective})/{stride}⌋+1 = {value}"
     return Derivation(value, (main, *extra), dropped, formula, dim, problem)
+
+
+def _fits_text(size, kernel, stride, before, after, dilation, dim, max_padding=None) -> str:
+    """What would make a too-small input fit: a larger input, or (where allowed) more padding."""
+    smallest = conv_min_input(kernel, stride, (before, after), dilation)
+    text = f"it fits an input of at least {units(dim, smallest)}"
+    padding = padding_for_min_size(size, kernel, stride, dilation)
+    if max_padding is None or padding <= max_padding:
+        text += f", or this input with padding {padding} on each side"
+    return text
 
 
 def conv_out(size: int, kernel: int, stride: int = 1, padding=0, dilation: int = 1,
@@ -164,7 +177,7 @@ def pool_out(size: int, kernel: int, stride: int | None = None, padding=0, dilat
     stride = kernel if stride is None else stride
     before, after = _pair(padding)
     if not ceil_mode:
-        result = _sliding(size, kernel, stride, padding, dilation, dim, label, "window")
+        result = _sliding(size, kernel, stride, padding, dilation, dim, label, "window", max_padding=kernel // 2)
         simple = before == after == 0 and dilation == 1 and kernel == stride
         formula = f"{size}→{result.value}" if simple else result.formula
         problem = result.problem or _pool_padding_problem(kernel, before, after)
@@ -186,6 +199,9 @@ def _ceil_pool(size, kernel, stride, before, after, dilation, dim, label):
             f"padding ({size} + {before}), so ceil_mode does not count it: {dim} = {value}")
     extra, dropped, problem = _window_steps(size, kernel, stride, before, after, dilation, value, dim, "window")
     steps.extend(extra)
+    if value < 1:
+        smallest = max(1, effective - stride + 1 - before - after)
+        steps.append(f"with ceil_mode it fits an input of at least {units(dim, smallest)}")
     end = (value - 1) * stride + effective
     if value >= 1 and end > size + before + after:
         steps.append(f"ceil_mode: the last window runs {units(dim, end - size - before - after)} past the end")
@@ -445,75 +461,199 @@ def _check_channels(lead: tuple, params: dict, label: str, what: str = "in_chann
     return f"{label} expects {expected} input channels ({what}) but gets {got}"
 
 
-def _conv_pads(params: dict, kernels, dilations, strides, n: int):
+def _conv_pads(params: dict, kernels, dilations, n: int) -> tuple:
+    """Per-dimension (before, after) padding; "same" puts the odd one after, as torch does."""
     padding = params.get("padding", 0)
     if padding == "valid":
-        return ((0, 0),) * n, ""
+        return ((0, 0),) * n
     if padding == "same":
-        problem = "" if all(s == 1 for s in strides) else "padding='same' needs stride 1"
-        return tuple(same_padding(k, d) for k, d in zip(kernels, dilations)), problem
-    return tuple(_pair(p) for p in _tuple(padding, n)), ""
+        return tuple(same_padding(k, d) for k, d in zip(kernels, dilations))
+    return tuple(_pair(p) for p in _tuple(padding, n))
 
 
-def _explain_conv(n, params, in_shape, label, op):
-    lead, spatial = _split(in_shape, op, n, label)
+def _conv_dims(n, params, label):
     kernels = _tuple(params["kernel_size"], n)
     strides = _tuple(params.get("stride", 1), n)
     dilations = _tuple(params.get("dilation", 1), n)
-    pads, pad_problem = _conv_pads(params, kernels, dilations, strides, n)
-    derivations = [conv_out(size, k, s, p, d, dim, label) for size, k, s, p, d, dim in
-                   zip(spatial, kernels, strides, pads, dilations, SPATIAL_NAMES[n])]
-    channels = params.get("out_channels", lead[-1])
-    return _finish(lead[:-1] + (channels,), derivations, label,
-                   pad_problem or _check_channels(lead, params, label))
+    pads = _conv_pads(params, kernels, dilations, n)
+    return tuple(partial(conv_out, kernel=k, stride=s, padding=p, dilation=d, dim=dim, label=label)
+                 for k, s, p, d, dim in zip(kernels, strides, pads, dilations, SPATIAL_NAMES[n]))
 
 
-def _explain_conv_transpose(n, params, in_shape, label, op):
-    lead, spatial = _split(in_shape, op, n, label)
-    columns = zip(spatial, _tuple(params["kernel_size"], n), _tuple(params.get("stride", 1), n),
+def _conv_transpose_dims(n, params, label):
+    columns = zip(_tuple(params["kernel_size"], n), _tuple(params.get("stride", 1), n),
                   _tuple(params.get("padding", 0), n), _tuple(params.get("output_padding", 0), n),
                   _tuple(params.get("dilation", 1), n), SPATIAL_NAMES[n])
-    derivations = [conv_transpose_out(size, k, s, p, o, d, dim, label) for size, k, s, p, o, d, dim in columns]
-    channels = params.get("out_channels", lead[-1])
-    return _finish(lead[:-1] + (channels,), derivations, label, _check_channels(lead, params, label))
+    return tuple(partial(conv_transpose_out, kernel=k, stride=s, padding=p, output_padding=o, dilation=d,
+                         dim=dim, label=label) for k, s, p, o, d, dim in columns)
 
 
-def _explain_pool(n, params, in_shape, label, op):
-    lead, spatial = _split(in_shape, op, n, label)
+def _pool_dims(n, params, label):
     kernels = _tuple(params["kernel_size"], n)
     stride = params.get("stride")
     strides = kernels if stride is None or stride == () else _tuple(stride, n)
-    columns = zip(spatial, kernels, strides, _tuple(params.get("padding", 0), n),
-                  _tuple(params.get("dilation", 1), n), SPATIAL_NAMES[n])
     ceil_mode = bool(params.get("ceil_mode", False))
-    derivations = [pool_out(size, k, s, p, d, ceil_mode, dim, label) for size, k, s, p, d, dim in columns]
-    return _finish(lead, derivations, label)
+    columns = zip(kernels, strides, _tuple(params.get("padding", 0), n), _tuple(params.get("dilation", 1), n),
+                  SPATIAL_NAMES[n])
+    return tuple(partial(pool_out, kernel=k, stride=s, padding=p, dilation=d, ceil_mode=ceil_mode, dim=dim,
+                         label=label) for k, s, p, d, dim in columns)
 
 
-def _explain_adaptive(n, params, in_shape, label, op):
-    lead, spatial = _split(in_shape, op, n, label)
+def _adaptive_dims(n, params, label):
     targets = _tuple(params.get("output_size"), n)
-    derivations = [adaptive_out(size, t, dim, label) for size, t, dim in zip(spatial, targets, SPATIAL_NAMES[n])]
-    return _finish(lead, derivations, label)
+    return tuple(partial(adaptive_out, output_size=t, dim=dim, label=label)
+                 for t, dim in zip(targets, SPATIAL_NAMES[n]))
 
 
-def _explain_upsample(n, params, in_shape, label, op):
-    n = len(in_shape) - 2
+def _upsample_dims(n, params, label):
+    columns = zip(_tuple(params.get("scale_factor"), n), _tuple(params.get("size"), n), SPATIAL_NAMES[n])
+    return tuple(partial(upsample_out, scale_factor=sc, out_size=out, dim=dim, label=label)
+                 for sc, out, dim in columns)
+
+
+def _unfold_dims(n, params, label):
+    columns = zip(_tuple(params["kernel_size"], 2), _tuple(params.get("stride", 1), 2),
+                  _tuple(params.get("padding", 0), 2), _tuple(params.get("dilation", 1), 2), SPATIAL_NAMES[2])
+    return tuple(partial(unfold_blocks, kernel=k, stride=s, padding=p, dilation=d, dim=dim, label=label)
+                 for k, s, p, d, dim in columns)
+
+
+_DIM_BUILDERS = {
+    "conv": _conv_dims,
+    "conv_transpose": _conv_transpose_dims,
+    "pool": _pool_dims,
+    "adaptive": _adaptive_dims,
+    "upsample": _upsample_dims,
+    "unfold": _unfold_dims,
+}
+
+
+def spatial_formulas(op: str, params: dict, ndim: int | None = None, label: str = ""):
+    """One function per spatial dimension, size → :class:`Derivation`, for a windowed layer.
+
+    ``ndim`` (the number of spatial dimensions) is needed only for Upsample/interpolate.
+    Returns None for ops without spatial formulas. Compose them with :func:`chain_out`.
+    """
+    family, n = OPS.get(op, (None, 0))
+    if family not in _DIM_BUILDERS:
+        return None
+    if family == "upsample":
+        n = ndim or _upsample_rank(params)
+    if family == "unfold":
+        n = 2
     if n not in SPATIAL_NAMES:
-        raise _ShapeProblem(f"{label or op} expects a 3-d, 4-d or 5-d (N, C, ...) input, got {len(in_shape)}-d")
-    sizes = _tuple(params.get("size"), n)
-    scales = _tuple(params.get("scale_factor"), n)
-    columns = zip(in_shape[2:], scales, sizes, SPATIAL_NAMES[n])
-    derivations = [upsample_out(size, sc, out, dim, label) for size, sc, out, dim in columns]
-    return _finish(tuple(in_shape[:2]), derivations, label)
+        return None
+    return _DIM_BUILDERS[family](n, params, label or op)
+
+
+def _upsample_rank(params: dict) -> int | None:
+    for key in ("size", "scale_factor"):
+        value = params.get(key)
+        if isinstance(value, (tuple, list)) and len(value) > 1:
+            return len(value)
+    return None
+
+
+def min_input_sizes(op: str, params: dict, ndim: int | None = None) -> tuple[int | None, ...] | None:
+    """The smallest size per spatial dimension that a layer accepts (None where no size works)."""
+    formulas = spatial_formulas(op, params, ndim)
+    if formulas is None:
+        return None
+    return tuple(_smallest_working(fn) for fn in formulas)
+
+
+def _smallest_working(fn, hi: int = 1 << 20) -> int | None:
+    def value(n: int) -> int:
+        result = fn(n)
+        return result.value if result.ok else 0
+    smallest = _first_at_least(value, 1, 1, hi)
+    return smallest if smallest <= hi else None
+
+
+def chain_out(size: int, stages) -> Derivation:
+    """Run one dimension through several stages (size → Derivation functions) in order.
+
+    The formula reads ``32→30→15→13→6``; steps are all the stages' steps; ``dropped`` adds
+    up. The chain stops at the first stage torch would refuse.
+    """
+    steps, dropped, values = [], 0, [size]
+    dim, current = "H", size
+    for stage in stages:
+        result = stage(current)
+        dim = result.dim
+        steps.extend(result.steps)
+        dropped += result.dropped
+        values.append(result.value)
+        if not result.ok:
+            return Derivation(result.value, tuple(steps), dropped, "→".join(map(str, values)), dim, result.problem)
+        current = result.value
+    return Derivation(current, tuple(steps), dropped, "→".join(map(str, values)), dim)
+
+
+def sizes_without_drops(stages, lo: int = 1, hi: int = 1024) -> list[int]:
+    """Input sizes in [lo, hi] that pass every stage with nothing dropped by a floor.
+
+    For a U-Net encoder with four 2×2 pools these are the multiples of 16: the sizes whose
+    skip connections line up again in the decoder.
+    """
+    found = []
+    for n in range(lo, hi + 1):
+        result = chain_out(n, stages)
+        if result.ok and result.value >= 1 and not result.dropped:
+            found.append(n)
+    return found
+
+
+def describe_sizes(sizes, shown: int = 4) -> str:
+    """Say a set of sizes plainly: ``26 to 29``, ``multiples of 16 (16, 32, 48, …)``."""
+    sizes = sorted(sizes)
+    if not sizes:
+        return "no size"
+    if len(sizes) == 1:
+        return str(sizes[0])
+    steps = {b - a for a, b in zip(sizes, sizes[1:])}
+    if steps == {1}:
+        return f"{sizes[0]} to {sizes[-1]}"
+    listed = ", ".join(map(str, sizes[:shown])) + (", …" if len(sizes) > shown else "")
+    if len(steps) == 1 and len(sizes) >= 3:
+        step = steps.pop()
+        if sizes[0] % step == 0:
+            return f"multiples of {step} ({listed})"
+        return f"{sizes[0]} + multiples of {step} ({listed})"
+    return listed
+
+
+def _explain_windowed(n, params, in_shape, label, op):
+    """Conv, transposed conv, pools, adaptive pools and resizes: channels and spatial sizes."""
+    family = OPS[op][0]
+    if family == "upsample":
+        n = len(in_shape) - 2
+        if n not in SPATIAL_NAMES:
+            raise _ShapeProblem(f"{label} expects a 3-d, 4-d or 5-d (N, C, ...) input, got {len(in_shape)}-d")
+        lead, spatial = tuple(in_shape[:2]), tuple(in_shape[2:])
+    else:
+        lead, spatial = _split(in_shape, op, n, label)
+    formulas = spatial_formulas(op, params, n, label)
+    derivations = [fn(size) for fn, size in zip(formulas, spatial)]
+    problem = ""
+    if family in ("conv", "conv_transpose"):
+        problem = _same_stride_problem(params) or _check_channels(lead, params, label)
+        lead = lead[:-1] + (params.get("out_channels", lead[-1]),)
+    return _finish(lead, derivations, label, problem)
+
+
+def _same_stride_problem(params: dict) -> str:
+    stride = params.get("stride", 1)
+    strides = (stride,) if isinstance(stride, int) else tuple(stride)
+    if params.get("padding") == "same" and any(s != 1 for s in strides):
+        return "padding='same' needs stride 1"
+    return ""
 
 
 def _explain_unfold(n, params, in_shape, label, op):
     lead, spatial = _split(in_shape, op, 2, label)
     kernels = _tuple(params["kernel_size"], 2)
-    columns = zip(spatial, kernels, _tuple(params.get("stride", 1), 2), _tuple(params.get("padding", 0), 2),
-                  _tuple(params.get("dilation", 1), 2), SPATIAL_NAMES[2])
-    derivations = [unfold_blocks(size, k, s, p, d, dim, label) for size, k, s, p, d, dim in columns]
+    derivations = [fn(size) for fn, size in zip(spatial_formulas(op, params, 2, label), spatial)]
     note, steps, dropped, problem = _combine(derivations, label)
     blocks = math.prod(d.value for d in derivations)
     channels = _product((lead[-1], *kernels))
@@ -606,11 +746,11 @@ def _explain_same(n, params, in_shape, label, op):
 
 
 _EXPLAINERS = {
-    "conv": _explain_conv,
-    "conv_transpose": _explain_conv_transpose,
-    "pool": _explain_pool,
-    "adaptive": _explain_adaptive,
-    "upsample": _explain_upsample,
+    "conv": _explain_windowed,
+    "conv_transpose": _explain_windowed,
+    "pool": _explain_windowed,
+    "adaptive": _explain_windowed,
+    "upsample": _explain_windowed,
     "unfold": _explain_unfold,
     "flatten": _explain_flatten,
     "linear": _explain_linear,
