@@ -288,9 +288,11 @@ def _values_for(cls_name: str, init: dict[str, object]) -> dict[str, object]:
 
 def find_models(src, namespace: dict) -> list:
     """Every nn.Module subclass defined in the file and every module object assigned at top
-    level, in source order (an object bound to several names is listed once)."""
+    level, in source order (an object bound to several names is listed once), with their
+    in-file hints and example inputs (`examples.find_examples`)."""
     import torch
 
+    from shapecheck.engine.examples import find_examples
     from shapecheck.engine.loader import USER_MODULE_NAME
 
     specs: list[ModelSpec] = []
@@ -305,6 +307,7 @@ def find_models(src, namespace: dict) -> list:
         if isinstance(obj, torch.nn.Module) and id(obj) not in seen:
             seen.add(id(obj))
             specs.append(ModelSpec(name, line, "object", obj, path=src.path))
+    examples = find_examples(src)
     _mark_used(specs, src)
     classes = {s.name: s.obj for s in specs if s.kind == "class"}
     for spec in specs:
@@ -312,6 +315,7 @@ def find_models(src, namespace: dict) -> list:
             spec.instance_of = type(spec.obj).__name__
     for spec in specs:
         _attach_hint(spec, src)
+        _attach_example(spec, examples)
     specs.sort(key=lambda spec: spec.line)
     return specs
 
@@ -343,6 +347,14 @@ def _attach_hint(spec: ModelSpec, src) -> None:
         spec.hint = parse_hint(text)
     except UsageError as exc:
         spec.hint_error = str(exc)
+
+
+def _attach_example(spec: ModelSpec, examples: dict) -> None:
+    found = examples.get(spec.name)
+    if found is None and spec.instance_of:
+        found = examples.get(spec.instance_of)
+    if found is not None:
+        spec.example, spec.example_line = found
 
 
 def _mark_used(specs: list[ModelSpec], src) -> None:

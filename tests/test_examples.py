@@ -1,0 +1,186 @@
+"""engine.examples: example inputs read from the file, never executed."""
+
+import os
+import textwrap
+
+from shapecheck.engine import discover, loader
+from shapecheck.engine.discover import InputSpec
+from shapecheck.engine.examples import find_examples
+
+PATH = os.path.join(os.path.dirname(__file__), "models", "loading", "example_cases.py")
+
+
+def examples_of(text):
+    return find_examples(loader.parse(textwrap.dedent(text), "m.py"))
+
+
+def shapes(found):
+    return {name: (tuple((s.shape, s.dtype) for s in specs), line)
+            for name, (specs, line) in found.items()}
+
+
+def test_every_documented_form_in_a_script_that_must_not_run():
+    src = loader.parse_file(PATH)  # parsed only: loading would fail on torchinfo
+    assert shapes(find_examples(src)) == {
+        "Direct": ((((4, 1, 32, 32), "float32"),), 51),
+        "ThroughVariable": ((((8, 3, 32, 32), "float32"),), 58),
+        "Inline": ((((2, 3, 64, 64), "float32"),), 59),
+        "Tokens": ((((4, 20), "int64"), ((4, 20), "bool")), 62),
+        "tokens": ((((4, 20), "int64"), ((4, 20), "bool")), 62),
+        "Summarised": ((((2, 1, 28, 28), "float32"),), 63),
+        "Informed": ((((16, 1, 28, 28), "float32"),), 64),
+        "model": ((((16, 10), "float32"),), 65),
+    }
+    assert "Unused" not in find_examples(src)
+
+
+def test_sizes_from_constants_locals_and_arithmetic():
+    found = examples_of("""\
+        import torch
+        C, H = 3, 32
+        SIZE = (C, H, H)
+
+        class Net:
+            pass
+
+        def main():
+            batch = 2 * 4
+            net = Net()
+            net(torch.randn(batch, SIZE[0], H // 2, SIZE[-1] - 2, device="cpu"))
+        """)
+    assert shapes(found) == {"Net": ((((8, 3, 16, 30), "float32"),), 11)}
+
+
+def test_dtypes_and_tensor_methods():
+    found = examples_of("""\
+        import torch
+        from torch import zeros as z
+
+        class A: pass
+        class B: pass
+        class C: pass
+        class D: pass
+        class E: pass
+
+        A()(torch.randn(4, 20).long())
+        B()(z(2, 6).to(torch.long).unsqueeze(0))
+        C()(torch.tensor([[1, 2, 3], [4, 5, 6]]))
+        D()(torch.ones(2, 3, 4, dtype=torch.float16).view(2, -1))
+        E()(torch.full((2, 5), 7, dtype=torch.int32), torch.empty(size=(2,)))
+        """)
+    assert shapes(found) == {
+        "A": ((((4, 20), "int64"),), 10),
+        "B": ((((1, 2, 6), "int64"),), 11),
+        "C": ((((2, 3), "int64"),), 12),
+        "D": ((((2, 12), "float16"),), 13),
+        "E": ((((2, 5), "int32"), ((2,), "float32")), 14),
+    }
+
+
+def test_randint_forms():
+    found = examples_of("""\
+        import torch
+        class A: pass
+        class B: pass
+        A()(torch.randint(100, (4, 20)))
+        B()(torch.randint(low=0, high=9, size=(2, 7)))
+        """)
+    assert shapes(found) == {"A": ((((4, 20), "int64"),), 4), "B": ((((2, 7), "int64"),), 5)}
+
+
+def test_summaries_by_library():
+    found = examples_of("""\
+        import torch
+        import torchinfo
+        import torchsummary as ts
+
+        class A: pass
+        class B: pass
+        class C: pass
+        class D: pass
+
+        ts.summary(A(), [(1, 28, 28), (10,)], batch_size=8)
+        torchinfo.summary(B(), (1, 28, 28), batch_dim=0)
+        torchinfo.summary(C(), input_data=[torch.randn(3, 5)])
+        torchinfo.summary(D(), input_size=(4, 12), dtypes=[torch.long])
+        """)
+    assert shapes(found) == {
+        "A": ((((8, 1, 28, 28), "float32"), ((8, 10), "float32")), 10),
+        "B": ((((2, 1, 28, 28), "float32"),), 11),
+        "C": ((((3, 5), "float32"),), 12),
+        "D": ((((4, 12), "int64"),), 13),
+    }
+
+
+def test_unknown_sources_give_no_example():
+    found = examples_of("""\
+        import torch
+        from mytools import summary
+
+        class A: pass
+        class B: pass
+        class C: pass
+
+        summary(A(), (1, 28, 28))
+        for x, y in loader:
+            B()(x)
+        x = torch.randn(2, 3)
+        x = load()
+        C()(x)
+        C()(input=torch.randn(2, 3))
+        """)
+    assert found == {}
+
+
+def test_the_first_example_in_source_order_wins():
+    found = examples_of("""\
+        import torch
+
+        class Net: pass
+
+        def later():
+            Net()(torch.randn(8, 3))
+
+        Net()(torch.randn(2, 3))
+        """)
+    assert shapes(found) == {"Net": ((((8, 3), "float32"),), 6)}
+
+
+def test_lambda_bodies_and_other_scopes_do_not_leak_bindings():
+    found = examples_of("""\
+        import torch
+
+        class Net: pass
+
+        def make():
+            x = torch.randn(2, 3)
+            return x
+
+        def use():
+            Net()(x)
+        """)
+    assert found == {}
+
+
+def test_find_models_attaches_examples(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text(textwrap.dedent("""\
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def forward(self, x):
+                return x
+
+        model = Net()
+        seq = nn.Sequential(nn.Linear(3, 3))
+
+        if __name__ == "__main__":
+            model(torch.randn(5, 3))
+            seq(torch.zeros(7, 3))
+        """))
+    src = loader.parse_file(str(path))
+    specs = {s.name: s for s in discover.find_models(src, loader.load(src))}
+    assert specs["Net"].example == (InputSpec((5, 3)),) and specs["Net"].example_line == 12
+    assert specs["model"].example == (InputSpec((5, 3)),)
+    assert specs["seq"].example == (InputSpec((7, 3)),) and specs["seq"].example_line == 13
