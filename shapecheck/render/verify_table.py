@@ -1,5 +1,8 @@
 """Render a ``shapecheck verify`` report: one rich table per implementation.
 
+In float32 rows the errors are against the exact answer, and "torch's own err" is torch's
+float32 error against it; a row passes within the tolerance or within torch's own error.
+
 Works on any object shaped like :class:`shapecheck.conv.verify.VerifyReport` (``model``,
 ``device``, ``ok``, ``impls`` and ``checks`` with the fields of ``Check``), so rendering never
 needs torch.
@@ -38,13 +41,14 @@ def _impl_table(impl: str, checks) -> Table:
     for column in ("max abs err", "max rel err"):
         table.add_column(column, justify="right")
     table.add_column("worst tensor")
+    table.add_column("torch's own err", justify="right")
     table.add_column("tolerance", justify="right")
     table.add_column("result")
     table.add_column("time vs torch", justify="right")
     for c in checks:
         table.add_row(
             c.dtype, c.layer, c.kind, _number(c.max_abs), _number(c.max_rel), c.worst,
-            f"{c.tolerance:.0e}", Text(c.status, style=STATUS_STYLE.get(c.status, "")), _ratio(c.time_ratio),
+            _number(c.torch_rel), f"{c.tolerance:.0e}", Text(c.status, style=STATUS_STYLE.get(c.status, "")), _ratio(c.time_ratio),
             end_section=c.layer == "(model)")
     return table
 
