@@ -1,0 +1,49 @@
+"""Pick the fastest from-scratch convolution for a layer's shape.
+
+The rule, in order (``taps = k_h * k_w``, ``C/G`` the input channels per group):
+
+1. ``taps >= 49 * s_h * s_w``: **fft**. FFT time hardly depends on the kernel, while every
+   tap-based approach grows with ``taps`` and shrinks with the stride (it computes only the
+   kept outputs). Measured against shift_add, stride 1, one thread: FFT was 1.3-2.4x slower
+   at k=5 and 1.7-3.5x faster at k=9, for 3->8 channels at 256^2 (43.7 vs 34.3 ms at k=5,
+   37.2 vs 65.1 ms at k=9), 64->64 at 56^2 (568 vs 240 ms; 659 vs 1084 ms) and 16->16 at
+   56^2 (69 vs 55 ms; 68 vs 237 ms). The crossover lies between 25 and 81 taps; 49 (7x7)
+   is the midpoint.
+2. ``C/G == 1`` with several groups (depthwise, channel multipliers): **shift_add**, whose
+   broadcast multiply-add path has nothing to contract. im2col degenerates into a batched
+   matmul of G tiny products there (17x F.conv2d on the depthwise layer, against 2.4x) and
+   Winograd into 16 x G of them (14x).
+3. One group and ``C/G * taps <= 32`` (LeNet's ``C_in = 1``): **im2col**. The column matrix
+   is no bigger than a few copies of the input and one matmul writes the output in place;
+   shift_add pays for its phase buffer and the final crop (LeNet conv1: 1.06x vs 1.43x).
+4. Otherwise **shift_add**: it beat im2col on the ResNet 3x3 (1.5x vs 3.6x F.conv2d),
+   dilated (2.1x vs 3.9x) and stem (2.5x vs 3.7x) layers and tied on 1x1 and stride-2 3x3
+   (about 1x and 1.25x). Winograd F(2x2,3x3) lost to it on 3x3 (2.3-2.9x vs 1.5-1.9x): on
+   this AVX2 CPU its input and output transforms, memory-bound passes over 2.25x the
+   data, cost more than the multiplications they save.
+
+The numbers are ratios to ``F.conv2d`` on the layers of ``benchmarks/conv.py`` measured on
+CPU; the same rule is used on every device.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ._args import ConvArgs
+
+FFT_TAPS = 49
+IM2COL_DEPTH = 32
+
+
+def choose(x_shape, weight_shape, args: ConvArgs, device) -> str:
+    """The name of the implementation to run for this layer (see the module docstring)."""
+    taps = math.prod(args.kernel)
+    per_group = weight_shape[1]
+    if taps >= FFT_TAPS * math.prod(args.stride):
+        return "fft"
+    if per_group == 1 and args.groups > 1:
+        return "shift_add"
+    if args.groups == 1 and per_group * taps <= IM2COL_DEPTH:
+        return "im2col"
+    return "shift_add"
