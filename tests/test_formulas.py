@@ -42,6 +42,7 @@ from shapecheck.engine.formulas import (
 from shapecheck.engine.layers import expected_input, functional_params, layer_params
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FEWER = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])  # costlier torch calls
 
 sizes = st.integers(1, 40)
 kernels = st.integers(1, 7)
@@ -135,7 +136,7 @@ def test_max_pool2d_matches_torch_with_distinct_height_and_width(h, w, kh, kw, s
     assert agrees(got, expected)
 
 
-@FAST
+@FEWER
 @given(sizes, sizes, kernels, kernels, strides, paddings, dilations)
 def test_unfold_blocks_match_torch(h, w, kh, kw, s, p, d):
     got = [unfold_blocks(h, kh, s, p, d, "H"), unfold_blocks(w, kw, s, p, d, "W")]
@@ -180,7 +181,7 @@ def dropped_by_torch(n, k, s, p, d):
     return max(0, p + n - 1 - last_tap)
 
 
-@FAST
+@FEWER
 @given(sizes, kernels, strides, paddings, dilations)
 def test_dropped_counts_the_rows_no_window_reaches(n, k, s, p, d):
     got = conv_out(n, k, s, p, d)
@@ -349,7 +350,7 @@ def test_padding_for_output_respects_the_pooling_limit():
     assert padding_for_output(2, 3, 5, 1, 1, max_padding=2) is None
 
 
-@FAST
+@FEWER
 @given(st.integers(1, 6), st.integers(1, 3), st.integers(0, 2), st.integers(1, 2), st.booleans(), st.booleans())
 def test_min_input_sizes_is_the_smallest_input_torch_accepts(k, s, p, d, ceil, is_pool):
     assume(not is_pool or p <= k // 2)
@@ -572,3 +573,24 @@ def test_expected_input_table():
     assert expected_input(nn.InstanceNorm2d(4))["warn_only"] is True
     assert expected_input(nn.LazyLinear(4)) is None
     assert expected_input(nn.ReLU()) is None
+
+
+@FAST
+@given(st.lists(st.integers(1, 5), min_size=0, max_size=4), st.integers(-4, 3), st.integers(-4, 3))
+def test_flatten_matches_torch(shape, start, end):
+    try:
+        expected = tuple(torch.flatten(torch.empty(tuple(shape), device="meta"), start, end).shape)
+    except (IndexError, RuntimeError):
+        expected = None
+    result = explain_layer("flatten", {"start_dim": start, "end_dim": end}, tuple(shape), "flat")
+    assert result.out_shape == expected
+    assert (result.problem != "") == (expected is None)
+
+
+def test_parameter_lengths_that_do_not_fit_the_input_are_problems():
+    result = explain_layer("Upsample", {"size": (4, 5, 6)}, (1, 2, 3, 3), "up")
+    assert result.out_shape is None
+    assert result.problem == "expected 1 or 2 values for 2 spatial dimensions, got (4, 5, 6)"
+    assert explain_layer("Upsample", {"size": None, "scale_factor": None}, (1, 2, 3), "up").problem == (
+        "L: either size or scale_factor must be given")
+    assert explain_layer("Conv2d", {"out_channels": 3}, (1, 2, 3, 3), "lazy") is None

@@ -262,6 +262,9 @@ def _adaptive_windows(size: int, value: int, dim: str) -> str:
 def upsample_out(size: int, scale_factor: float | None = None, out_size: int | None = None,
                  dim: str = "H", label: str = "") -> Derivation:
     """Output size of ``nn.Upsample`` / ``F.interpolate``: ``size`` if given, else ⌊size·scale⌋."""
+    if out_size is None and scale_factor is None:
+        problem = "either size or scale_factor must be given"
+        return Derivation(size, (problem,), 0, f"{size}→?", dim, problem)
     if out_size is not None:
         value = int(out_size)
         steps = [f"{_head(label, dim)}{value} (set by size)"]
@@ -400,6 +403,10 @@ class LayerFormula:
     problem: str = ""
 
 
+class _ShapeProblem(Exception):
+    """An input the layer cannot take at all (wrong rank, mismatched parameter lengths)."""
+
+
 def _tuple(value, n: int) -> tuple:
     """An int-or-sequence parameter as n entries; a 1-sequence is repeated like torch does."""
     if value is None or isinstance(value, (int, float, str)):
@@ -408,7 +415,7 @@ def _tuple(value, n: int) -> tuple:
     if len(value) == 1:
         return value * n
     if len(value) != n:
-        raise ValueError(f"expected 1 or {n} values, got {len(value)}")
+        raise _ShapeProblem(f"expected 1 or {n} values for {n} spatial dimensions, got {value}")
     return value
 
 
@@ -447,10 +454,6 @@ def _split(in_shape: tuple, op: str, n: int, label: str):
             f"{label or op} expects a {n + 1}-d (C, {names}) or {n + 2}-d (N, C, {names}) input, "
             f"got {len(in_shape)}-d {tuple(in_shape)}")
     return tuple(in_shape[:-n]), tuple(in_shape[-n:])
-
-
-class _ShapeProblem(Exception):
-    pass
 
 
 def _check_channels(lead: tuple, params: dict, label: str, what: str = "in_channels") -> str:
@@ -670,8 +673,10 @@ def _finish(lead: tuple, derivations, label: str, problem: str = "") -> LayerFor
 
 
 def _dim_index(dim: int, rank: int, label: str) -> int:
+    """A dimension index as torch wraps it: negative counts from the end; a scalar acts 1-d."""
+    rank = max(rank, 1)
     index = dim + rank if dim < 0 else dim
-    if not 0 <= index < max(rank, 1):
+    if not 0 <= index < rank:
         raise _ShapeProblem(f"{label}: dimension {dim} is out of range for a {rank}-d input")
     return index
 
@@ -679,10 +684,10 @@ def _dim_index(dim: int, rank: int, label: str) -> int:
 def _explain_flatten(n, params, in_shape, label, op):
     default_start = 1 if op == "Flatten" else 0
     rank = len(in_shape)
-    if rank == 0:
-        return LayerFormula((1,), "scalar → 1", (f"{label}: a scalar flattens to (1,)",))
     start = _dim_index(params.get("start_dim", default_start), rank, label)
     end = _dim_index(params.get("end_dim", -1), rank, label)
+    if rank == 0:
+        return LayerFormula((1,), "scalar → 1", (f"{label}: a scalar flattens to (1,)",))
     if start > end:
         raise _ShapeProblem(f"{label}: start_dim {start} comes after end_dim {end}")
     merged = tuple(in_shape[start:end + 1])
@@ -816,3 +821,5 @@ def explain_layer(op: str, params: dict, in_shape: tuple, label: str = "") -> La
         return _EXPLAINERS[family](n, params, in_shape, label or op, op)
     except _ShapeProblem as problem:
         return LayerFormula(None, str(problem), (str(problem),), {}, str(problem))
+    except KeyError:  # params lack a size the formula needs (a lazy layer before its first call)
+        return None
