@@ -177,3 +177,61 @@ def test_rendered_tables_show_each_implementation_and_verdict(monkeypatch):
     assert "not applicable" in text and "995,328 bytes" in text
     assert "3 of 3 conv layers swapped" in text and "1 of 3 conv layers swapped" in text
     assert text.rstrip().endswith("all implementations match torch")
+
+
+def fake_loader(monkeypatch, inputs=((2, 3, 12, 12),)):
+    from types import SimpleNamespace
+
+    from shapecheck import api
+    from shapecheck.engine.discover import InputSpec
+
+    def load_models(path, inputs_flags, init, device):
+        assert device == "cpu"
+        return [SimpleNamespace(name="SmallNet", model=SmallNet(), inputs=tuple(InputSpec(s) for s in inputs)),
+                SimpleNamespace(name="Block", model=nn.Conv2d(1, 1, 3), inputs=())]
+
+    monkeypatch.setattr(api, "load_models", load_models, raising=False)
+
+
+def run_cli(impls, fmt="text", device="cpu"):
+    from shapecheck.frontends.verify_cmd import run_verify
+
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    code = run_verify("model.py", [], [], impls, device, fmt, console)
+    return code, console.file.getvalue()
+
+
+def test_verify_command_passes_and_names_skipped_models(monkeypatch):
+    fake_loader(monkeypatch)
+    code, text = run_cli("naive,im2col")
+    assert code == 0
+    assert "skipped Block: no input shape known; pass --input" in text
+    assert "verify SmallNet on cpu" in text
+
+
+def test_verify_command_json_and_exit_1_on_a_mismatch(monkeypatch):
+    fake_loader(monkeypatch)
+    good = IMPLEMENTATIONS["im2col"]
+    monkeypatch.setitem(IMPLEMENTATIONS, "im2col", lambda *a, **k: good(*a, **k) * 1.001)
+    code, text = run_cli("im2col", fmt="json")
+    assert code == 1
+    data = json.loads(text)
+    assert data["ok"] is False and data["skipped"][0]["model"] == "Block"
+    statuses = {(c["dtype"], c["layer"]): c["status"] for c in data["reports"][0]["checks"]}
+    assert statuses[("float64", "stem")] == "fail" and statuses[("float32", MODEL_ROW)] == "fail"
+
+
+def test_verify_command_usage_errors_exit_2(monkeypatch, capsys):
+    fake_loader(monkeypatch)
+    assert run_cli("magic")[0] == 2
+    assert "unknown implementation 'magic'" in capsys.readouterr().err
+    fake_loader(monkeypatch, inputs=())
+    assert run_cli("naive")[0] == 2
+    assert "no model could be verified" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without a GPU")
+def test_verify_command_without_a_gpu_exits_2(monkeypatch, capsys):
+    fake_loader(monkeypatch)
+    assert run_cli("naive", device="cuda")[0] == 2
+    assert "no CUDA device" in capsys.readouterr().err
