@@ -48,7 +48,7 @@ def dilate(weight: torch.Tensor, dilation: tuple[int, int]) -> torch.Tensor:
     return out
 
 
-def _contract(xf: torch.Tensor, kf: torch.Tensor, groups: int) -> torch.Tensor:
+def contract(xf: torch.Tensor, kf: torch.Tensor, groups: int) -> torch.Tensor:
     """Per frequency: (N, C, F) x (O, C/G, F) -> (N, O, F), summed over each group's channels."""
     n, c, f = xf.shape
     o, cg = kf.shape[:2]
@@ -70,7 +70,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     sizes = tuple(fast_length(n) for n in xp.shape[2:])
     xf = torch.fft.rfft2(xp, s=sizes)
     kf = torch.fft.rfft2(kernel, s=sizes)
-    yf = _contract(xf.flatten(2), kf.flatten(2), groups).view(x.shape[0], -1, *xf.shape[2:])
+    yf = contract(xf.flatten(2), kf.flatten(2), groups).view(x.shape[0], -1, *xf.shape[2:])
     y = torch.fft.irfft2(yf, s=sizes)
     ho, wo = args.out_size(tuple(x.shape[2:]))
     sh, sw = args.stride

@@ -144,7 +144,7 @@ def _chunk_weight(weight, chunk, groups):
     return taps.permute(0, 1, 3, 2).reshape(groups, o // groups, -1)
 
 
-def _crop(wide: torch.Tensor, n: int, lay: Layout) -> torch.Tensor:
+def crop(wide: torch.Tensor, n: int, lay: Layout) -> torch.Tensor:
     """(O, N*Hq*Wq) wide output -> contiguous (N, O, Ho, Wo)."""
     ho, wo = lay.out
     grid = wide.reshape(-1, n, *lay.slots)[:, :, :ho, :wo]
@@ -159,7 +159,7 @@ def _widen(grad: torch.Tensor, lay: Layout) -> torch.Tensor:
     return wide.view(o, -1)
 
 
-def _forward(buf, weight, bias, lay, n, groups):
+def tap_gemms(buf, weight, bias, lay, n, groups):
     length = n * lay.block
     out = None
     for chunk in tap_chunks(lay, weight.shape[1]):
@@ -178,7 +178,7 @@ class _ShiftAdd(torch.autograd.Function):
         buf = scatter(x, lay, batch_inside=True)
         ctx.save_for_backward(buf, weight)
         ctx.lay, ctx.groups, ctx.x_shape, ctx.has_bias = lay, groups, x.shape, bias is not None
-        return _crop(_forward(buf, weight, bias, lay, x.shape[0], groups), x.shape[0], lay)
+        return crop(tap_gemms(buf, weight, bias, lay, x.shape[0], groups), x.shape[0], lay)
 
     @staticmethod
     def backward(ctx, grad):

@@ -84,7 +84,7 @@ def transform_output(m: torch.Tensor, n: int, tiles: tuple[int, int]) -> torch.T
     return y.view(n, o, 2 * th, 2 * tw)
 
 
-def _contract(u: torch.Tensor, v: torch.Tensor, groups: int) -> torch.Tensor:
+def contract(u: torch.Tensor, v: torch.Tensor, groups: int) -> torch.Tensor:
     """(4, 4, O, C/G) x (4, 4, C, P) -> (4, 4, O, P), group by group."""
     og, cg = u.shape[2] // groups, u.shape[3]
     if cg == 1 and og == 1:
@@ -101,7 +101,7 @@ def winograd(x: torch.Tensor, weight: torch.Tensor, pads, groups: int) -> torch.
     full = tuple((a, b + 2 * t - o) for (a, b), t, o in zip(pads, tiles, out))
     v = transform_input(pad_input(x, full), tiles)
     u = transform_filter(weight)
-    y = transform_output(_contract(u, v, groups), n, tiles)
+    y = transform_output(contract(u, v, groups), n, tiles)
     return y[:, :, : out[0], : out[1]]
 
 

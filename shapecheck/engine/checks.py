@@ -46,6 +46,10 @@ class Problem:
     chain: tuple[str, ...] = ()
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
+    output: object = None  # when set, the layer is not called: this is its output
+
+
+NORMS = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm, torch.nn.RMSNorm)
 
 
 # -- layers ----------------------------------------------------------------------------------
@@ -81,6 +85,8 @@ def _check_declared(module, x, args, kwargs, origin_of) -> Problem | None:
     if origin is not None:
         facts.update(flattened_from=origin["shape"], flatten_op=origin["op"], flatten_line=origin["line"])
         chain = origin["chain"]
+    if isinstance(module, NORMS):  # a norm layer keeps its input's shape: pass it through
+        return Problem("layer_input", facts, chain, args, kwargs, output=x)
     fixed = _resized(x, dims, expected)
     return Problem("layer_input", facts, chain, (fixed,) + tuple(args[1:]), kwargs)
 

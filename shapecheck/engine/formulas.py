@@ -456,12 +456,13 @@ def _split(in_shape: tuple, op: str, n: int, label: str):
     return tuple(in_shape[:-n]), tuple(in_shape[-n:])
 
 
-def _check_channels(lead: tuple, params: dict, label: str, what: str = "in_channels") -> str:
-    expected = params.get(what)
+def _check_channels(lead: tuple, params: dict, label: str) -> str:
+    """The conv's in_channels against the channel dimension that arrives (the last lead dim)."""
+    expected = params.get("in_channels")
     got = lead[-1]
     if expected is None or not isinstance(got, int) or got == expected:
         return ""
-    return f"{label} expects {expected} input channels ({what}) but gets {got}"
+    return f"{label} expects {expected} input channels (in_channels) but gets {got}"
 
 
 def _conv_pads(params: dict, kernels, dilations, n: int) -> tuple:

@@ -78,3 +78,9 @@ def size_expr(d) -> str:
 
 def is_symbolic(d) -> bool:
     return isinstance(d, torch.SymInt) and not isinstance(d.node.expr, int) and not d.node.expr.is_number
+
+
+def batch_multiple(size, batch_symbol) -> bool:
+    """Whether a symbolic size is k·batch for a positive integer k (rows of whole samples)."""
+    ratio = (size.node.expr / batch_symbol).simplify() if hasattr(size.node.expr, "simplify") else None
+    return ratio is not None and ratio.is_Integer and ratio > 0

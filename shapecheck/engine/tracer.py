@@ -28,7 +28,7 @@ from torch.utils._pytree import tree_flatten
 
 from ..diagnostics import ShapeRecord
 from . import checks
-from .symbolic import FakeSession, is_symbolic, shape_of, size_expr
+from .symbolic import FakeSession, batch_multiple, is_symbolic, shape_of, size_expr
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _THIS_DIR = os.path.dirname(os.path.dirname(__file__))
@@ -96,12 +96,14 @@ class Tracer:
         self.names: dict[int, str] = {}
         self.origins: dict[int, tuple[Any, dict]] = {}  # id(tensor) -> (tensor, how it was made)
         self.batch_expr: str | None = None
+        self.batch_symbol = None
 
     # -- entry point ---------------------------------------------------------------------
     def run(self, model: torch.nn.Module, inputs: list[tuple[tuple[int, ...], str]]) -> TraceResult:
         fakes = [self.session.make_input(shape, dtype, self.device) for shape, dtype in inputs]
         if fakes and fakes[0].dim() and is_symbolic(fakes[0].shape[0]):
             self.batch_expr = size_expr(fakes[0].shape[0])
+            self.batch_symbol = fakes[0].shape[0].node.expr
         self.names = {id(m): name for name, m in model.named_modules()}
         wrapped = self._wrap_leaves(model)
         try:
@@ -140,7 +142,7 @@ class Tracer:
             self._event(problem.kind, name, type(module).__name__, line, problem.facts, problem.chain)
             args, kwargs = problem.args, problem.kwargs
         try:
-            out = forward(*args, **kwargs)
+            out = forward(*args, **kwargs) if problem is None or problem.output is None else problem.output
         except TraceStopped:
             raise
         except Exception as exc:
@@ -160,9 +162,12 @@ class Tracer:
             return checks.device_move(func, args, kwargs)
         tensors_in = _tensors((args, kwargs))
         in_shapes = tuple(shape_of(t) for t in tensors_in)
+        first_in = tensors_in[0].shape[0] if tensors_in and tensors_in[0].dim() else None
+        batch_in = first_in if first_in is not None and self._is_batch(first_in) else None
         loss_problem = checks.check_loss_call(op, args, kwargs)
         if loss_problem is not None:
             self._event(loss_problem.kind, op, op, line, loss_problem.facts, loss_problem.chain)
+            args, kwargs = loss_problem.args, loss_problem.kwargs
         try:
             out = func(*args, **kwargs)
         except Exception as exc:
@@ -170,8 +175,8 @@ class Tracer:
         out_tensors = _tensors(out)
         if not out_tensors:
             return out
-        if op in RESHAPE_OPS and tensors_in:
-            out = self._check_batch(func, op, args, kwargs, line, tensors_in[0], out)
+        if op in RESHAPE_OPS and batch_in is not None:
+            out = self._check_batch(op, args, line, tensors_in[0], in_shapes[0], out)
             out_tensors = _tensors(out)
         changed = bool(in_shapes) and shape_of(out_tensors[0]) != in_shapes[0]
         if op in RECORDED_OPS or changed:
@@ -179,17 +184,21 @@ class Tracer:
         self._carry_origin(args, out, made_by=(op, line) if op in RESHAPE_OPS else None)
         return out
 
-    def _check_batch(self, func, op, args, kwargs, line, x, out):
-        """A reshape whose first dimension is no longer the batch (issue: silent corruption)."""
-        if self.batch_expr is None or not x.dim() or size_expr(x.shape[0]) != self.batch_expr:
-            return out
+    def _is_batch(self, size) -> bool:
+        return self.batch_expr is not None and is_symbolic(size) and size_expr(size) == self.batch_expr
+
+    def _check_batch(self, op, args, line, x, in_shape, out):
+        """A reshape whose rows no longer hold whole samples (runs, silently wrong).
+
+        Merging the batch with other dimensions (N×T rows of one sample each) is fine: the
+        first size must stay an integer multiple of the batch symbol.
+        """
         first = out.shape[0] if out.dim() else None
-        if first is not None and is_symbolic(first) and size_expr(first) == self.batch_expr:
+        if first is not None and is_symbolic(first) and batch_multiple(first, self.batch_symbol):
             return out
-        facts = {"batch": shape_of(x)[0], "new_first": shape_of(out)[0] if out.dim() else None,
-                 "in_shape": shape_of(x), "out_shape": shape_of(out),
-                 "per_sample": _numel(shape_of(x)[1:]), "per_sample_shape": shape_of(x)[1:],
-                 "args": _describe_args(args[1:])}
+        facts = {"batch": in_shape[0], "new_first": shape_of(out)[0] if out.dim() else None,
+                 "in_shape": in_shape, "out_shape": shape_of(out), "per_sample": _numel(in_shape[1:]),
+                 "per_sample_shape": in_shape[1:], "args": _describe_args(args[1:])}
         chain = self.origin_chain(x)
         if first is not None and not is_symbolic(first):
             self._event("batch_hardcoded", op, op, line, facts, chain)
@@ -273,7 +282,8 @@ class Tracer:
         origin = self.origin_of(t)
         if origin is not None and not spatial_only:
             return origin["chain"]
-        return tuple(f"{r.name}: {r.note}" for r in self.result.records if r.note and checks.changes_spatial(r))
+        return tuple(f"{r.name} (line {r.line}): {r.note}" if r.line else f"{r.name}: {r.note}"
+                     for r in self.result.records if r.note and checks.changes_spatial(r))
 
 
 class _Recorder(TorchFunctionMode):

@@ -110,9 +110,8 @@ def _layer_input(event, ctx: Context) -> Diagnostic:
     span, site = _layer_span(event, ctx, param)
     arg = _arg(site, param) if site else None
     written = f" ({param}={arg.text})" if arg is not None and arg.text != str(f["expected"]) else ""
-    received = _received_text(f)
-    unit = UNITS.get(param, "features")
-    message = (f"`{event.name}` expects {_value(f['expected'])} {unit}{written} but receives {received}")
+    message = (f"`{event.name}` expects {_expects_text(param, f['expected'])}{written} but receives "
+               f"{_received_text(f)}")
     notes = list(event.chain)
     if "flattened_from" in f:
         notes.append(f"line {f['flatten_line']}: {f['flatten_op']} turns {_shape(f['flattened_from'])} into "
@@ -123,13 +122,29 @@ def _layer_input(event, ctx: Context) -> Diagnostic:
     return _diag(name, message, span, ctx, event, notes, related, arg_text=arg.text if arg else None)
 
 
+def _plural(n, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _expects_text(param: str, value) -> str:
+    if param == "in_channels":
+        return _plural(value, "input channel")
+    if param in ("num_features", "num_channels"):
+        return _plural(value, "channel")
+    if param == "normalized_shape":
+        return f"last dimension{'s' if isinstance(value, tuple) else ''} {_value(value)}"
+    if param == "input_size":
+        return _plural(value, "input feature") + " per step"
+    return _plural(value, "input feature")
+
+
 def _received_text(f) -> str:
     actual = f["actual"]
     origin = f.get("flattened_from")
     if origin is not None and len(origin) > 2 and _product(origin[1:]) == actual:
         return f"{actual} = {_factors(origin[1:])}"
     if f["param"] in ("in_channels", "num_features", "num_channels"):
-        return f"{_value(actual)} (input {_shape(f['in_shape'])})"
+        return f"{_plural(actual, 'channel')} (input {_shape(f['in_shape'])})"
     return f"{_value(actual)} (input {_shape(f['in_shape'])})"
 
 
