@@ -270,7 +270,8 @@ def test_comment_hints_come_from_comments_only():
         X = 1
         """), "m.py")
     assert src.comment_hints == {2: "input=(16, 1, 32, 32)", 4: "ignore", 6: "input=4x3"}
-    assert src.hint_for(4) == (4, "ignore")
+    assert src.hint_for(4) == (2, "input=(16, 1, 32, 32)")
+    assert src.hint_for(4, key="ignore") == (4, "ignore")
     assert src.hint_for(7) == (6, "input=4x3")
     assert src.hint_for(1) is None
 
@@ -281,6 +282,9 @@ def test_hint_above_decorators_belongs_to_the_class():
     assert src.hint_for(3) == (1, "input=(2, 3)")
     blank = loader.parse("# shapecheck: input=(2, 3)\n\nclass A:\n    pass\n", "m.py")
     assert blank.hint_for(3) is None
+    both = loader.parse(
+        "# shapecheck: input=(2, 3)\n# shapecheck: ignore\nclass A:\n    pass\n", "m.py")
+    assert both.hint_for(3) == (1, "input=(2, 3)")
 
 
 def test_class_defs_and_spans_use_libcst_positions():

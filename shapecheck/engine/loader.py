@@ -167,17 +167,17 @@ class SourceFile:
         """The exact source text of a libcst node."""
         return self.module.code_for_node(node)
 
-    def hint_for(self, line: int) -> tuple[int, str] | None:
-        """The `# shapecheck:` comment for a definition at `line`: on that line, or on the
-        comment and decorator lines directly above it. Returns (hint line, text)."""
-        if line in self.comment_hints:
-            return line, self.comment_hints[line]
-        probe = line - 1
+    def hint_for(self, line: int, key: str = "input") -> tuple[int, str] | None:
+        """The `# shapecheck:` comment mentioning `key` for a definition at `line`: on that
+        line, or on the comment and decorator lines directly above it (the nearest wins).
+        Returns (hint line, text)."""
+        probe = line
         while probe >= 1:
-            text = self.lines[probe - 1].strip()
-            if probe in self.comment_hints:
-                return probe, self.comment_hints[probe]
-            if not (text.startswith("#") or text.startswith("@")):
+            text = self.comment_hints.get(probe)
+            if text is not None and key in text:
+                return probe, text
+            stripped = self.lines[probe - 1].strip() if probe <= len(self.lines) else ""
+            if probe != line and not (stripped.startswith("#") or stripped.startswith("@")):
                 return None
             probe -= 1
         return None
