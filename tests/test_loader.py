@@ -218,6 +218,18 @@ def test_builders_run_but_trainers_and_downloads_do_not(tmp_path, marker):
     assert reasons[20] == "loads pretrained weights"
 
 
+def test_a_name_error_says_which_dropped_line_defined_the_name(tmp_path):
+    _, result = load_text(tmp_path, """\
+        import argparse
+        import torch.nn as nn
+        args = argparse.ArgumentParser().parse_args()
+        model = nn.Linear(args.width, 2)
+        """)
+    failed = [s for s in result.skipped if s.failed]
+    assert [(s.line, s.reason) for s in failed] == [
+        (4, "NameError: name 'args' is not defined (its assignment on line 3 was not run)")]
+
+
 def test_lambda_bodies_are_not_judged_as_calls(tmp_path):
     _, result = load_text(tmp_path, """\
         import torch

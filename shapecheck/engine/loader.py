@@ -231,6 +231,20 @@ def load_report(src: SourceFile) -> LoadResult:
     return LoadResult(namespace, skipped)
 
 
+def _dropped_names(skipped: list[Skipped], src: SourceFile) -> dict[str, int]:
+    """Names that dropped top-level assignments would have bound -> their line."""
+    lines = {s.line for s in skipped if not s.failed}
+    names: dict[str, int] = {}
+    for stmt in src.tree.body:
+        if stmt.lineno in lines and isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            for target in targets:
+                for node in ast.walk(target):
+                    if isinstance(node, ast.Name):
+                        names.setdefault(node.id, stmt.lineno)
+    return names
+
+
 # ---------------------------------------------------------------- execution
 
 
@@ -251,7 +265,12 @@ def _run_top_statement(stmt: ast.stmt, namespace: dict, src: SourceFile, flags: 
         if isinstance(exc, ImportError) and isinstance(stmt, ast.If):
             line = user_line(exc, src.path) or stmt.lineno
             raise LoadError(f"cannot import: {exc}", line, None, "import") from None
-        skipped.append(Skipped(stmt.lineno, end, f"{type(exc).__name__}: {exc}", failed=True))
+        reason = f"{type(exc).__name__}: {exc}"
+        missing = getattr(exc, "name", None) if isinstance(exc, NameError) else None
+        dropped_line = _dropped_names(skipped, src).get(missing) if missing else None
+        if dropped_line:
+            reason += f" (its assignment on line {dropped_line} was not run)"
+        skipped.append(Skipped(stmt.lineno, end, reason, failed=True))
 
 
 def user_line(exc: BaseException, path: str) -> int | None:
