@@ -156,7 +156,7 @@ def test_other_dtypes_keep_dtype_and_stay_close_to_exact(name, dtype, bound):
 
 @pytest.mark.parametrize("name", IMPLEMENTATIONS.names())
 def test_unbatched_input(name):
-    x, weight, bias = torch.randn(3, 6, 7, dtype=torch.float64), torch.randn(4, 3, 2, 2, dtype=torch.float64), None
+    x, weight, bias = torch.randn(3, 6, 7, dtype=torch.float64), torch.randn(4, 3, 3, 3, dtype=torch.float64), None
     out = implementation_module(name).conv2d(x, weight, bias, padding=1)
     torch.testing.assert_close(out, F.conv2d(x, weight, bias, padding=1), **TIGHT)
 

@@ -99,11 +99,13 @@ def _check_window(module, x, args, kwargs) -> Problem | None:
     explained = formulas.explain_layer(op, params, shape_of(x), label=_label(module))
     if explained is None or explained.out_shape is not None or "larger than" not in explained.problem:
         return None
-    rank = _spatial_rank(op)
-    lead = x.dim() - rank
+    mins = formulas.min_input_sizes(op, params, x.dim())
+    if not mins:
+        return None
+    lead = x.dim() - len(mins)
     need = list(shape_of(x))
-    for i in range(rank):
-        need[lead + i] = max(need[lead + i], _min_size(params, i, rank))
+    for i, least in enumerate(mins):
+        need[lead + i] = max(need[lead + i], least or 1)
     facts = {"in_shape": shape_of(x), "min_sizes": tuple(need[lead:]), "problem": explained.problem}
     return Problem("kernel_too_large", facts, tuple(explained.steps), (x.new_empty(need),) + tuple(args[1:]),
                    kwargs)
@@ -113,33 +115,12 @@ def _label(module) -> str:
     return type(module).__name__
 
 
-def _min_size(params: dict, i: int, rank: int) -> int:
-    def pick(key, default):
-        value = params.get(key, default)
-        if value is None:
-            value = params.get("kernel_size", default)
-        return value[i] if isinstance(value, (tuple, list)) else value
-    padding = params.get("padding", 0)
-    if isinstance(padding, str):
-        padding = 0 if padding == "valid" else pick("kernel_size", 1)
-    else:
-        padding = padding[i] if isinstance(padding, (tuple, list)) else padding
-    return formulas.conv_min_input(pick("kernel_size", 1), pick("stride", 1), padding, pick("dilation", 1))
-
-
 def _check_dtype(module, x, args, kwargs) -> Problem | None:
     if isinstance(module, (torch.nn.Embedding, torch.nn.EmbeddingBag)) and x.is_floating_point():
         facts = {"dtype": str(x.dtype).replace("torch.", ""), "in_shape": shape_of(x)}
         return Problem("input_dtype", facts, (), (x.new_empty(x.shape, dtype=torch.long),) + tuple(args[1:]),
                        kwargs)
     return None
-
-
-def _spatial_rank(op: str) -> int:
-    for n in ("1d", "2d", "3d"):
-        if op.endswith(n):
-            return int(n[0])
-    return 2
 
 
 def _resized(x, dims, sizes):

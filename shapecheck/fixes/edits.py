@@ -6,11 +6,11 @@ the same spacing; where they wrote a literal, a literal.
 
 from __future__ import annotations
 
-import libcst as cst
-
 
 def _product_factors(text: str) -> list[int] | None:
     """`16 * 5 * 5` -> [16, 5, 5]; None unless the text is a product of integer literals."""
+    import libcst as cst
+
     try:
         node = cst.parse_expression(text)
     except cst.ParserSyntaxError:
@@ -71,6 +71,8 @@ def reshape_call(call_text: str, batch_arg: str | None = None) -> str | None:
     With ``batch_arg`` given only the first argument is replaced (a hard-coded batch size).
     None when the text is not a method call on a receiver or torch.reshape/flatten call.
     """
+    import libcst as cst
+
     try:
         node = cst.parse_expression(call_text)
     except cst.ParserSyntaxError:

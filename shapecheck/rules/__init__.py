@@ -266,7 +266,10 @@ def _differing_dims(shapes) -> list[tuple[int, tuple]]:
 
 def _loss(event, ctx: Context) -> Diagnostic:
     f = event.facts
-    span, _ = (_layer_span(event, ctx) if event.op[:1].isupper() else _op_span(event, ctx, (event.op,)))
+    if event.op[:1].isupper():  # a loss module: report where input and target meet, in forward
+        span = ctx.locator.line_span(event.line) if event.line else None
+    else:
+        span, _ = _op_span(event, ctx, (event.op,))
     inp, tgt = _shape(f["input_shape"]), _shape(f["target_shape"])
     if event.kind == "loss_broadcast":
         message = (f"`{event.name}` compares input {inp} with target {tgt}: they broadcast to "

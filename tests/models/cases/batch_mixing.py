@@ -10,7 +10,7 @@ class Mixer(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(3, 128, 3, padding=1)
         self.pool = nn.MaxPool2d(4)
-        self.fc = nn.Linear(8192, 2)
+        self.fc = nn.Linear(8192, 2)  # expect: SC101
 
     def forward(self, x):
         x = self.pool(F.relu(self.conv(x)))

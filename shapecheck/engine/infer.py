@@ -1,0 +1,686 @@
+"""Which input sizes a model accepts, worked out from its first layer when nobody said.
+
+The last step of input discovery (after the flag, the hint, the config and an example in the
+file). Three stages:
+
+1. **Layout** — the first layer the forward pass reaches fixes the rank, the channels or
+   features and the dtype: ``Conv2d(in_channels=1)`` → ``N×1×H×W``, ``Embedding`` → ``N×T``
+   int64 tokens, ``Linear(784, …)`` → ``N×784``, ``LSTM`` → ``N×T×input_size`` (or
+   ``T×N×input_size``), ``MultiheadAttention`` → ``N×T×embed_dim``. The first layer is
+   found by running the model on meta tensors with forward pre-hooks (registration order in
+   ``model.modules()`` is only the first guess).
+2. **Constraints** — one trace on fake tensors in which the batch and the free sizes (H, W,
+   T...) are symbols of a :class:`ShapeEnv`. Where a layer declares a size (``in_features``,
+   ``in_channels``...) or a ``view(-1, k)`` fixes the values per sample, the symbolic size that
+   arrives is recorded as an equation and the trace goes on with a fitting tensor. The guards
+   torch records on the way (kernel no larger than its input, ...) are the other conditions.
+3. **Solve and confirm** — every equation and guard is evaluated over all sizes from 1 to a
+   limit at once (vectorised with integer tensors: ``FloorDiv``, ``Mod``, ``Max``...), which
+   gives the accepted set exactly; the representative size, the corners of every accepted
+   block and their neighbours just outside are then confirmed by plain meta forward passes.
+
+The batch used is 8: sizes 0 and 1 are specialised to constants by torch's symbolic shapes,
+and 8 is small and common. Guards that only ask whether a size is 1 (broadcasting paths) are
+not conditions for acceptance and are left out; the confirmation step checks that reasoning.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+from dataclasses import dataclass, field
+from math import prod
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten
+
+from .discover import InputSpec
+from .layers import expected_input
+
+BATCH = 8
+LIMITS = {0: 1, 1: 2048, 2: 512, 3: 64}  # largest size tried per free dimension, by their number
+PREFERRED = {1: (32, 64, 128, 16), 2: (28, 32, 64, 224), 3: (16, 32, 8)}
+MAX_CHECKS = 32  # static forward passes used to confirm the solved set
+_TORCH_DIR = os.path.dirname(torch.__file__)
+
+
+@dataclass(frozen=True)
+class Inference:
+    """What inference found: the input to check with, the accepted set in words, and why."""
+
+    inputs: tuple[InputSpec, ...]
+    accepted: str
+    reason: str
+    ok: bool
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The input a first layer implies: ``shape`` has None where a size is free."""
+
+    layer: str
+    described: str  # "Conv2d(in_channels=1)"
+    shape: tuple
+    names: tuple[str, ...]  # the free sizes' letters, in order
+    batch_axis: int
+    dtype: str = "float32"
+
+    @property
+    def free_axes(self) -> tuple[int, ...]:
+        return tuple(i for i, d in enumerate(self.shape) if d is None)
+
+    def concrete(self, sizes) -> tuple[int, ...]:
+        it = iter(sizes)
+        return tuple(next(it) if d is None else d for d in self.shape)
+
+    def spec(self, sizes) -> InputSpec:
+        return InputSpec(self.concrete(sizes), self.dtype)
+
+
+@dataclass
+class Constraint:
+    """``expr`` (sympy, over the batch and free symbols) must equal ``required``."""
+
+    where: str
+    what: str
+    expr: object
+    required: int
+
+
+@dataclass
+class SymbolicTrace:
+    symbols: tuple = ()  # the free sizes' symbols, in layout order
+    batch: object = None
+    guards: list = field(default_factory=list)
+    constraints: list[Constraint] = field(default_factory=list)
+    error: str = ""
+    reached: int = 0  # layers entered before an error: how far this size got
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def infer_inputs(model: nn.Module, path: str) -> Inference | None:
+    """The inputs ``model`` accepts, or None when its first layer does not say (no conv,
+    embedding, linear, recurrent or attention layer first). Never raises."""
+    try:
+        layout = find_layout(model)
+        if layout is None:
+            return None
+        return _solve(model, layout)
+    except Exception as exc:  # inference is a convenience: say why it stopped, never crash
+        return Inference((), "", f"inference failed: {type(exc).__name__}: {_first_line(exc)}", False)
+
+
+def _solve(model, layout: Layout) -> Inference:
+    k = len(layout.free_axes)
+    trace = _first_working_trace(model, layout)
+    if trace.error:
+        return _failed_trace(layout, trace)
+    mask = _accepted_mask(trace, LIMITS[k], k)
+    if not bool(mask.any()):
+        return _no_size(layout, trace, k)
+    rep = _representative(mask, k)
+    wrong = _disagreements(model, layout, mask, rep)
+    if wrong:
+        return _unconfirmed(model, layout, rep, wrong)
+    text = describe(mask, layout.names) if k else f"{_pattern(layout)} only"
+    reason = f"from {layout.layer} = {layout.described}: accepts {text}"
+    if k:
+        reason += f" (solved exactly for sizes 1 to {LIMITS[k]}; checking with {_sizes_text(layout, rep)})"
+    return Inference((layout.spec(rep),), text, reason, True)
+
+
+# ---------------------------------------------------------------- 1. the first layer
+
+
+def layout_of(name: str, module: nn.Module) -> Layout | None:
+    """The input ``module`` implies when it is the model's first layer."""
+    conv = _conv_rank(module)
+    if conv is not None:
+        channels = module.in_channels if hasattr(module, "in_channels") else module.num_features
+        names = ("L",) if conv == 1 else ("H", "W") if conv == 2 else ("D", "H", "W")
+        label = "in_channels" if hasattr(module, "in_channels") else "num_features"
+        return Layout(name, f"{type(module).__name__}({label}={channels})",
+                      (BATCH, channels) + (None,) * conv, names, 0)
+    if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
+        return Layout(name, f"{type(module).__name__}({module.num_embeddings}, {module.embedding_dim})",
+                      (BATCH, None), ("T",), 0, "int64")
+    if isinstance(module, nn.Linear) and not _is_uninitialized(module):
+        return Layout(name, f"Linear(in_features={module.in_features})", (BATCH, module.in_features), (), 0)
+    return _sequence_layout(name, module)
+
+
+def _sequence_layout(name: str, module: nn.Module) -> Layout | None:
+    if isinstance(module, nn.RNNBase):
+        size, label = module.input_size, f"{type(module).__name__}(input_size={module.input_size}"
+    elif isinstance(module, nn.MultiheadAttention):
+        size, label = module.embed_dim, f"MultiheadAttention(embed_dim={module.embed_dim}"
+    else:
+        return None
+    first = bool(module.batch_first)
+    shape = (BATCH, None, size) if first else (None, BATCH, size)
+    return Layout(name, f"{label}, batch_first={first})", shape, ("T",), 0 if first else 1)
+
+
+def _conv_rank(module: nn.Module) -> int | None:
+    families = ((1, (nn.Conv1d, nn.ConvTranspose1d)),
+                (2, (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d, nn.InstanceNorm2d)),
+                (3, (nn.Conv3d, nn.ConvTranspose3d, nn.BatchNorm3d, nn.InstanceNorm3d)))
+    for rank, classes in families:
+        if isinstance(module, classes) and not _is_uninitialized(module):
+            return rank
+    return None
+
+
+def _is_uninitialized(module) -> bool:
+    check = getattr(module, "has_uninitialized_params", None)
+    return bool(check and check())
+
+
+class _Reached(Exception):
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+
+def find_layout(model: nn.Module) -> Layout | None:
+    """The layout of the first layer the forward pass reaches (the first registered one
+    when a probe cannot tell)."""
+    names = {id(m): n or type(model).__name__ for n, m in model.named_modules()}
+    candidates = [m for m in model.modules() if layout_of("", m) is not None]
+    if not candidates:
+        return None
+    guess = candidates[0]
+    for _ in range(3):
+        reached = _probe(model, candidates, layout_of("", guess))
+        if reached is None or reached is guess:
+            break
+        guess = reached
+    return layout_of(names[id(guess)], guess)
+
+
+def _probe(model, candidates, layout: Layout):
+    """The candidate whose forward is called first on the guessed input (None: none was)."""
+    def hook(module, args):
+        raise _Reached(module)
+
+    handles = [m.register_forward_pre_hook(hook) for m in candidates]
+    try:
+        _forward(model, layout, _preferred_sizes(layout))
+    except _Reached as hit:
+        return hit.module
+    except Exception:
+        return None
+    finally:
+        for handle in handles:
+            handle.remove()
+    return None
+
+
+def _preferred_sizes(layout: Layout) -> tuple[int, ...]:
+    k = len(layout.free_axes)
+    return (PREFERRED[k][0],) * k if k else ()
+
+
+# ---------------------------------------------------------------- 2. the symbolic trace
+
+
+def _first_working_trace(model, layout: Layout) -> SymbolicTrace:
+    """A trace at the first preferred size that runs to the end; else the one that got furthest."""
+    k = len(layout.free_axes)
+    starts = [(s,) * k for s in PREFERRED.get(k, ())] or [()]
+    best = None
+    for sizes in starts + [(s,) * k for s in (128, 16, 8)][: 3 if k else 0]:
+        trace = symbolic_trace(model, layout, sizes)
+        if not trace.error:
+            return trace
+        if best is None or trace.reached > best.reached:
+            best = trace
+    return best
+
+
+def symbolic_trace(model, layout: Layout, sizes) -> SymbolicTrace:
+    """Run ``model`` once on fake tensors whose batch and free sizes are symbols."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    logging.getLogger("torch._subclasses.fake_tensor").setLevel(logging.CRITICAL)
+    env = ShapeEnv(duck_shape=False, specialize_zero_one=False)
+    mode = FakeTensorMode(shape_env=env, allow_non_fake_inputs=True)
+    x = _symbolic_input(mode, layout, sizes)
+    trace = SymbolicTrace(symbols=tuple(x.shape[a].node.expr for a in layout.free_axes),
+                          batch=x.shape[layout.batch_axis].node.expr)
+    recorder = _Recorder(trace, model)
+    try:
+        with torch.device("meta"), mode, recorder:
+            out = model(x)
+        _check_output_batch(trace, layout, out)
+    except Exception as exc:
+        trace.error = _first_line(exc)
+    finally:
+        recorder.remove()
+    trace.guards = [g.expr for g in env.guards]
+    return trace
+
+
+def _symbolic_input(mode, layout: Layout, sizes):
+    from torch.fx.experimental.symbolic_shapes import DimDynamic, StatelessSymbolicContext
+
+    dynamic = [DimDynamic.DYNAMIC if d is None or i == layout.batch_axis else DimDynamic.STATIC
+               for i, d in enumerate(layout.shape)]
+    real = torch.empty(layout.concrete(sizes), dtype=getattr(torch, layout.dtype), device="meta")
+    return mode.from_tensor(real, symbolic_context=StatelessSymbolicContext(dynamic_sizes=dynamic))
+
+
+def _check_output_batch(trace: SymbolicTrace, layout: Layout, out) -> None:
+    tensors = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+    if not tensors or tensors[0].dim() <= layout.batch_axis:
+        return
+    expr = _expr(tensors[0].shape[layout.batch_axis])
+    if expr != trace.batch:
+        trace.constraints.append(Constraint("the output", "samples in its batch dimension", expr, BATCH))
+
+
+class _Recorder(TorchFunctionMode):
+    """Turns declared sizes and ``view(-1, k)`` calls into equations, and goes on with a fit."""
+
+    def __init__(self, trace: SymbolicTrace, model: nn.Module):
+        super().__init__()
+        self.trace = trace
+        self.handles = [m.register_forward_pre_hook(self._layer(name))
+                        for name, m in model.named_modules() if expected_input(m) is not None]
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+    def _layer(self, name: str):
+        def hook(module, args):
+            self.trace.reached += 1
+            if not args or not isinstance(args[0], torch.Tensor):
+                return None
+            fitted = self._fit(name, module, args[0])
+            return None if fitted is args[0] else tuple(fitted if a is args[0] else a for a in args)
+        return hook
+
+    def _fit(self, name: str, module, x):
+        expected = expected_input(module, x.dim())
+        size, dims = expected["size"], expected.get("dims", (expected["dim"],))
+        if dims == (None,) or not x.dim():
+            return x
+        sizes = size if isinstance(size, tuple) else (size,)
+        if not all(isinstance(s, int) for s in sizes) or len(sizes) != len(dims):
+            return x
+        shape, changed = list(x.shape), False
+        for dim, want in zip(dims, sizes):
+            if -x.dim() <= dim < x.dim() and _expr(shape[dim]) != want:
+                self.trace.constraints.append(Constraint(name, _what(expected["param"]), _expr(shape[dim]), want))
+                shape[dim], changed = want, True
+        return x.new_empty(shape) if changed else x
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", "") in ("view", "reshape") and _from_user(sys._getframe(1)):
+            fitted = self._reshape(func.__name__, args)
+            if fitted is not None:
+                return fitted
+        return func(*args, **kwargs)
+
+    def _reshape(self, op: str, args):
+        """``x.view(-1, k...)`` on a batch-first tensor: per-sample size must be ``prod(k)``."""
+        if len(args) < 2 or not isinstance(args[0], torch.Tensor) or not args[0].dim():
+            return None
+        x, sizes = args[0], args[1] if len(args) == 2 and isinstance(args[1], (tuple, list)) else args[1:]
+        rest = tuple(sizes[1:])
+        if type(sizes[0]) is not int or sizes[0] != -1 or not all(type(s) is int and s >= 0 for s in rest):
+            return None
+        if _expr(x.shape[0]) != self.trace.batch:
+            return None
+        per_sample = prod(_expr(d) for d in x.shape[1:])
+        shown = ", ".join(str(s) for s in sizes)
+        self.trace.constraints.append(Constraint(f"{op}({shown})", "values per sample", per_sample, prod(rest)))
+        return x.new_empty((x.shape[0],) + rest)
+
+
+def _what(param: str) -> str:
+    return {"in_features": "features", "in_channels": "channels", "num_features": "channels",
+            "num_channels": "channels", "input_size": "features", "embed_dim": "features",
+            "normalized_shape": "features"}.get(param, param)
+
+
+def _from_user(frame) -> bool:
+    return frame is not None and not frame.f_code.co_filename.startswith(_TORCH_DIR)
+
+
+def _expr(d):
+    import sympy
+
+    return d.node.expr if isinstance(d, torch.SymInt) else sympy.Integer(int(d))
+
+
+# ---------------------------------------------------------------- 3. solving over all sizes
+
+
+def _accepted_mask(trace: SymbolicTrace, limit: int, k: int) -> torch.Tensor:
+    """A k-dimensional bool tensor: entry [h-1, w-1] says whether H=h, W=w is accepted."""
+    values = _grid(trace, limit, k)
+    shape = (limit,) * k
+    mask = torch.ones(shape, dtype=torch.bool)
+    for guard in trace.guards:
+        if _kept(guard) and guard.free_symbols <= set(values):
+            mask &= torch.broadcast_to(torch.as_tensor(evaluate(guard, values)), shape)
+    for c in trace.constraints:
+        mask &= torch.broadcast_to(torch.as_tensor(_satisfied(c, values)), shape)
+    return mask
+
+
+def _grid(trace: SymbolicTrace, limit: int, k: int) -> dict:
+    values = {trace.batch: torch.tensor(BATCH)}
+    for axis, sym in enumerate(trace.symbols):
+        view = [1] * k
+        view[axis] = limit
+        values[sym] = torch.arange(1, limit + 1).view(view)
+    return values
+
+
+def _satisfied(c: Constraint, values: dict):
+    if not c.expr.free_symbols <= set(values):
+        return torch.tensor(False)
+    return torch.as_tensor(evaluate(c.expr, values)) == c.required
+
+
+def _kept(guard) -> bool:
+    """Whether a guard is a condition for acceptance rather than the choice of a path.
+
+    Guards that a size is *not* some value (``Ne``), or that it is or is not 1
+    (``Eq(x, 1)``, ``x > 1``, ``x >= 2``), pick torch's path for empty, broadcast or
+    non-divisible strides; the other path works too. Bounds and equations are kept.
+    """
+    import sympy
+
+    if isinstance(guard, sympy.Ne):
+        return False
+    if isinstance(guard, (sympy.Eq, sympy.StrictGreaterThan, sympy.LessThan)):
+        return 1 not in (guard.lhs, guard.rhs)
+    if isinstance(guard, (sympy.GreaterThan, sympy.StrictLessThan)):
+        return 2 not in (guard.lhs, guard.rhs)
+    return True
+
+
+def evaluate(expr, values: dict):
+    """``expr`` (sympy with torch's FloorDiv/Mod...) on integer tensors, broadcasting."""
+    import sympy
+
+    if expr in values:
+        return values[expr]
+    if expr.is_Integer or expr in (sympy.true, sympy.false):
+        return torch.tensor(int(expr) if expr.is_Integer else bool(expr))
+    args = [evaluate(a, values) for a in expr.args]
+    name = type(expr).__name__
+    op = _OPS.get(name)
+    if op is None:
+        raise NotImplementedError(f"cannot evaluate {name} in {expr}")
+    return op(*args)
+
+
+def _fold(f):
+    def apply(*args):
+        out = args[0]
+        for a in args[1:]:
+            out = f(out, a)
+        return out
+    return apply
+
+
+def _nonzero(b):
+    """Divisors that are 0 only where some size is already invalid (bounds reject those)."""
+    b = torch.as_tensor(b)
+    return torch.where(b == 0, torch.ones_like(b), b)
+
+
+_OPS = {
+    "Add": _fold(torch.add), "Mul": _fold(torch.mul),
+    "Pow": lambda a, b: a ** b,
+    "FloorDiv": lambda a, b: torch.div(a, _nonzero(b), rounding_mode="floor"),
+    "CleanDiv": lambda a, b: torch.div(a, _nonzero(b), rounding_mode="floor"),
+    "Mod": lambda a, b: torch.remainder(a, _nonzero(b)), "PythonMod": lambda a, b: torch.remainder(a, _nonzero(b)),
+    "Max": _fold(torch.maximum), "Min": _fold(torch.minimum),
+    "Equality": torch.eq, "Unequality": torch.ne,
+    "StrictLessThan": torch.lt, "LessThan": torch.le,
+    "StrictGreaterThan": torch.gt, "GreaterThan": torch.ge,
+    "And": _fold(torch.logical_and), "Or": _fold(torch.logical_or), "Not": torch.logical_not,
+    "Identity": lambda a: a,
+}
+
+
+def _representative(mask: torch.Tensor, k: int) -> tuple[int, ...]:
+    """A preferred square size when accepted, else the accepted point with the smallest sizes."""
+    if k == 0:
+        return ()
+    for s in PREFERRED[k]:
+        if s <= mask.shape[0] and bool(mask[(s - 1,) * k]):
+            return (s,) * k
+    points = mask.nonzero().tolist()
+    return tuple(v + 1 for v in min(points, key=lambda p: (max(p), sum(p), p)))
+
+
+# ---------------------------------------------------------------- confirmation by running
+
+
+def _disagreements(model, layout: Layout, mask: torch.Tensor, rep) -> list[tuple]:
+    """Sizes where a static forward pass disagrees with the solved set."""
+    wrong = []
+    for point in _check_points(mask, rep):
+        said = bool(mask[tuple(v - 1 for v in point)]) if point else bool(mask)
+        if runs(model, layout, point) != said:
+            wrong.append(point)
+    return wrong
+
+
+def _check_points(mask: torch.Tensor, rep) -> list[tuple]:
+    """The representative, accepted blocks' corners and their outside neighbours, a few others."""
+    if mask.dim() == 0:
+        return [()]
+    points = [tuple(rep)]
+    for lo, hi in blocks(mask):
+        points += [lo, hi] + _neighbours(lo, -1, mask.shape[0]) + _neighbours(hi, +1, mask.shape[0])
+    rng = random.Random(0)
+    points += [tuple(rng.randint(1, mask.shape[0] // 2) for _ in range(mask.dim())) for _ in range(4)]
+    points.append((1,) * mask.dim())
+    unique = list(dict.fromkeys(points))
+    return unique[:MAX_CHECKS]
+
+
+def _neighbours(point, step: int, limit: int) -> list[tuple]:
+    out = []
+    for axis in range(len(point)):
+        moved = list(point)
+        moved[axis] += step
+        if 1 <= moved[axis] <= limit:
+            out.append(tuple(moved))
+    return out
+
+
+def runs(model, layout: Layout, sizes) -> bool:
+    """A plain forward pass at these sizes ends with the batch intact."""
+    try:
+        out = _forward(model, layout, sizes)
+    except Exception:
+        return False
+    tensors = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+    if not tensors or tensors[0].dim() <= layout.batch_axis:
+        return True
+    return int(tensors[0].shape[layout.batch_axis]) == BATCH
+
+
+def _forward(model, layout: Layout, sizes):
+    """The model on an empty input of this size: meta tensors, or fake ones for a model on cpu/cuda."""
+    x = torch.empty(layout.concrete(sizes), dtype=getattr(torch, layout.dtype), device="meta")
+    if _device(model) == "meta":
+        with torch.no_grad():
+            return model(x)
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
+    with torch.no_grad(), mode:
+        return model(mode.from_tensor(x, static_shapes=True))
+
+
+def _device(model) -> str:
+    param = next(iter(model.parameters()), None)
+    return param.device.type if param is not None else "meta"
+
+
+# ---------------------------------------------------------------- words
+
+
+def blocks(mask: torch.Tensor) -> list[tuple[tuple, tuple]]:
+    """The accepted set as boxes ``(low corner, high corner)``, 1-based, inclusive."""
+    if mask.dim() == 1:
+        return [((lo,), (hi,)) for lo, hi in runs_of(mask)]
+    out = []
+    rows = [tuple(blocks(mask[i])) for i in range(mask.shape[0])]
+    i = 0
+    while i < len(rows):
+        j = i
+        while j + 1 < len(rows) and rows[j + 1] == rows[i]:
+            j += 1
+        out += [((i + 1,) + lo, (j + 1,) + hi) for lo, hi in rows[i]]
+        i = j + 1
+    return out
+
+
+def runs_of(mask: torch.Tensor) -> list[tuple[int, int]]:
+    """Runs of consecutive accepted sizes, 1-based and inclusive."""
+    values = (mask.nonzero().flatten() + 1).tolist()
+    out = []
+    for v in values:
+        if out and v == out[-1][1] + 1:
+            out[-1] = (out[-1][0], v)
+        else:
+            out.append((v, v))
+    return out
+
+
+def describe(mask: torch.Tensor, names: tuple[str, ...]) -> str:
+    """The accepted set in plain words: "H and W each from 26 to 29", "any T ≥ 3"..."""
+    if mask.dim() == 0:
+        return "this shape only"
+    limit = mask.shape[0]
+    found = blocks(mask)
+    if len(found) == 1:
+        return _box_text(found[0], names, limit, only=True)
+    diagonal = _diagonal_text(found, names, limit)
+    if diagonal:
+        return diagonal
+    parts = [_box_text(b, names, limit) for b in found[:6]]
+    more = f"; and {len(found) - 6} more combinations" if len(found) > 6 else ""
+    return "; ".join(parts) + more
+
+
+def _box_text(box, names, limit: int, only: bool = False) -> str:
+    lo, hi = box
+    if len(set(zip(lo, hi))) == 1:
+        span = _span(lo[0], hi[0], limit)
+        if lo[0] == hi[0]:
+            return " = ".join(names) + f" = {lo[0]}" + (" only" if only else "")
+        if len(names) == 1:
+            return f"any {names[0]} {span}" if span.startswith("≥") else f"{names[0]} {span}"
+        if span.startswith("≥"):
+            return f"any {', '.join(names)} {span}"
+        return f"{' and '.join(names)} each {span}" if len(names) == 2 else f"{', '.join(names)} each {span}"
+    return " with ".join(_one(n, a, b, limit) for n, a, b in zip(names, lo, hi))
+
+
+def _one(name: str, lo: int, hi: int, limit: int) -> str:
+    return f"{name} = {lo}" if lo == hi else f"{name} {_span(lo, hi, limit)}"
+
+
+def _span(lo: int, hi: int, limit: int) -> str:
+    if hi == limit:
+        return f"≥ {lo}" if lo > 1 else "≥ 1"
+    return f"= {lo}" if lo == hi else f"from {lo} to {hi}"
+
+
+def _diagonal_text(found, names, limit: int) -> str:
+    """Sets where all free sizes must be equal: "H = W, from 8 to 64"."""
+    if len(names) < 2 or not all(lo == hi and len(set(lo)) == 1 for lo, hi in found):
+        return ""
+    sizes = sorted(lo[0] for lo, _ in found)
+    runs = []
+    for s in sizes:
+        if runs and s == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], s)
+        else:
+            runs.append((s, s))
+    spans = ", ".join(str(a) if a == b else f"{a} to {b}" for a, b in runs[:6])
+    return f"{' = '.join(names)} only, at {spans}" + (" …" if len(runs) > 6 else "")
+
+
+def _sizes_text(layout: Layout, sizes) -> str:
+    return "×".join(str(d) for d in layout.concrete(sizes))
+
+
+# ---------------------------------------------------------------- when nothing fits
+
+
+def _failed_trace(layout: Layout, trace: SymbolicTrace) -> Inference:
+    reason = (f"from {layout.layer} = {layout.described} the input would be {_pattern(layout)}, "
+              f"but the model fails at every size tried: {trace.error}")
+    return Inference((), "no size", reason, False)
+
+
+def _no_size(layout: Layout, trace: SymbolicTrace, k: int) -> Inference:
+    """Name the first equation no size satisfies, with the values some sizes give instead."""
+    values = _grid(trace, LIMITS[k], k)
+    valid = torch.ones((LIMITS[k],) * k, dtype=torch.bool)
+    for g in trace.guards:
+        if _kept(g) and g.free_symbols <= set(values):
+            valid &= torch.broadcast_to(torch.as_tensor(evaluate(g, values)), valid.shape)
+    for c in trace.constraints:
+        ok = torch.broadcast_to(torch.as_tensor(_satisfied(c, values)), valid.shape)
+        if not bool((valid & ok).any()):
+            return Inference((), "no size", _unsatisfiable(layout, c, values, valid, k), False)
+        valid &= ok
+    return Inference((), "no size", f"from {layout.layer} = {layout.described}: no size fits", False)
+
+
+def _unsatisfiable(layout: Layout, c: Constraint, values, valid, k: int) -> str:
+    head = f"{c.where} expects {c.required} {c.what}, but no input size gives {c.required}"
+    if k == 0:
+        got = int(evaluate(c.expr, values))
+        return f"{head}: the input {_pattern(layout)} from {layout.layer} gives {got}"
+    got = torch.broadcast_to(torch.as_tensor(evaluate(c.expr, values)), valid.shape)
+    shown = [s for s in range(1, LIMITS[k] + 1) if bool(valid[(s - 1,) * k])][:200]
+    samples = [s for s in PREFERRED[k] if s in shown] or shown[:4]
+    letters = " = ".join(layout.names)
+    said = ", ".join(f"{s} gives {int(got[(s - 1,) * k])}" for s in samples[:4])
+    return f"{head} (input {_pattern(layout)} from {layout.layer}): {letters} = {said}"
+
+
+def _pattern(layout: Layout) -> str:
+    it = iter(layout.names)
+    return "×".join("N" if i == layout.batch_axis else (next(it) if d is None else str(d))
+                    for i, d in enumerate(layout.shape))
+
+
+def _unconfirmed(model, layout: Layout, rep, wrong) -> Inference:
+    """The solved set disagrees with a real forward pass somewhere: claim only what ran."""
+    sizes = ", ".join(_sizes_text(layout, p) for p in wrong[:3])
+    if runs(model, layout, rep):
+        text = f"{' = '.join(layout.names)} = {rep[0]}" if len(set(rep)) == 1 else _sizes_text(layout, rep)
+        reason = (f"from {layout.layer} = {layout.described}: {_sizes_text(layout, rep)} works; the full set "
+                  f"of accepted sizes could not be determined (the solution disagrees with a run at {sizes})")
+        return Inference((layout.spec(rep),), f"{text} (other sizes not determined)", reason, True)
+    reason = f"from {layout.layer} = {layout.described}: no size could be confirmed (tried {sizes})"
+    return Inference((), "not determined", reason, False)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

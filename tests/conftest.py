@@ -1,0 +1,33 @@
+import os
+import warnings
+
+import pytest
+
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(ROOT, "examples")
+CASES = os.path.join(ROOT, "tests", "models", "cases")
+GOLDEN = os.path.join(ROOT, "tests", "golden")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-goldens", action="store_true", help="rewrite tests/golden/* from current output")
+
+
+@pytest.fixture
+def golden(request):
+    """Compare text with tests/golden/NAME; rewrite it with --update-goldens."""
+    update = request.config.getoption("--update-goldens")
+
+    def check(name: str, text: str) -> None:
+        path = os.path.join(GOLDEN, name)
+        if update or not os.path.exists(path):
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            if not update:
+                pytest.fail(f"golden file {name} was missing and has been written; re-run")
+        with open(path, encoding="utf-8") as handle:
+            assert text == handle.read()
+
+    return check

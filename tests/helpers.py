@@ -1,0 +1,38 @@
+"""Shared test helpers: load a model file with shapecheck's loader and run it in real torch."""
+
+import re
+
+import torch
+
+from shapecheck.engine import discover, loader
+
+EXPECT = re.compile(r"#\s*expect:\s*([A-Z0-9, ]+)")
+
+
+def expected_codes(path: str) -> set[tuple[str, int]]:
+    """(code, line) pairs from `# expect: SC101` comments."""
+    found = set()
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            match = EXPECT.search(line)
+            if match:
+                found |= {(code.strip(), number) for code in match.group(1).split(",") if code.strip()}
+    return found
+
+
+def load_classes(path: str) -> dict:
+    """The file's model classes and their in-file input hints, without running its main block."""
+    with open(path, encoding="utf-8") as handle:
+        src = loader.parse(handle.read(), path)
+    namespace = loader.load(src)
+    return {spec.name: spec for spec in discover.find_models(src, namespace)}
+
+
+def run_real(spec, inputs=None):
+    """Build the model on CPU and run it on random tensors; returns the output."""
+    inputs = inputs or spec.hint
+    torch.manual_seed(0)
+    model = spec.obj() if spec.kind == "class" else spec.obj
+    tensors = [torch.randint(0, 2, i.shape) if i.dtype == "int64" else torch.randn(i.shape) for i in inputs]
+    with torch.no_grad():
+        return model(*tensors)

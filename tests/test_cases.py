@@ -1,0 +1,44 @@
+"""Every model file under tests/models/cases and examples/: the findings are exactly the
+`# expect:` lines, and real torch agrees (models without findings run)."""
+
+import glob
+import os
+
+import pytest
+import torch
+
+from shapecheck import api
+from shapecheck.diagnostics import Severity
+
+from conftest import CASES, EXAMPLES
+from helpers import expected_codes, load_classes, run_real
+
+CASE_FILES = sorted(glob.glob(os.path.join(CASES, "*.py")))
+
+
+@pytest.mark.parametrize("path", CASE_FILES, ids=os.path.basename)
+def test_findings_match_expectations(path):
+    report = api.check_file(path)
+    found = {(d.code, d.line) for d in report.diagnostics if d.severity is not Severity.INFO}
+    assert found == expected_codes(path)
+
+
+@pytest.mark.parametrize("path", CASE_FILES + sorted(glob.glob(os.path.join(EXAMPLES, "*.py"))), ids=os.path.basename)
+def test_real_torch_agrees(path):
+    """A model with no error runs in real torch with the recorded output shape; one with an
+    error that torch raises on does raise."""
+    report = api.check_file(path)
+    specs = load_classes(path)
+    for model in report.models:
+        if not model.input_shapes or model.status.value == "not_checked":
+            continue
+        errors = [d for d in report.diagnostics if d.model == model.name and d.severity is Severity.ERROR]
+        silent = {"SC202", "SC402"}
+        if errors:
+            if not {d.code for d in errors} & silent:  # torch raises; silent bugs run on
+                with pytest.raises((RuntimeError, ValueError)):
+                    run_real(specs[model.name])
+            continue
+        out = run_real(specs[model.name])
+        outs = [out] if isinstance(out, torch.Tensor) else [t for t in out if isinstance(t, torch.Tensor)]
+        assert tuple(tuple(o.shape) for o in outs[:1]) == tuple(model.output_shapes[:1])

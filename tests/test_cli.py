@@ -1,0 +1,154 @@
+"""The command line: exit codes, formats, bad input, explain, and the golden report."""
+
+import json
+import os
+
+import pytest
+
+from shapecheck.frontends.cli import main
+
+from conftest import CASES, EXAMPLES
+
+LENET_BUG = os.path.join(EXAMPLES, "lenet_bug.py")
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_golden_text_report(capsys, golden, monkeypatch):
+    monkeypatch.chdir(os.path.dirname(EXAMPLES))
+    code, out, _ = run(capsys, "examples/lenet_bug.py", "--no-color")
+    assert code == 1
+    golden("lenet_bug.txt", out)
+
+
+def test_clean_model_exits_zero(capsys):
+    code, out, _ = run(capsys, os.path.join(EXAMPLES, "lenet.py"), "-q")
+    assert code == 0
+    assert "0 errors, 0 warnings in 1 of 1 model checked" in out
+
+
+def test_concise_format(capsys):
+    code, out, _ = run(capsys, LENET_BUG, "--format", "concise")
+    assert code == 1
+    lines = out.strip().splitlines()
+    assert lines == [
+        f"{LENET_BUG}:17:30: SC101 `fc1` expects 400 input features (in_features=16 * 5 * 5) but receives 576 = 16×6×6",
+        f"{LENET_BUG}:24:13: SC201 `x.view(-1, 16 * 5 * 5)` cannot reshape 16×16×6×6 (9216 elements) into "
+        f"(-1, 400): 9216 is not a multiple of 400",
+    ]
+
+
+def test_json_format(capsys):
+    code, out, _ = run(capsys, LENET_BUG, "--format", "json")
+    data = json.loads(out)
+    assert code == 1 and data["version"] == 1
+    model = data["models"][0]
+    assert (model["name"], model["line"], model["input_source"], model["status"]) == ("Net", 12, "hint", "checked")
+    assert model["input_shapes"] == [[16, 1, 32, 32]]
+    fc1 = next(layer for layer in model["layers"] if layer["name"] == "fc1")
+    assert (fc1["type"], fc1["line"], fc1["input_shapes"], fc1["output_shapes"]) == ("Linear", 25, [[16, 576]], [[16, 120]])
+    first = data["diagnostics"][0]
+    assert {k: first[k] for k in ("code", "severity", "line", "column", "end_line", "end_column", "model")} == {
+        "code": "SC101", "severity": "error", "line": 17, "column": 30, "end_line": 17, "end_column": 40,
+        "model": "Net"}
+    assert first["fix"]["edits"][0]["new_text"] == "16 * 6 * 6"
+    assert first["fix"]["applicability"] == "safe"
+
+
+def test_input_flag_overrides_hint(capsys):
+    code, out, _ = run(capsys, os.path.join(EXAMPLES, "lenet.py"), "--input", "4,1,28,28", "--format", "json")
+    data = json.loads(out)
+    assert data["models"][0]["input_shapes"] == [[4, 1, 28, 28]]
+    assert data["models"][0]["input_source"] == "cli"
+    # 28x28 gives a 16x5x5 map: fc1 (576) no longer fits
+    assert code == 1 and data["diagnostics"][0]["code"] == "SC101"
+    assert "receives 400 = 16×5×5" in data["diagnostics"][0]["message"]
+
+
+def test_syntax_error_is_a_diagnostic(tmp_path, capsys):
+    bad = tmp_path / "bad.py"
+    bad.write_text("import torch\n\nclass Net(torch.nn.Module:\n    pass\n")
+    code, out, _ = run(capsys, str(bad), "--format", "concise")
+    assert code == 1
+    assert out.startswith(f"{bad}:3:") and "SC901" in out
+
+
+def test_missing_import_is_a_diagnostic(tmp_path, capsys):
+    bad = tmp_path / "needs.py"
+    bad.write_text("import torch\nimport not_a_real_package_xyz\n\nclass Net(torch.nn.Module):\n    pass\n")
+    code, out, _ = run(capsys, str(bad), "--format", "concise")
+    assert code == 1 and f"{bad}:2:" in out and "SC902" in out and "not_a_real_package_xyz" in out
+
+
+def test_no_model_is_a_usage_error(tmp_path, capsys):
+    empty = tmp_path / "plain.py"
+    empty.write_text("x = 1\n")
+    code, _, err = run(capsys, str(empty))
+    assert code == 2 and "no nn.Module model found" in err
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["does_not_exist.py"], "no such file"),
+    ([LENET_BUG, "--input", "16,a,3"], "input shape"),
+    ([LENET_BUG, "--format", "xml"], "invalid choice"),
+])
+def test_usage_errors_exit_two(capsys, argv, needle):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and needle in err and "Traceback" not in err
+
+
+def test_constructor_arguments(tmp_path, capsys):
+    path = tmp_path / "args.py"
+    path.write_text(
+        "import torch.nn as nn\n\n"
+        "# shapecheck: input=(2, 8)\n"
+        "class Head(nn.Module):\n"
+        "    def __init__(self, width, n_classes):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(width, n_classes)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.fc(x)\n")
+    code, out, _ = run(capsys, str(path), "--format", "concise")
+    assert code == 0 and "SC904" in out and "--init width=VALUE --init n_classes=VALUE" in out
+    code, out, _ = run(capsys, str(path), "--init", "width=8", "--init", "n_classes=3", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["models"][0]["output_shapes"] == [[2, 3]]
+    code, out, _ = run(capsys, str(path), "--init", "width=6", "--init", "n_classes=3", "--format", "concise")
+    assert code == 1 and "`fc` expects 6 input features (in_features=width) but receives 8 (input 2×8)" in out
+
+
+def test_model_without_input_is_listed_not_checked(tmp_path, capsys):
+    path = tmp_path / "noinput.py"
+    path.write_text("import torch.nn as nn\n\nclass Net(nn.Module):\n    def forward(self, x):\n        return x\n")
+    code, out, _ = run(capsys, str(path), "--format", "json")
+    data = json.loads(out)
+    assert data["models"][0]["status"] == "not_checked"
+    assert data["diagnostics"][0]["code"] == "SC903" and data["diagnostics"][0]["severity"] == "info"
+
+
+def test_constructor_error_is_reported_at_its_line(tmp_path, capsys):
+    path = tmp_path / "gn.py"
+    path.write_text("import torch.nn as nn\n\n# shapecheck: input=(2, 16, 8, 8)\nclass Net(nn.Module):\n"
+                    "    def __init__(self):\n        super().__init__()\n        self.gn = nn.GroupNorm(3, 16)\n\n"
+                    "    def forward(self, x):\n        return self.gn(x)\n")
+    code, out, _ = run(capsys, str(path), "--format", "concise")
+    assert code == 1 and f"{path}:7:" in out and "SC905" in out and "divisible" in out
+
+
+def test_explain(capsys):
+    code, out, _ = run(capsys, "explain", "SC101")
+    assert code == 0 and out.startswith("SC101 linear-in-features (error)")
+    code, _, err = run(capsys, "explain", "SC999")
+    assert code == 2 and "unknown code" in err
+
+
+def test_suppression_comment(tmp_path, capsys):
+    text = open(os.path.join(CASES, "kernel_too_large.py")).read().replace("# expect: SC110", "# shapecheck: ignore[SC110]")
+    path = tmp_path / "k.py"
+    path.write_text(text)
+    code, out, _ = run(capsys, str(path), "--format", "concise")
+    assert code == 0 and out == ""
