@@ -1,0 +1,197 @@
+"""The fast convolutions: Winograd's refusals, FFT lengths, auto's choices, the functional API."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from shapecheck.conv import IMPLEMENTATIONS, NotApplicable, fft, functional, shift_add, winograd
+from shapecheck.conv._args import normalize
+from shapecheck.conv.auto import choose
+
+DOUBLE = torch.float64
+
+
+def _pair(x_shape, w_shape, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(x_shape, generator=gen, dtype=DOUBLE, requires_grad=True)
+    w = torch.randn(w_shape, generator=gen, dtype=DOUBLE, requires_grad=True)
+    return x, w
+
+
+def _assert_same_with_grads(conv, x, w, bias=None, **kwargs):
+    ref = F.conv2d(x, w, bias, **kwargs)
+    out = conv(x, w, bias, **kwargs)
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    grad = torch.randn_like(ref)
+    inputs = [x, w] + ([bias] if bias is not None else [])
+    expected = torch.autograd.grad(ref, inputs, grad)
+    got = torch.autograd.grad(out, inputs, grad)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"stride": 2}, "stride (2, 2)"),
+    ({"dilation": (1, 2)}, "dilation (1, 2)"),
+])
+def test_winograd_refuses_strided_and_dilated(kwargs, words):
+    x, w = _pair((1, 2, 9, 9), (3, 2, 3, 3))
+    with pytest.raises(NotApplicable, match="needs a 3x3 kernel, stride 1 and dilation 1") as info:
+        winograd.conv2d(x, w, **kwargs)
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize("kernel", [(5, 5), (3, 1), (1, 3)])
+def test_winograd_refuses_other_kernels(kernel):
+    x, w = _pair((1, 2, 9, 9), (3, 2, *kernel))
+    with pytest.raises(NotApplicable, match=f"got kernel {kernel[0]}x{kernel[1]}"):
+        winograd.conv2d(x, w)
+
+
+@pytest.mark.parametrize("size", [(3, 3), (4, 7), (9, 6), (10, 11)])
+@pytest.mark.parametrize("padding", [0, 1, (3, 0), "same"])
+def test_winograd_odd_sizes_and_padding(size, padding):
+    x, w = _pair((2, 4, *size), (6, 2, 3, 3))
+    bias = torch.randn(6, dtype=DOUBLE, requires_grad=True)
+    _assert_same_with_grads(winograd.conv2d, x, w, bias, padding=padding, groups=2)
+
+
+def test_winograd_depthwise_and_unbatched():
+    x, w = _pair((5, 7, 8), (10, 1, 3, 3))
+    torch.testing.assert_close(winograd.conv2d(x, w, padding=1, groups=5),
+                               F.conv2d(x, w, padding=1, groups=5))
+
+
+@pytest.mark.parametrize("n, expected", [
+    (1, 1), (7, 7), (11, 12), (13, 14), (17, 18), (31, 32), (43, 45), (97, 98),
+    (258, 270), (1000, 1000), (1001, 1008),
+])
+def test_fast_length(n, expected):
+    assert fft.fast_length(n) == expected
+
+
+def test_fast_length_is_smallest_7_smooth():
+    def smooth(m):
+        for p in (2, 3, 5, 7):
+            while m % p == 0:
+                m //= p
+        return m == 1
+    for n in range(1, 600):
+        length = fft.fast_length(n)
+        assert smooth(length) and not any(smooth(m) for m in range(n, length))
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"stride": (2, 3), "dilation": (2, 1), "padding": (1, 2)},
+    {"padding": "same", "dilation": 3},
+    {"stride": 3, "groups": 2},
+])
+def test_fft_strided_and_dilated(kwargs):
+    x, w = _pair((2, 4, 13, 12), (6, 4 // kwargs.get("groups", 1), 3, 4))
+    _assert_same_with_grads(fft.conv2d, x, w, **kwargs)
+
+
+def test_fft_half_precision_keeps_dtype():
+    x, w = torch.randn(1, 2, 8, 8), torch.randn(3, 2, 3, 3)
+    out = fft.conv2d(x.bfloat16(), w.bfloat16(), padding=1)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), F.conv2d(x, w, padding=1), rtol=0.05, atol=0.1)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"stride": 2, "padding": 3},
+    {"stride": (3, 2), "dilation": (2, 3), "padding": (4, 1)},
+    {"padding": "same", "dilation": 2, "groups": 2},
+])
+def test_shift_add_phase_buffer_round_trip(kwargs):
+    x = torch.randn(2, 4, 11, 10, dtype=DOUBLE)
+    w = torch.empty(4, 4 // kwargs.get("groups", 1), 3, 3)
+    args = normalize(x, w, kwargs.get("stride", 1), kwargs["padding"], kwargs.get("dilation", 1),
+                     kwargs.get("groups", 1))
+    lay = shift_add.layout(x.shape[2:], args)
+    for inside in (True, False):
+        buf = shift_add.scatter(x, lay, batch_inside=inside)
+        back = shift_add.gather(buf, x.shape, lay, batch_inside=inside)
+        needed = [(o - 1) * s + (k - 1) * d + 1 - a
+                  for o, s, k, d, (a, _) in zip(lay.out, args.stride, args.kernel, args.dilation, args.pads)]
+        torch.testing.assert_close(back[:, :, : needed[0], : needed[1]], x[:, :, : needed[0], : needed[1]])
+
+
+# The benchmark layers at reduced batch and size: (x shape, weight shape, kwargs, auto's choice).
+BENCHMARK_LIKE = [
+    ((4, 1, 32, 32), (6, 1, 3, 3), {}, "im2col"),
+    ((1, 3, 40, 40), (8, 3, 7, 7), {"stride": 2, "padding": 3}, "shift_add"),
+    ((1, 16, 14, 14), (16, 16, 3, 3), {"padding": 1}, "shift_add"),
+    ((1, 32, 14, 14), (8, 32, 1, 1), {}, "shift_add"),
+    ((1, 16, 14, 14), (32, 16, 3, 3), {"stride": 2, "padding": 1}, "shift_add"),
+    ((2, 16, 14, 14), (16, 1, 3, 3), {"padding": 1, "groups": 16}, "shift_add"),
+    ((1, 3, 48, 48), (8, 3, 31, 31), {"padding": 15}, "fft"),
+    ((1, 16, 14, 14), (16, 16, 3, 3), {"dilation": 2, "padding": 2}, "shift_add"),
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs, expected", BENCHMARK_LIKE)
+def test_auto_choice_is_applicable_and_exact(x_shape, w_shape, kwargs, expected):
+    x, w = _pair(x_shape, w_shape)
+    args = normalize(x, w, kwargs.get("stride", 1), kwargs.get("padding", 0), kwargs.get("dilation", 1),
+                     kwargs.get("groups", 1))
+    name = choose(x_shape, w_shape, args, x.device)
+    assert name == expected
+    bias = torch.randn(w_shape[0], dtype=DOUBLE, requires_grad=True)
+    _assert_same_with_grads(functional.conv2d, x, w, bias, **kwargs)
+    _assert_same_with_grads(IMPLEMENTATIONS[name], x, w, bias, **kwargs)
+
+
+@pytest.mark.parametrize("name", IMPLEMENTATIONS.names())
+def test_functional_impl_names(name):
+    x, w = _pair((2, 4, 7, 8), (6, 2, 3, 3))
+    out = functional.conv2d(x, w, padding=1, groups=2, impl=name)
+    torch.testing.assert_close(out, F.conv2d(x, w, padding=1, groups=2))
+
+
+def test_functional_unknown_impl():
+    x, w = _pair((1, 2, 5, 5), (2, 2, 3, 3))
+    with pytest.raises(KeyError, match="unknown implementation 'winograd2'"):
+        functional.conv2d(x, w, impl="winograd2")
+
+
+@pytest.mark.parametrize("impl", ["auto", "shift_add", "fft", "winograd"])
+def test_functional_unbatched_input(impl):
+    x, w = _pair((3, 9, 8), (5, 3, 3, 3))
+    out = functional.conv2d(x, w, padding=1, impl=impl)
+    assert out.shape == (5, 9, 8)
+    torch.testing.assert_close(out, F.conv2d(x, w, padding=1))
+
+
+@pytest.mark.parametrize("impl", ["auto", "im2col", "naive"])
+def test_functional_conv1d_and_conv3d(impl):
+    x1, w1 = _pair((2, 4, 17), (6, 2, 5))
+    torch.testing.assert_close(functional.conv1d(x1, w1, stride=2, groups=2, impl=impl),
+                               F.conv1d(x1, w1, stride=2, groups=2))
+    torch.testing.assert_close(functional.conv1d(x1[0], w1, padding="same", groups=2, impl=impl),
+                               F.conv1d(x1[0], w1, padding="same", groups=2))
+    x3, w3 = _pair((1, 2, 5, 6, 7), (3, 2, 3, 2, 3))
+    torch.testing.assert_close(functional.conv3d(x3, w3, padding=1, dilation=(1, 2, 1), impl=impl),
+                               F.conv3d(x3, w3, padding=1, dilation=(1, 2, 1)))
+
+
+def test_functional_conv1d_refuses_2d_only_impl():
+    x, w = _pair((1, 2, 9), (2, 2, 3))
+    with pytest.raises(ValueError, match="conv1d is implemented by im2col and naive, not 'fft'"):
+        functional.conv1d(x, w, impl="fft")
+
+
+def test_functional_conv_transpose2d():
+    x, w = _pair((2, 4, 5, 6), (4, 3, 3, 3))
+    torch.testing.assert_close(
+        functional.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1, groups=2),
+        F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1, groups=2))
+
+
+def test_shift_add_output_is_contiguous_for_view():
+    x, w = torch.randn(2, 3, 12, 12), torch.randn(4, 3, 3, 3)
+    for kwargs in ({"padding": 1}, {"stride": 2}, {}):
+        assert shift_add.conv2d(x, w, **kwargs).is_contiguous()
+    assert shift_add.conv2d(x, torch.randn(6, 1, 3, 3), groups=3).is_contiguous()
