@@ -48,8 +48,8 @@ def _impl_table(impl: str, checks) -> Table:
     for c in checks:
         table.add_row(
             c.dtype, c.layer, c.kind, _number(c.max_abs), _number(c.max_rel), c.worst,
-            _number(c.torch_rel), f"{c.tolerance:.0e}", Text(c.status, style=STATUS_STYLE.get(c.status, "")), _ratio(c.time_ratio),
-            end_section=c.layer == "(model)")
+            _number(c.torch_rel), f"{c.tolerance:.0e}", Text(c.status, style=STATUS_STYLE.get(c.status, "")),
+            _ratio(c.time_ratio), end_section=c.layer == "(model)")
     return table
 
 
