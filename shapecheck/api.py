@@ -8,7 +8,7 @@ that catches exceptions from the user's code: each becomes a diagnostic.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from .config import Settings
 from .diagnostics import Diagnostic, ModelResult, Report, Span, Status
@@ -34,8 +34,10 @@ def check_source(source: str, path: str, settings: Settings | None = None) -> Re
     settings = settings or Settings()
     report = _check_once(source, path, settings)
     if settings.prove_fixes and report.diagnostics:
-        recheck = replace(settings, prove_fixes=False)
-        report = attach_fixes(report, lambda text: _check_once(text, path, recheck))
+        def recheck(text: str, model: str) -> Report:
+            only = (model,) if model else settings.models
+            return _check_once(text, path, replace(settings, prove_fixes=False, models=only))
+        report = attach_fixes(report, recheck)
     return apply_suppressions(report)
 
 
@@ -46,6 +48,47 @@ def check(model, *inputs) -> Report:
     target = session.object_target(model, inputs)
     result, diagnostics = _trace_target(target, source_file=target.src)
     return Report(path=target.path, models=(result,), diagnostics=tuple(diagnostics))
+
+
+@dataclass
+class LoadedModel:
+    """A model of a file built for real (weights in memory), for ``shapecheck verify``."""
+
+    name: str
+    model: object
+    inputs: tuple
+
+
+def load_models(path: str, inputs=(), init=(), device: str = "cpu") -> list[LoadedModel]:
+    """Build each model of a file on ``device`` with fresh random weights, with its inputs.
+
+    Loading follows the main command's rules (no training code runs; inputs from the flag,
+    hint, config or an example). A model that cannot be built is skipped with no inputs.
+    """
+    from .engine import session
+    from .engine.build import BuildError
+    from .engine.loader import LoadError
+
+    if not os.path.isfile(path):
+        raise UsageError(f"{path}: no such file")
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        source = handle.read()
+    settings = Settings(inputs=tuple(inputs), init=tuple(init))
+    try:
+        prepared = session.prepare(source, path, settings)
+    except LoadError as exc:
+        raise UsageError(f"{path}: cannot load the file: {exc}") from None
+    out = []
+    for target in prepared.targets:
+        if target.problem is not None:
+            out.append(LoadedModel(target.name, None, ()))
+            continue
+        target.device = device
+        try:
+            out.append(LoadedModel(target.name, session.build_real(target), target.inputs))
+        except BuildError as exc:
+            raise UsageError(f"{path}: building {target.name} failed: {exc.message}") from None
+    return out
 
 
 # -- one pass over a source text -----------------------------------------------------------

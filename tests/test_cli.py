@@ -152,3 +152,20 @@ def test_suppression_comment(tmp_path, capsys):
     path.write_text(text)
     code, out, _ = run(capsys, str(path), "--format", "concise")
     assert code == 0 and out == ""
+
+
+def test_verify_command_on_an_example(capsys):
+    code, out, _ = run(capsys, "verify", os.path.join(EXAMPLES, "lenet.py"), "--impl", "im2col,winograd",
+                       "--format", "json")
+    data = json.loads(out)
+    assert code == 0
+    text = json.dumps(data)
+    assert "im2col" in text and "winograd" in text and "conv2" in text
+
+
+def test_verify_cuda_without_a_gpu_is_a_usage_error(capsys):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    code, _, err = run(capsys, "verify", os.path.join(EXAMPLES, "lenet.py"), "--device", "cuda")
+    assert code == 2 and "cuda" in err.lower()

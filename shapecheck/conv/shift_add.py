@@ -12,11 +12,11 @@ Two layouts of the buffer:
 
 - channels first, batch inside the row ``(C, phases, N, Hq, Wq)``: a tap is a
   ``(C, positions)`` matrix and the output accumulates ``(O, C) @ (C, positions)``. When the
-  channels per group are few (the RGB stem), taps are stacked along the reduction
-  dimension so that each GEMM has a useful depth.
-- per image and channel ``(N, C, phases, Hq, Wq)`` when each group has a single input
-  channel (depthwise, or ``C_in = 1`` as in LeNet's first layer): there is nothing to
-  contract, and each tap is a broadcast multiply-add over the output.
+  channels per group are few (the RGB stem, LeNet's ``C_in = 1``), taps are stacked along
+  the reduction dimension so that each GEMM has a useful depth.
+- per image and channel ``(N, C, phases, Hq, Wq)`` when several groups have a single input
+  channel each (depthwise, channel multipliers): there is nothing to contract, and each tap
+  is a broadcast multiply-add over the output.
 
 The GEMM path has a hand-written backward: the weight gradient is one GEMM per tap against
 the same buffer slices, and the input gradient accumulates ``W_tap^T @ grad`` into a phase

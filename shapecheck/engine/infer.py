@@ -30,6 +30,7 @@ import logging
 import os
 import random
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from math import prod
 
@@ -97,6 +98,7 @@ class SymbolicTrace:
     batch: object = None
     guards: list = field(default_factory=list)
     constraints: list[Constraint] = field(default_factory=list)
+    out_axis: int | None = None  # the output dimension holding the batch
     error: str = ""
     reached: int = 0  # layers entered before an error: how far this size got
 
@@ -116,19 +118,26 @@ def infer_inputs(model: nn.Module, path: str) -> Inference | None:
         return Inference((), "", f"inference failed: {type(exc).__name__}: {_first_line(exc)}", False)
 
 
-def _solve(model, layout: Layout) -> Inference:
+def solve(model: nn.Module, layout: Layout):
+    """``(trace, mask)``: the symbolic trace used, and the accepted sizes as a bool tensor
+    indexed by size - 1 on each free dimension (None when no trace ran to the end)."""
     k = len(layout.free_axes)
     trace = _first_working_trace(model, layout)
+    return trace, None if trace.error else _accepted_mask(trace, LIMITS[k], k)
+
+
+def _solve(model, layout: Layout) -> Inference:
+    k = len(layout.free_axes)
+    trace, mask = solve(model, layout)
     if trace.error:
         return _failed_trace(layout, trace)
-    mask = _accepted_mask(trace, LIMITS[k], k)
     if not bool(mask.any()):
         return _no_size(layout, trace, k)
     rep = _representative(mask, k)
-    wrong = _disagreements(model, layout, mask, rep)
+    wrong = _disagreements(model, layout, mask, rep, trace.out_axis)
     if wrong:
-        return _unconfirmed(model, layout, rep, wrong)
-    text = describe(mask, layout.names) if k else f"{_pattern(layout)} only"
+        return _unconfirmed(model, layout, rep, wrong, trace.out_axis)
+    text = describe(mask, layout.names, rep) if k else f"{_pattern(layout)} only"
     reason = f"from {layout.layer} = {layout.described}: accepts {text}"
     if k:
         reason += f" (solved exactly for sizes 1 to {LIMITS[k]}; checking with {_sizes_text(layout, rep)})"
@@ -252,12 +261,13 @@ def symbolic_trace(model, layout: Layout, sizes) -> SymbolicTrace:
     logging.getLogger("torch._subclasses.fake_tensor").setLevel(logging.CRITICAL)
     env = ShapeEnv(duck_shape=False, specialize_zero_one=False)
     mode = FakeTensorMode(shape_env=env, allow_non_fake_inputs=True)
-    x = _symbolic_input(mode, layout, sizes)
+    device = _device(model)
+    x = _symbolic_input(mode, layout, sizes, device)
     trace = SymbolicTrace(symbols=tuple(x.shape[a].node.expr for a in layout.free_axes),
                           batch=x.shape[layout.batch_axis].node.expr)
     recorder = _Recorder(trace, model)
     try:
-        with torch.device("meta"), mode, recorder:
+        with torch.device(device), mode, recorder, shape_only_rnns(model):
             out = model(x)
         _check_output_batch(trace, layout, out)
     except Exception as exc:
@@ -268,22 +278,27 @@ def symbolic_trace(model, layout: Layout, sizes) -> SymbolicTrace:
     return trace
 
 
-def _symbolic_input(mode, layout: Layout, sizes):
+def _symbolic_input(mode, layout: Layout, sizes, device: str):
     from torch.fx.experimental.symbolic_shapes import DimDynamic, StatelessSymbolicContext
 
     dynamic = [DimDynamic.DYNAMIC if d is None or i == layout.batch_axis else DimDynamic.STATIC
                for i, d in enumerate(layout.shape)]
-    real = torch.empty(layout.concrete(sizes), dtype=getattr(torch, layout.dtype), device="meta")
+    real = torch.empty(layout.concrete(sizes), dtype=getattr(torch, layout.dtype), device=device)
     return mode.from_tensor(real, symbolic_context=StatelessSymbolicContext(dynamic_sizes=dynamic))
 
 
 def _check_output_batch(trace: SymbolicTrace, layout: Layout, out) -> None:
+    """The output must keep the batch: in some dimension, or (an equation) where the input had it."""
     tensors = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
-    if not tensors or tensors[0].dim() <= layout.batch_axis:
+    if not tensors or not tensors[0].dim():
         return
-    expr = _expr(tensors[0].shape[layout.batch_axis])
-    if expr != trace.batch:
-        trace.constraints.append(Constraint("the output", "samples in its batch dimension", expr, BATCH))
+    exprs = [_expr(d) for d in tensors[0].shape]
+    if trace.batch in exprs:
+        trace.out_axis = exprs.index(trace.batch)
+        return
+    trace.out_axis = min(layout.batch_axis, len(exprs) - 1)
+    trace.constraints.append(Constraint("the output", "samples in its batch dimension",
+                                        exprs[trace.out_axis], BATCH))
 
 
 class _Recorder(TorchFunctionMode):
@@ -397,19 +412,28 @@ def _satisfied(c: Constraint, values: dict):
 def _kept(guard) -> bool:
     """Whether a guard is a condition for acceptance rather than the choice of a path.
 
-    Guards that a size is *not* some value (``Ne``), or that it is or is not 1
-    (``Eq(x, 1)``, ``x > 1``, ``x >= 2``), pick torch's path for empty, broadcast or
+    Guards that a size is *not* some value (``Ne``), or whether it is 1 (``Eq(x, 1)``,
+    ``x > 1``, ``1 < x``, ``x >= 2``), pick torch's path for empty, broadcast or
     non-divisible strides; the other path works too. Bounds and equations are kept.
     """
     import sympy
 
     if isinstance(guard, sympy.Ne):
         return False
-    if isinstance(guard, (sympy.Eq, sympy.StrictGreaterThan, sympy.LessThan)):
-        return 1 not in (guard.lhs, guard.rhs)
-    if isinstance(guard, (sympy.GreaterThan, sympy.StrictLessThan)):
-        return 2 not in (guard.lhs, guard.rhs)
-    return True
+    if not isinstance(guard, sympy.Rel):
+        return True
+    op, number = _normalised(guard)
+    return (op, number) not in (("==", 1), (">", 1), ("<=", 1), (">=", 2), ("<", 2))
+
+
+def _normalised(rel) -> tuple[str, object]:
+    """``(op, number)`` with the number on the right: ``1 < x`` is ``(">", 1)``."""
+    flipped = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
+    if rel.rhs.is_Number:
+        return rel.rel_op, rel.rhs
+    if rel.lhs.is_Number:
+        return flipped[rel.rel_op], rel.lhs
+    return rel.rel_op, None
 
 
 def evaluate(expr, values: dict):
@@ -472,12 +496,12 @@ def _representative(mask: torch.Tensor, k: int) -> tuple[int, ...]:
 # ---------------------------------------------------------------- confirmation by running
 
 
-def _disagreements(model, layout: Layout, mask: torch.Tensor, rep) -> list[tuple]:
+def _disagreements(model, layout: Layout, mask: torch.Tensor, rep, out_axis) -> list[tuple]:
     """Sizes where a static forward pass disagrees with the solved set."""
     wrong = []
     for point in _check_points(mask, rep):
         said = bool(mask[tuple(v - 1 for v in point)]) if point else bool(mask)
-        if runs(model, layout, point) != said:
+        if runs(model, layout, point, out_axis) != said:
             wrong.append(point)
     return wrong
 
@@ -490,7 +514,8 @@ def _check_points(mask: torch.Tensor, rep) -> list[tuple]:
     for lo, hi in blocks(mask):
         points += [lo, hi] + _neighbours(lo, -1, mask.shape[0]) + _neighbours(hi, +1, mask.shape[0])
     rng = random.Random(0)
-    points += [tuple(rng.randint(1, mask.shape[0] // 2) for _ in range(mask.dim())) for _ in range(4)]
+    top = min(mask.shape[0], 128)
+    points += [tuple(rng.randint(1, top) for _ in range(mask.dim())) for _ in range(4)]
     points.append((1,) * mask.dim())
     unique = list(dict.fromkeys(points))
     return unique[:MAX_CHECKS]
@@ -506,29 +531,74 @@ def _neighbours(point, step: int, limit: int) -> list[tuple]:
     return out
 
 
-def runs(model, layout: Layout, sizes) -> bool:
-    """A plain forward pass at these sizes ends with the batch intact."""
+def runs(model, layout: Layout, sizes, out_axis: int | None = 0) -> bool:
+    """A plain forward pass at these sizes ends with the batch where the symbolic trace had it."""
     try:
         out = _forward(model, layout, sizes)
     except Exception:
         return False
     tensors = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
-    if not tensors or tensors[0].dim() <= layout.batch_axis:
+    if out_axis is None or not tensors or tensors[0].dim() <= out_axis:
         return True
-    return int(tensors[0].shape[layout.batch_axis]) == BATCH
+    return int(tensors[0].shape[out_axis]) == BATCH
 
 
 def _forward(model, layout: Layout, sizes):
     """The model on an empty input of this size: meta tensors, or fake ones for a model on cpu/cuda."""
-    x = torch.empty(layout.concrete(sizes), dtype=getattr(torch, layout.dtype), device="meta")
-    if _device(model) == "meta":
-        with torch.no_grad():
+    device = _device(model)
+    x = torch.empty(layout.concrete(sizes), dtype=getattr(torch, layout.dtype), device=device)
+    if device == "meta":
+        with torch.no_grad(), shape_only_rnns(model):
             return model(x)
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     mode = FakeTensorMode(allow_non_fake_inputs=True)
-    with torch.no_grad(), mode:
+    with torch.no_grad(), torch.device(device), mode, shape_only_rnns(model):
         return model(mode.from_tensor(x, static_shapes=True))
+
+
+@contextmanager
+def shape_only_rnns(model):
+    """Recurrent layers give their output shapes without stepping through time.
+
+    On meta and fake tensors torch runs LSTM/GRU/RNN one step at a time in Python, which
+    fixes T to the example's value and takes seconds for long sequences.
+    """
+    patched = [m for m in model.modules() if isinstance(m, nn.RNNBase) and "forward" not in vars(m)]
+    for module in patched:
+        module.forward = _rnn_shapes(module, module.forward)
+    try:
+        yield
+    finally:
+        for module in patched:
+            del module.forward
+
+
+def _rnn_shapes(module: nn.RNNBase, forward):
+    def shapes(x, hx=None):
+        if not isinstance(x, torch.Tensor) or x.dim() not in (2, 3):
+            return forward(x, hx)
+        if x.shape[-1] != module.input_size:
+            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {module.input_size}, "
+                               f"got {x.shape[-1]}")
+        return _rnn_output(module, x)
+    return shapes
+
+
+def _rnn_output(module: nn.RNNBase, x):
+    directions = 2 if module.bidirectional else 1
+    width = module.proj_size or module.hidden_size
+    if x.dim() == 3:
+        steps, batch = (x.shape[1], x.shape[0]) if module.batch_first else (x.shape[0], x.shape[1])
+        seq = (batch, steps) if module.batch_first else (steps, batch)
+        lead = (batch,)
+    else:
+        seq, lead = (x.shape[0],), ()
+    y = x.new_empty(seq + (directions * width,))
+    h = x.new_empty((directions * module.num_layers,) + lead + (width,))
+    if isinstance(module, nn.LSTM):
+        return y, (h, x.new_empty((directions * module.num_layers,) + lead + (module.hidden_size,)))
+    return y, h
 
 
 def _device(model) -> str:
@@ -567,10 +637,11 @@ def runs_of(mask: torch.Tensor) -> list[tuple[int, int]]:
     return out
 
 
-def describe(mask: torch.Tensor, names: tuple[str, ...]) -> str:
-    """The accepted set in plain words: "H and W each from 26 to 29", "any T ≥ 3"..."""
-    if mask.dim() == 0:
-        return "this shape only"
+def describe(mask: torch.Tensor, names: tuple[str, ...], first=None) -> str:
+    """The accepted set in plain words: "H and W each from 26 to 29", "any T ≥ 3"...
+
+    ``first``: a point whose block is named first (the representative size).
+    """
     limit = mask.shape[0]
     found = blocks(mask)
     if len(found) == 1:
@@ -578,21 +649,33 @@ def describe(mask: torch.Tensor, names: tuple[str, ...]) -> str:
     diagonal = _diagonal_text(found, names, limit)
     if diagonal:
         return diagonal
-    parts = [_box_text(b, names, limit) for b in found[:6]]
-    more = f"; and {len(found) - 6} more combinations" if len(found) > 6 else ""
-    return "; ".join(parts) + more
+    found.sort(key=lambda b: (first is None or not _inside(first, b), len(set(zip(*b))) != 1))
+    main = _box_text(found[0], names, limit)
+    others = [" × ".join(_range(a, b, limit) for a, b in zip(*box)) for box in found[1:9]]
+    more = f" and {len(found) - 9} more" if len(found) > 9 else ""
+    return f"{main}; also {' × '.join(names)} in " + ", ".join(others) + more
+
+
+def _inside(point, box) -> bool:
+    return all(a <= p <= b for p, a, b in zip(point, *box))
+
+
+def _range(lo: int, hi: int, limit: int) -> str:
+    return str(lo) if lo == hi else f"{lo}+" if hi == limit else f"{lo}–{hi}"
 
 
 def _box_text(box, names, limit: int, only: bool = False) -> str:
     lo, hi = box
     if len(set(zip(lo, hi))) == 1:
-        span = _span(lo[0], hi[0], limit)
+        if lo[0] == 1 and hi[0] == limit:
+            return f"any {', '.join(names)}"
         if lo[0] == hi[0]:
             return " = ".join(names) + f" = {lo[0]}" + (" only" if only else "")
-        if len(names) == 1:
-            return f"any {names[0]} {span}" if span.startswith("≥") else f"{names[0]} {span}"
+        span = _span(lo[0], hi[0], limit)
         if span.startswith("≥"):
             return f"any {', '.join(names)} {span}"
+        if len(names) == 1:
+            return f"{names[0]} {span}"
         return f"{' and '.join(names)} each {span}" if len(names) == 2 else f"{', '.join(names)} each {span}"
     return " with ".join(_one(n, a, b, limit) for n, a, b in zip(names, lo, hi))
 
@@ -603,7 +686,7 @@ def _one(name: str, lo: int, hi: int, limit: int) -> str:
 
 def _span(lo: int, hi: int, limit: int) -> str:
     if hi == limit:
-        return f"≥ {lo}" if lo > 1 else "≥ 1"
+        return f"≥ {lo}"
     return f"= {lo}" if lo == hi else f"from {lo} to {hi}"
 
 
@@ -669,10 +752,10 @@ def _pattern(layout: Layout) -> str:
                     for i, d in enumerate(layout.shape))
 
 
-def _unconfirmed(model, layout: Layout, rep, wrong) -> Inference:
+def _unconfirmed(model, layout: Layout, rep, wrong, out_axis) -> Inference:
     """The solved set disagrees with a real forward pass somewhere: claim only what ran."""
     sizes = ", ".join(_sizes_text(layout, p) for p in wrong[:3])
-    if runs(model, layout, rep):
+    if runs(model, layout, rep, out_axis):
         text = f"{' = '.join(layout.names)} = {rep[0]}" if len(set(rep)) == 1 else _sizes_text(layout, rep)
         reason = (f"from {layout.layer} = {layout.described}: {_sizes_text(layout, rep)} works; the full set "
                   f"of accepted sizes could not be determined (the solution disagrees with a run at {sizes})")

@@ -112,6 +112,19 @@ def build_target(target: Target):
     return build(target.spec, target.init, target.device, target.strict)
 
 
+def build_real(target: Target):
+    """The model with real, freshly initialised weights on ``target.device``."""
+    from .build import build
+
+    if target.spec.kind != "object":
+        return build(target.spec, target.init, target.device, target.strict)
+    model = target.spec.obj.to_empty(device=target.device)  # built on meta by the loader
+    for module in model.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    return model
+
+
 def trace_target(target: Target):
     """Trace with a symbolic batch; where torch's symbolic machinery cannot follow, retry static."""
     from .tracer import Tracer

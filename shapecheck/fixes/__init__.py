@@ -97,12 +97,15 @@ def _key(d) -> tuple:
 
 
 def attach_fixes(report: Report, recheck) -> Report:
-    """Propose a fix for each diagnostic and re-check it: SAFE only when proven."""
-    before = {_key(d) for d in report.diagnostics}
+    """Propose a fix for each diagnostic and re-check it: SAFE only when proven.
+
+    ``recheck(text, model)`` checks patched source, only ``model`` where one is named.
+    """
     out = []
     for d in report.diagnostics:
         fix = propose_fix(d)
         if fix is not None and fix.edits:
+            before = {_key(x) for x in report.diagnostics if not d.model or x.model == d.model}
             fix = _prove(fix, d, report.source, before, recheck)
         out.append(replace(d, fix=fix) if fix is not None else d)
     return replace(report, diagnostics=tuple(out))
@@ -112,7 +115,7 @@ def _prove(fix: Fix, d, source: str, before: set, recheck) -> Fix:
     applied = apply_edits(source, fix.edits)
     if not applied.ok:
         return replace(fix, applicability=Applicability.DISPLAY_ONLY)
-    after = recheck(applied.text)
+    after = recheck(applied.text, d.model)
     keys = {_key(x) for x in after.diagnostics}
     gone = _key(d) not in keys
     new = keys - before
