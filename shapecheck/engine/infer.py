@@ -113,22 +113,22 @@ def infer_inputs(model: nn.Module, path: str) -> Inference | None:
         layout = find_layout(model)
         if layout is None:
             return None
-        return _solve(model, layout)
+        return _solve(model, layout, path)
     except Exception as exc:  # inference is a convenience: say why it stopped, never crash
         return Inference((), "", f"inference failed: {type(exc).__name__}: {_first_line(exc)}", False)
 
 
-def solve(model: nn.Module, layout: Layout):
+def solve(model: nn.Module, layout: Layout, path: str = ""):
     """``(trace, mask)``: the symbolic trace used, and the accepted sizes as a bool tensor
     indexed by size - 1 on each free dimension (None when no trace ran to the end)."""
     k = len(layout.free_axes)
-    trace = _first_working_trace(model, layout)
+    trace = _first_working_trace(model, layout, path)
     return trace, None if trace.error else _accepted_mask(trace, LIMITS[k], k)
 
 
-def _solve(model, layout: Layout) -> Inference:
+def _solve(model, layout: Layout, path: str) -> Inference:
     k = len(layout.free_axes)
-    trace, mask = solve(model, layout)
+    trace, mask = solve(model, layout, path)
     if trace.error:
         return _failed_trace(layout, trace)
     if not bool(mask.any()):
@@ -239,13 +239,13 @@ def _preferred_sizes(layout: Layout) -> tuple[int, ...]:
 # ---------------------------------------------------------------- 2. the symbolic trace
 
 
-def _first_working_trace(model, layout: Layout) -> SymbolicTrace:
+def _first_working_trace(model, layout: Layout, path: str) -> SymbolicTrace:
     """A trace at the first preferred size that runs to the end; else the one that got furthest."""
     k = len(layout.free_axes)
     starts = [(s,) * k for s in PREFERRED.get(k, ())] or [()]
     best = None
     for sizes in starts + [(s,) * k for s in (128, 16, 8)][: 3 if k else 0]:
-        trace = symbolic_trace(model, layout, sizes)
+        trace = symbolic_trace(model, layout, sizes, path)
         if not trace.error:
             return trace
         if best is None or trace.reached > best.reached:
@@ -253,8 +253,10 @@ def _first_working_trace(model, layout: Layout) -> SymbolicTrace:
     return best
 
 
-def symbolic_trace(model, layout: Layout, sizes) -> SymbolicTrace:
-    """Run ``model`` once on fake tensors whose batch and free sizes are symbols."""
+def symbolic_trace(model, layout: Layout, sizes, path: str = "") -> SymbolicTrace:
+    """Run ``model`` once on fake tensors whose batch and free sizes are symbols.
+
+    ``path``: the model's file, to name the line of a ``view(-1, k)``."""
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
@@ -265,7 +267,7 @@ def symbolic_trace(model, layout: Layout, sizes) -> SymbolicTrace:
     x = _symbolic_input(mode, layout, sizes, device)
     trace = SymbolicTrace(symbols=tuple(x.shape[a].node.expr for a in layout.free_axes),
                           batch=x.shape[layout.batch_axis].node.expr)
-    recorder = _Recorder(trace, model)
+    recorder = _Recorder(trace, model, path)
     try:
         with torch.device(device), mode, recorder, shape_only_rnns(model):
             out = model(x)
@@ -304,9 +306,10 @@ def _check_output_batch(trace: SymbolicTrace, layout: Layout, out) -> None:
 class _Recorder(TorchFunctionMode):
     """Turns declared sizes and ``view(-1, k)`` calls into equations, and goes on with a fit."""
 
-    def __init__(self, trace: SymbolicTrace, model: nn.Module):
+    def __init__(self, trace: SymbolicTrace, model: nn.Module, path: str):
         super().__init__()
         self.trace = trace
+        self.path = path
         self.handles = [m.register_forward_pre_hook(self._layer(name))
                         for name, m in model.named_modules() if expected_input(m) is not None]
 
@@ -340,13 +343,15 @@ class _Recorder(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if getattr(func, "__name__", "") in ("view", "reshape") and _from_user(sys._getframe(1)):
-            fitted = self._reshape(func.__name__, args)
+        frame = sys._getframe(1)
+        if getattr(func, "__name__", "") in ("view", "reshape") and _from_user(frame):
+            line = frame.f_lineno if frame.f_code.co_filename == self.path else None
+            fitted = self._reshape(func.__name__, args, line)
             if fitted is not None:
                 return fitted
         return func(*args, **kwargs)
 
-    def _reshape(self, op: str, args):
+    def _reshape(self, op: str, args, line: int | None):
         """``x.view(-1, k...)`` on a batch-first tensor: per-sample size must be ``prod(k)``."""
         if len(args) < 2 or not isinstance(args[0], torch.Tensor) or not args[0].dim():
             return None
@@ -358,7 +363,8 @@ class _Recorder(TorchFunctionMode):
             return None
         per_sample = prod(_expr(d) for d in x.shape[1:])
         shown = ", ".join(str(s) for s in sizes)
-        self.trace.constraints.append(Constraint(f"{op}({shown})", "values per sample", per_sample, prod(rest)))
+        where = f"{op}({shown})" + (f" at line {line}" if line else "")
+        self.trace.constraints.append(Constraint(where, "values per sample", per_sample, prod(rest)))
         return x.new_empty((x.shape[0],) + rest)
 
 
