@@ -51,7 +51,11 @@ _TORCH_DIR = os.path.dirname(torch.__file__)
 
 @dataclass(frozen=True)
 class Inference:
-    """What inference found: the input to check with, the accepted set in words, and why."""
+    """What inference found: the input to check with, the accepted set in words, and why.
+
+    With ``ok`` False (no size fits) ``inputs`` is still the most promising size, so that a
+    trace there shows the error where it happens; it is empty when inference itself failed.
+    """
 
     inputs: tuple[InputSpec, ...]
     accepted: str
@@ -94,6 +98,7 @@ class Constraint:
 
 @dataclass
 class SymbolicTrace:
+    sizes: tuple = ()  # the example values of the free sizes
     symbols: tuple = ()  # the free sizes' symbols, in layout order
     batch: object = None
     guards: list = field(default_factory=list)
@@ -265,7 +270,7 @@ def symbolic_trace(model, layout: Layout, sizes, path: str = "") -> SymbolicTrac
     mode = FakeTensorMode(shape_env=env, allow_non_fake_inputs=True)
     device = _device(model)
     x = _symbolic_input(mode, layout, sizes, device)
-    trace = SymbolicTrace(symbols=tuple(x.shape[a].node.expr for a in layout.free_axes),
+    trace = SymbolicTrace(sizes=tuple(sizes), symbols=tuple(x.shape[a].node.expr for a in layout.free_axes),
                           batch=x.shape[layout.batch_axis].node.expr)
     recorder = _Recorder(trace, model, path)
     try:
@@ -721,7 +726,7 @@ def _sizes_text(layout: Layout, sizes) -> str:
 def _failed_trace(layout: Layout, trace: SymbolicTrace) -> Inference:
     reason = (f"from {layout.layer} = {layout.described} the input would be {_pattern(layout)}, "
               f"but the model fails at every size tried: {trace.error}")
-    return Inference((), "no size", reason, False)
+    return Inference((layout.spec(trace.sizes),), "no size", reason, False)
 
 
 def _no_size(layout: Layout, trace: SymbolicTrace, k: int) -> Inference:
@@ -734,9 +739,11 @@ def _no_size(layout: Layout, trace: SymbolicTrace, k: int) -> Inference:
     for c in trace.constraints:
         ok = torch.broadcast_to(torch.as_tensor(_satisfied(c, values)), valid.shape)
         if not bool((valid & ok).any()):
-            return Inference((), "no size", _unsatisfiable(layout, c, values, valid, k), False)
+            return Inference((layout.spec(trace.sizes),), "no size", _unsatisfiable(layout, c, values, valid, k),
+                             False)
         valid &= ok
-    return Inference((), "no size", f"from {layout.layer} = {layout.described}: no size fits", False)
+    reason = f"from {layout.layer} = {layout.described}: no size fits"
+    return Inference((layout.spec(trace.sizes),), "no size", reason, False)
 
 
 def _unsatisfiable(layout: Layout, c: Constraint, values, valid, k: int) -> str:
