@@ -196,6 +196,18 @@ class Locator:
         from . import locate
         return locate.op_site(self.src, line, names)
 
+    def call(self, line: int, name: str):
+        """The ``self.<name>(...)`` call on a line of forward (or of its parent container)."""
+        if self.src is None:
+            return None
+        from . import locate
+        parts = name.split(".")
+        for end in range(len(parts), 0, -1):
+            site = locate.call_site_at(self.src, line, ".".join(parts[:end]))
+            if site is not None:
+                return site
+        return None
+
     def line_span(self, line: int) -> Span | None:
         if self.src is None or not (1 <= line <= len(self.src.lines)):
             return None

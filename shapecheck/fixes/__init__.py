@@ -13,6 +13,7 @@ from dataclasses import replace
 from ..diagnostics import Applicability, Edit, Fix, Report
 from . import edits as style
 from .apply import apply_edits
+from .sources import value_origin
 
 __all__ = ["propose_fix", "attach_fixes", "apply_edits", "safe_edits"]
 
@@ -20,26 +21,32 @@ LAYER_PARAMS = {"in_features", "in_channels", "num_features", "num_channels", "n
                 "input_size", "embed_dim"}
 
 
-def propose_fix(diagnostic) -> Fix | None:
+def propose_fix(diagnostic, source: str = "") -> Fix | None:
     event = diagnostic.fact("event")
     builder = _PROPOSERS.get(event)
-    return builder(diagnostic) if builder else None
+    return builder(diagnostic, source) if builder else None
 
 
-def _layer_input(d) -> Fix | None:
+def _layer_input(d, source: str) -> Fix | None:
     param, actual = d.fact("param"), d.fact("actual")
     old = d.fact("arg_text")
     if d.span is None or old is None or param not in LAYER_PARAMS:
         return _advice(f"Change `{param}` of `{d.fact('layer')}` to {actual}")
     origin = d.fact("flattened_from")
     factors = tuple(origin[1:]) if origin and len(origin) > 2 else None
+    alternative = d.fact("op") == "Linear" and "or use nn.LazyLinear(out_features), which sizes itself"
+    origin = value_origin(source, d.span.path, old, d.span.line) if old.isidentifier() and source else None
+    if origin is not None:  # fix the value where the name gets it
+        new = style.value_text(origin.text, actual, factors)
+        where = "the default of" if origin.kind == "default" else "the constant"
+        title = f"Change {where} `{old}` (line {origin.span.line}) to `{new}`"
+        return Fix(title, (Edit(origin.span, new),), Applicability.UNSAFE, code=alternative or "")
     new = style.value_text(old, actual, factors)
     title = f"Change `{param}` to `{new}`" + (f" ({actual})" if new != str(actual) else "")
-    alternative = d.fact("op") == "Linear" and "or use nn.LazyLinear(out_features), which sizes itself"
     return Fix(title, (Edit(d.span, new),), Applicability.UNSAFE, code=alternative or "")
 
 
-def _reshape(d) -> Fix | None:
+def _reshape(d, source: str) -> Fix | None:
     text = d.fact("call_text")
     new = style.reshape_call(text) if text else None
     if new is None or d.span is None:
@@ -47,7 +54,7 @@ def _reshape(d) -> Fix | None:
     return Fix(f"Keep the batch dimension: `{new}`", (Edit(d.span, new),), Applicability.UNSAFE)
 
 
-def _hardcoded(d) -> Fix | None:
+def _hardcoded(d, source: str) -> Fix | None:
     text = d.fact("call_text")
     new = style.reshape_call(text, batch_arg="size") if text else None
     if new is None or d.span is None:
@@ -55,19 +62,19 @@ def _hardcoded(d) -> Fix | None:
     return Fix(f"Use the real batch size: `{new}`", (Edit(d.span, new),), Applicability.UNSAFE)
 
 
-def _kernel(d) -> Fix:
+def _kernel(d, source: str) -> Fix:
     sizes = d.fact("min_sizes")
     need = "×".join(str(s) for s in sizes) if sizes else "larger"
     return _advice(f"Give `{d.fact('layer')}` an input of at least {need} here: a larger image, padding on "
                    f"the layers before it, or one downsampling step fewer")
 
 
-def _cat(d) -> Fix:
+def _cat(d, source: str) -> Fix:
     return _advice("Make the joined sizes equal: use input sizes that every pool divides evenly, or crop/pad "
                    "the larger tensor to the smaller one before torch.cat")
 
 
-def _loss_broadcast(d) -> Fix:
+def _loss_broadcast(d, source: str) -> Fix:
     return _advice(f"Make input and target the same shape ({_shape(d.fact('input_shape'))} vs "
                    f"{_shape(d.fact('target_shape'))}): e.g. output.squeeze(-1) or target.unsqueeze(-1)")
 
@@ -103,7 +110,7 @@ def attach_fixes(report: Report, recheck) -> Report:
     """
     out = []
     for d in report.diagnostics:
-        fix = propose_fix(d)
+        fix = propose_fix(d, report.source)
         if fix is not None and fix.edits:
             before = {_key(x) for x in report.diagnostics if not d.model or x.model == d.model}
             fix = _prove(fix, d, report.source, before, recheck)

@@ -20,6 +20,7 @@ class Locator(Protocol):
 
     def layer(self, name: str): ...  # -> CallSite | None: the constructor call of a submodule
     def op(self, line: int, names: tuple[str, ...]): ...  # -> CallSite | None
+    def call(self, line: int, name: str): ...  # -> CallSite | None: `self.name(...)` in forward
     def line_span(self, line: int) -> Span: ...
     def text(self, span: Span) -> str: ...
 
@@ -78,7 +79,9 @@ def _factors(shape) -> str:
 def _forward_related(event, ctx: Context, message: str) -> tuple[Related, ...]:
     if event.line is None:
         return ()
-    return (Related(ctx.locator.line_span(event.line), message),)
+    site = ctx.locator.call(event.line, event.name)
+    span = site.span if site is not None else ctx.locator.line_span(event.line)
+    return (Related(span, message),) if span is not None else ()
 
 
 def _layer_span(event, ctx: Context, param: str | None = None):
