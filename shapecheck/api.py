@@ -134,6 +134,10 @@ def _trace_target(target, source_file) -> tuple[ModelResult, list[Diagnostic]]:
     trace = session.trace_target(target)
     locator = session.Locator(source_file, target)
     diagnostics = run_rules(trace.events, Context(model=target.name, locator=locator))
+    if target.no_fit:
+        diagnostics.insert(0, Diagnostic(rule=rule("SC130"), message=f"`{target.name}` accepts no input size: "
+                                         f"{target.no_fit}", span=_class_span(target, source_file),
+                                         model=target.name))
     status = Status.PARTIAL if trace.stopped else Status.CHECKED
     result = _result(target, status, records=tuple(trace.records), reason=trace.stop_reason,
                      outputs=trace.output_shapes)
@@ -156,7 +160,7 @@ def _result(target, status, records=(), reason="", outputs=()) -> ModelResult:
         input_shapes=tuple(tuple(i.shape) for i in target.inputs),
         input_dtypes=tuple(i.dtype for i in target.inputs), input_source=target.input_source,
         status=status, records=records, reason=reason, output_shapes=outputs,
-        accepted_inputs=getattr(target, "accepted", ""))
+        accepted_inputs=target.accepted)
 
 
 def _class_span(target, src) -> Span | None:

@@ -9,6 +9,7 @@ import torch
 
 from shapecheck import api
 from shapecheck.diagnostics import Severity
+from shapecheck.engine.discover import InputSpec
 
 from conftest import CASES, EXAMPLES
 from helpers import expected_codes, load_classes, run_real
@@ -37,8 +38,20 @@ def test_real_torch_agrees(path):
         if errors:
             if not {d.code for d in errors} & silent:  # torch raises; silent bugs run on
                 with pytest.raises((RuntimeError, ValueError)):
-                    run_real(specs[model.name])
+                    run_real(specs[model.name], _inputs(model))
             continue
-        out = run_real(specs[model.name])
+        out = run_real(specs[model.name], _inputs(model))
         outs = [out] if isinstance(out, torch.Tensor) else [t for t in out if isinstance(t, torch.Tensor)]
         assert tuple(tuple(o.shape) for o in outs[:1]) == tuple(model.output_shapes[:1])
+
+
+def _inputs(model):
+    return tuple(InputSpec(tuple(s), d) for s, d in zip(model.input_shapes, model.input_dtypes))
+
+
+def test_inferred_input_is_reported():
+    report = api.check_file(os.path.join(CASES, "inferred_input.py"))
+    model = report.models[0]
+    assert (model.input_source, model.input_shapes) == ("inferred", ((8, 1, 28, 28),))
+    assert model.accepted_inputs.startswith("H and W each from 26 to 29")
+    assert report.diagnostics == ()

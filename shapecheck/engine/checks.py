@@ -106,13 +106,28 @@ def _check_window(module, x, args, kwargs) -> Problem | None:
     need = list(shape_of(x))
     for i, least in enumerate(mins):
         need[lead + i] = max(need[lead + i], least or 1)
-    facts = {"in_shape": shape_of(x), "min_sizes": tuple(need[lead:]), "problem": explained.problem}
+    facts = {"in_shape": shape_of(x), "min_sizes": tuple(need[lead:]), "problem": explained.problem,
+             "padding_needed": _padding_needed(op, params, shape_of(x)[lead:])}
     return Problem("kernel_too_large", facts, tuple(explained.steps), (x.new_empty(need),) + tuple(args[1:]),
                    kwargs)
 
 
 def _label(module) -> str:
     return type(module).__name__
+
+
+def _padding_needed(op: str, params: dict, sizes: tuple) -> int | None:
+    """The smallest symmetric padding that would let a convolution's kernel fit (None for pools)."""
+    if not op.startswith("Conv") or isinstance(params.get("padding"), str):
+        return None
+    n = len(sizes)
+    pick = {k: _per_dim(params.get(k, 1), n) for k in ("kernel_size", "stride", "dilation")}
+    return max(formulas.padding_for_min_size(size, k, s, d)
+               for size, k, s, d in zip(sizes, pick["kernel_size"], pick["stride"], pick["dilation"]))
+
+
+def _per_dim(value, n: int) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
 
 
 def _check_dtype(module, x, args, kwargs) -> Problem | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from ..diagnostics import Span
 from . import discover, loader
+from ..errors import UsageError
 from .discover import InputSpec
 
 
@@ -40,6 +41,8 @@ class Target:
     src: object = None
     device: str = "meta"
     symbolic: bool = True
+    accepted: str = ""  # the input sizes inference found the model to accept
+    no_fit: str = ""  # why no input size at all fits, when inference found none
 
 
 @dataclass
@@ -84,8 +87,9 @@ def _target(spec, src, cli, config, init, several: bool, symbolic: bool) -> Targ
             target.inputs, target.input_source = tuple(value), source
             break
     else:
-        target.problem = _needs_input(spec)
-        return target
+        if not _infer(target, spec, init, not several):
+            target.problem = _needs_input(spec)
+            return target
     if spec.kind == "class":
         target.init, target.strict = init, not several
         try:
@@ -93,6 +97,26 @@ def _target(spec, src, cli, config, init, several: bool, symbolic: bool) -> Targ
         except discover.MissingArguments as exc:
             target.problem = NotChecked("SC904", str(exc), quiet=spec.is_used_by_other)
     return target
+
+
+def _infer(target: Target, spec, init: dict, strict: bool) -> bool:
+    """Infer the input from the first layer and the sizes the model accepts; False if impossible."""
+    from .build import BuildError, build
+    from .infer import infer_inputs
+
+    if spec.is_used_by_other:  # a building block: checked as part of its model
+        return False
+    try:
+        model = build(spec, init, "meta", strict)
+    except (BuildError, discover.MissingArguments, UsageError):
+        return False
+    found = infer_inputs(model, spec.path)
+    if found is None or not found.inputs:
+        return False
+    target.inputs, target.input_source, target.accepted = tuple(found.inputs), "inferred", found.accepted
+    if not found.ok:
+        target.no_fit = found.reason
+    return True
 
 
 def _needs_input(spec) -> NotChecked:

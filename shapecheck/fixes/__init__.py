@@ -65,8 +65,10 @@ def _hardcoded(d, source: str) -> Fix | None:
 def _kernel(d, source: str) -> Fix:
     sizes = d.fact("min_sizes")
     need = "×".join(str(s) for s in sizes) if sizes else "larger"
-    return _advice(f"Give `{d.fact('layer')}` an input of at least {need} here: a larger image, padding on "
-                   f"the layers before it, or one downsampling step fewer")
+    padding = d.fact("padding_needed")
+    also = f", give it padding={padding}" if padding else ""
+    return _advice(f"Give `{d.fact('layer')}` an input of at least {need} here (a larger image, padding on "
+                   f"the layers before it, or one downsampling step fewer){also}")
 
 
 def _cat(d, source: str) -> Fix:

@@ -31,6 +31,9 @@ _RULES = [
          "enough of them the window no longer fits. Use a larger input, padding, or fewer downsampling steps."),
     Rule("SC120", "input-dtype", E, "A layer receives the wrong kind of tensor.",
          "nn.Embedding looks up integer token ids (int64); it cannot take floating-point input."),
+    Rule("SC130", "no-input-fits", E, "No input size at all makes the model run.",
+         "With no input shape given, shapecheck infers the input from the first layer and solves for the sizes "
+         "every later layer accepts. None does: a layer's declared size can never be reached."),
     Rule("SC201", "reshape-size", E, "A view/reshape asks for a shape that cannot hold the tensor.",
          "view and reshape keep the number of elements: the product of the new sizes must equal the old one. "
          "To flatten per sample, use x.view(x.size(0), -1) or torch.flatten(x, 1)."),
