@@ -32,7 +32,7 @@ import torch
 from ._args import accepts_unbatched, normalize
 
 # Stack taps until the reduction depth of a GEMM reaches this many rows.
-MIN_DEPTH = 32
+MIN_DEPTH = 192
 
 
 @dataclass(frozen=True)

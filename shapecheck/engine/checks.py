@@ -255,6 +255,16 @@ def is_unsupported(exc: BaseException) -> bool:
             or "data-dependent" in text or "meta tensor" in text.lower() or "does not have a meta" in text)
 
 
+def unsupported_reason(op: str, exc: BaseException) -> str:
+    text = str(exc)
+    if "data-dependent" in text or type(exc).__name__ == "GuardOnDataDependentSymNode":
+        what = "a branch on tensor values" if op in ("__bool__", "item", "") else f"`{op}` needs tensor values"
+        return f"{what}; shapes are known here, values are not"
+    if "meta" in text.lower() or isinstance(exc, NotImplementedError):
+        return f"`{op or 'an operator'}` cannot run without real data (no meta kernel)"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 # -- explanations ----------------------------------------------------------------------------
 def explain(module, func, args, kwargs, in_shapes, out_shapes, name) -> tuple[str, tuple[str, ...]]:
     """The formula behind a recorded output: (one-line note, full steps)."""

@@ -210,6 +210,9 @@ class Tracer:
         facts = {"in_shapes": in_shapes, "args": _describe_args(args[1:] if op in RESHAPE_OPS else ())}
         tensors_in = _tensors(args)
         chain = self.origin_chain(tensors_in[0]) if tensors_in else ()
+        if checks.is_unsupported(exc):
+            self._event("unsupported", op, op, line, facts, error=checks.unsupported_reason(op, exc))
+            raise TraceStopped(f"line {line}: {checks.unsupported_reason(op, exc)}") from exc
         substitute = checks.substitute_op(op, args, kwargs, facts)
         kind = checks.op_event_kind(op)
         self._event(kind, op, op, line, facts, chain, error=_first_line(exc))
@@ -255,8 +258,12 @@ class Tracer:
 
     def _unplaced_error(self, exc: Exception) -> None:
         line = _deepest_user_line(exc, self.path)
-        kind = "unsupported" if checks.is_unsupported(exc) else "torch_error"
-        self._event(kind, type(exc).__name__, "forward", line, {}, error=_first_line(exc))
+        if checks.is_unsupported(exc):
+            reason = checks.unsupported_reason("", exc)
+            self._event("unsupported", type(exc).__name__, "forward", line, {}, error=reason)
+            self._stop(f"line {line}: {reason}" if line else reason)
+            return
+        self._event("torch_error", type(exc).__name__, "forward", line, {}, error=_first_line(exc))
         self._stop(_first_line(exc))
 
     def _carry_origin(self, args, out, made_by=None):

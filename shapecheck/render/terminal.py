@@ -119,8 +119,10 @@ def summary(report: Report) -> Text:
              f"{counts[Severity.WARNING]} warning{'s' * (counts[Severity.WARNING] != 1)}"]
     if counts[Severity.INFO]:
         parts.append(f"{counts[Severity.INFO]} note{'s' * (counts[Severity.INFO] != 1)}")
+    partial = sum(1 for m in report.models if m.status is Status.PARTIAL)
     text = Text(f"{report.path}: " + ", ".join(parts) + f" in {checked} of {len(report.models)} "
-                f"model{'s' * (len(report.models) != 1)} checked", style="bold")
+                f"model{'s' * (len(report.models) != 1)} checked"
+                + (f" ({partial} only in part)" if partial else ""), style="bold")
     safe = sum(1 for d in report.diagnostics if d.fix and d.fix.applicability is Applicability.SAFE)
     if safe:
         text.append(f"; {safe} fix{'es' * (safe != 1)} available with --fix", style="green")

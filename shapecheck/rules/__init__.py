@@ -299,7 +299,9 @@ def _generic(event, ctx: Context) -> Diagnostic:
     if event.kind == "unsupported":
         where = f"line {event.line}" if event.line else "the forward pass"
         message = f"the check stopped at {where}: {event.error}"
-        notes = ["fake tensors carry shapes, not values; code that needs tensor values cannot be checked"]
+        notes = ["fake tensors carry shapes, not values: the layers before this line were checked, the rest "
+                 "was not", "to check past it, give that code a shape-only path, or mark the line with "
+                 "`# shapecheck: ignore[SC906]` to silence this note"]
         return _diag("unsupported", message, span, ctx, event, notes)
     return _diag("shape-error", f"the forward pass fails: {event.error}", span, ctx, event, event.chain)
 
