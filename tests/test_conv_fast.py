@@ -123,10 +123,10 @@ def test_shift_add_phase_buffer_round_trip(kwargs):
 # The benchmark layers at reduced batch and size: (x shape, weight shape, kwargs, auto's choice).
 BENCHMARK_LIKE = [
     ((4, 1, 32, 32), (6, 1, 3, 3), {}, "im2col"),
-    ((1, 3, 40, 40), (8, 3, 7, 7), {"stride": 2, "padding": 3}, "shift_add"),
+    ((1, 3, 40, 40), (8, 3, 7, 7), {"stride": 2, "padding": 3}, "im2col"),
     ((1, 16, 14, 14), (16, 16, 3, 3), {"padding": 1}, "shift_add"),
     ((1, 48, 14, 14), (8, 48, 1, 1), {}, "shift_add"),
-    ((1, 16, 14, 14), (32, 16, 3, 3), {"stride": 2, "padding": 1}, "shift_add"),
+    ((1, 16, 14, 14), (32, 16, 3, 3), {"stride": 2, "padding": 1}, "im2col"),
     ((2, 16, 14, 14), (16, 1, 3, 3), {"padding": 1, "groups": 16}, "shift_add"),
     ((1, 3, 48, 48), (8, 3, 31, 31), {"padding": 15}, "fft"),
     ((1, 16, 14, 14), (16, 16, 3, 3), {"dilation": 2, "padding": 2}, "shift_add"),

@@ -13,17 +13,21 @@ The rule, in order (``taps = k_h * k_w``, ``C/G`` the input channels per group):
    broadcast multiply-add path has nothing to contract. im2col degenerates into a batched
    matmul of G tiny products there (17x F.conv2d on the depthwise layer, against 2.4x) and
    Winograd into 16 x G of them (14x).
-3. One group and ``C/G * taps <= 32`` (LeNet's ``C_in = 1``): **im2col**. The column matrix
-   is no bigger than a few copies of the input and one matmul writes the output in place;
-   shift_add pays for its phase buffer and the final crop (LeNet conv1: 1.06x vs 1.43x).
-4. Otherwise **shift_add**: it beat im2col on the ResNet 3x3 (1.5x vs 3.6x F.conv2d),
-   dilated (2.1x vs 3.9x) and stem (2.5x vs 3.7x) layers and tied on 1x1 and stride-2 3x3
-   (about 1x and 1.25x). Winograd F(2x2,3x3) lost to it on 3x3 (2.3-2.9x vs 1.5-1.9x): on
-   this AVX2 CPU its input and output transforms, memory-bound passes over 2.25x the
-   data, cost more than the multiplications they save.
+3. One group and either ``C/G * taps <= 32`` (LeNet's ``C_in = 1``) or a stride above 1:
+   **im2col**. With few input channels the column matrix is a few copies of the input, and
+   with stride it holds only the kept positions; one matmul then writes the output in
+   place, where shift_add pays for its phase buffer and the final crop. LeNet conv1: 1.06x
+   vs 1.43x (one thread), 1.13x vs 2.04x (two); stride-2 3x3: 1.22x vs 1.27x (one thread),
+   0.78-1.46x vs 1.33-2.17x in three two-thread runs.
+4. Otherwise **shift_add**. With one thread it beat im2col on the ResNet 3x3 (1.5x vs 3.6x
+   F.conv2d) and dilated (2.1x vs 3.9x) layers; with two threads on a loaded machine the
+   two were within 10-30 % of each other. Winograd F(2x2,3x3) lost to it on 3x3 (2.3-2.9x
+   vs 1.5-1.9x): on this AVX2 CPU its input and output transforms, memory-bound passes
+   over 2.25x the data, cost more than the multiplications they save. On 1x1 layers
+   shift_add is a plain batched matmul on NCHW (0.4x, F.conv2d is slower there).
 
 The numbers are ratios to ``F.conv2d`` on the layers of ``benchmarks/conv.py`` measured on
-CPU; the same rule is used on every device.
+CPU (2-core AMD EPYC, AVX2); the same rule is used on every device.
 """
 
 from __future__ import annotations
@@ -44,6 +48,6 @@ def choose(x_shape, weight_shape, args: ConvArgs, device) -> str:
         return "fft"
     if per_group == 1 and args.groups > 1:
         return "shift_add"
-    if args.groups == 1 and per_group * taps <= IM2COL_DEPTH:
+    if args.groups == 1 and (per_group * taps <= IM2COL_DEPTH or args.stride != (1, 1)):
         return "im2col"
     return "shift_add"
