@@ -1,4 +1,4 @@
-"""Shift-and-add convolution: one small GEMM per kernel tap, accumulated in place.
+"""Shift-and-add convolution: small GEMMs over kernel taps, accumulated in place.
 
 The padded input is copied once into a *phase buffer*. For stride ``s`` the padded image is
 split into ``s_h * s_w`` phases (rows ``r, r + s, r + 2s, ...``), so every kernel tap of a
@@ -6,14 +6,15 @@ strided or dilated convolution reads one phase at a constant offset. Within a ph
 positions of all images are laid out contiguously, with ``Hq x Wq`` slots per image, where
 ``Hq``/``Wq`` are the output size plus the largest tap shift. A tap is then a plain slice
 of that buffer at a fixed offset, with no copy: the slots past ``Ho x Wo`` receive values
-that are thrown away, and in exchange every tap is one ``addmm_`` on contiguous memory.
+that are thrown away, and in exchange every tap is a matrix on contiguous memory.
 
 Two layouts of the buffer:
 
 - channels first, batch inside the row ``(C, phases, N, Hq, Wq)``: a tap is a
-  ``(C, positions)`` matrix and the output accumulates ``(O, C) @ (C, positions)``. When the
-  channels per group are few (the RGB stem, LeNet's ``C_in = 1``), taps are stacked along
-  the reduction dimension so that each GEMM has a useful depth.
+  ``(C, positions)`` matrix and the output accumulates ``(O, C) @ (C, positions)`` with
+  ``baddbmm_``. Consecutive taps are stacked along the reduction dimension until a GEMM is
+  :data:`MIN_DEPTH` deep (three taps at 64 channels, all 49 of a 7x7 kernel on RGB): fewer,
+  deeper GEMMs ran faster than one per tap, for a copy of the stacked slices.
 - per image and channel ``(N, C, phases, Hq, Wq)`` when several groups have a single input
   channel each (depthwise, channel multipliers): there is nothing to contract, and each tap
   is a broadcast multiply-add over the output.
@@ -43,7 +44,7 @@ class Layout:
     out: tuple[int, int]
     slots: tuple[int, int]
     first: tuple[int, int]
-    offsets: tuple[int, ...]
+    offsets: tuple[tuple[int, int], ...]
     tail: int
 
     @property

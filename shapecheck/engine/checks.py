@@ -203,6 +203,14 @@ def op_event_kind(op: str) -> str:
     return "op_error"
 
 
+def keeps_first_dim(op: str, args, kwargs) -> bool:
+    """``flatten(x, 1)`` and ``x.flatten(1)`` keep dim 0 by construction; view/reshape may not."""
+    if op != "flatten":
+        return False
+    start = args[1] if len(args) > 1 else kwargs.get("start_dim", 0)
+    return isinstance(start, int) and start >= 1
+
+
 def keep_batch(x):
     """The batch-keeping flatten the user most likely meant: (N, everything else)."""
     return x.reshape(x.shape[0], -1)

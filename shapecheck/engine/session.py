@@ -150,17 +150,50 @@ def build_real(target: Target):
 
 
 def trace_target(target: Target):
-    """Trace with a symbolic batch; where torch's symbolic machinery cannot follow, retry static."""
+    """Trace on fake tensors; the batch dimension is made symbolic only where it matters.
+
+    A static trace comes first. If a reshape in the user's code might move the batch (a
+    view/reshape whose first size could come from the batch), a second static trace at batch
+    B+1 tells whether every such reshape keeps whole samples per row (its first size scales
+    as k·B). If not, or if the two traces disagree, the symbolic trace (batch as a ShapeEnv
+    symbol) decides exactly, and its findings are the ones reported.
+    """
     from .tracer import Tracer
 
     inputs = [(tuple(i.shape), i.dtype) for i in target.inputs]
-    result = Tracer(target.path, symbolic=target.symbolic, device=target.device).run(target.model, inputs)
-    if target.symbolic and result.stopped and result.events and result.events[-1].kind in (
-            "unsupported", "torch_error"):
-        static = Tracer(target.path, symbolic=False, device=target.device).run(target.model, inputs)
-        if not static.stopped or len(static.records) > len(result.records):
-            return static
-    return result
+    static = Tracer(target.path, symbolic=False, device=target.device).run(target.model, inputs)
+    batch = inputs[0][0][0] if inputs and inputs[0][0] else 0
+    if not target.symbolic or batch < 2 or not static.reshapes or _unsupported(static):
+        return static
+    if _scales_with_batch(static, _trace_at_batch(target, inputs, batch + 1), batch):
+        return static
+    symbolic = Tracer(target.path, symbolic=True, device=target.device).run(target.model, inputs)
+    if symbolic.stopped and not static.stopped and _unsupported(symbolic):
+        return static  # torch's symbolic shapes could not follow this model; the static trace stands
+    return symbolic
+
+
+def _unsupported(result) -> bool:
+    return bool(result.events) and result.events[-1].kind in ("unsupported", "torch_error")
+
+
+def _trace_at_batch(target: Target, inputs, batch: int):
+    from .tracer import Tracer
+
+    moved = [((batch,) + shape[1:], dtype) if shape else (shape, dtype) for shape, dtype in inputs]
+    return Tracer(target.path, symbolic=False, device=target.device).run(target.model, moved)
+
+
+def _scales_with_batch(first, second, batch: int) -> bool:
+    """Every reshape's first size is k·B at batch B and k·(B+1) at B+1 (rows of whole samples)."""
+    if second.stopped or len(first.reshapes) != len(second.reshapes):
+        return False
+    for (in_a, out_a), (in_b, out_b) in zip(first.reshapes, second.reshapes):
+        if in_a != (batch,):
+            continue
+        if not out_a or not out_b or out_a[0] % batch or out_b[0] != out_a[0] // batch * (batch + 1):
+            return False
+    return True
 
 
 def object_target(model, inputs) -> Target:

@@ -79,6 +79,8 @@ class TraceResult:
     output_shapes: tuple = ()
     stopped: bool = False  # the trace could not go on; records are partial
     stop_reason: str = ""
+    # first sizes (in, out) of each reshape from the user's file that might move the batch
+    reshapes: list[tuple] = field(default_factory=list)
 
 
 class TraceStopped(Exception):
@@ -97,6 +99,7 @@ class Tracer:
         self.origins: dict[int, tuple[Any, dict]] = {}  # id(tensor) -> (tensor, how it was made)
         self.batch_expr: str | None = None
         self.batch_symbol = None
+        self.spatial_steps: list[str] = []  # the notes of records that changed spatial sizes
 
     # -- entry point ---------------------------------------------------------------------
     def run(self, model: torch.nn.Module, inputs: list[tuple[tuple[int, ...], str]]) -> TraceResult:
@@ -178,6 +181,8 @@ class Tracer:
         if op in RESHAPE_OPS and batch_in is not None:
             out = self._check_batch(op, args, line, tensors_in[0], in_shapes[0], out)
             out_tensors = _tensors(out)
+        elif op in RESHAPE_OPS and tensors_in and not checks.keeps_first_dim(op, args, kwargs):
+            self.result.reshapes.append((in_shapes[0][:1], shape_of(out_tensors[0])[:1]))
         changed = bool(in_shapes) and shape_of(out_tensors[0]) != in_shapes[0]
         if op in RECORDED_OPS or changed:
             self._record("op", op, op, line, in_shapes, out, func=func, args=args, kwargs=kwargs)
@@ -243,9 +248,11 @@ class Tracer:
                 error=""):
         out_shapes = tuple(shape_of(t) for t in _tensors(out))
         note, steps = checks.explain(module, func, args, kwargs or {}, in_shapes, out_shapes, name)
-        self.result.records.append(ShapeRecord(
-            name=name, kind=kind, op=op, in_shapes=in_shapes, out_shapes=out_shapes, line=line,
-            note=note, steps=steps, error=error))
+        record = ShapeRecord(name=name, kind=kind, op=op, in_shapes=in_shapes, out_shapes=out_shapes, line=line,
+                             note=note, steps=steps, error=error)
+        self.result.records.append(record)
+        if note and checks.changes_spatial(record):
+            self.spatial_steps.append(f"{name} (line {line}): {note}" if line else f"{name}: {note}")
 
     def _event(self, kind, name, op, line, facts, chain=(), error=""):
         self.result.events.append(TraceEvent(
@@ -289,8 +296,7 @@ class Tracer:
         origin = self.origin_of(t)
         if origin is not None and not spatial_only:
             return origin["chain"]
-        return tuple(f"{r.name} (line {r.line}): {r.note}" if r.line else f"{r.name}: {r.note}"
-                     for r in self.result.records if r.note and checks.changes_spatial(r))
+        return tuple(self.spatial_steps)
 
 
 class _Recorder(TorchFunctionMode):

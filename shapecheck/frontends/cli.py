@@ -157,5 +157,20 @@ def _verify(argv: list[str]) -> int:
                       _console(args.no_color))
 
 
+def run() -> None:
+    """The console script: exits without the interpreter's teardown of torch's modules.
+
+    Once torch is loaded, a normal interpreter exit spends most of a second freeing modules
+    that the process is about to lose anyway. The CLI registers no exit handlers, so after
+    flushing its output it leaves at once. In-process callers use :func:`main`.
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
