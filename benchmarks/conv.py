@@ -175,7 +175,7 @@ def breakdown(reps: int) -> list[tuple[str, str, float]]:
         ("im2col", "columns (tap slices + stack)"): lambda: im2col.columns(x, args),
         ("im2col", "GEMM on the columns"): lambda: torch.matmul(wflat, cols),
         ("shift_add", "copy into the phase buffer"): lambda: shift_add.scatter(x, lay, batch_inside=True),
-        ("shift_add", "9 tap GEMMs (addmm on slices)"): lambda: shift_add.tap_gemms(buf, w, None, lay, 8, 1),
+        ("shift_add", "3 GEMMs of 3 stacked taps (copy + baddbmm)"): lambda: shift_add.tap_gemms(buf, w, None, lay, 8, 1),
         ("shift_add", "crop to NCHW"): lambda: shift_add.crop(wide, 8, lay),
         ("winograd", "pad + input transform"): lambda: winograd.transform_input(pad_input(x, ((1, 1), (1, 1))), (28, 28)),
         ("winograd", "16 batched GEMMs"): lambda: winograd.contract(u, v, 1),

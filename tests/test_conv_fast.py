@@ -124,7 +124,7 @@ def test_shift_add_phase_buffer_round_trip(kwargs):
 BENCHMARK_LIKE = [
     ((4, 1, 32, 32), (6, 1, 3, 3), {}, "im2col"),
     ((1, 3, 40, 40), (8, 3, 7, 7), {"stride": 2, "padding": 3}, "im2col"),
-    ((1, 16, 14, 14), (16, 16, 3, 3), {"padding": 1}, "shift_add"),
+    ((1, 16, 14, 14), (16, 16, 3, 3), {"padding": 1}, "winograd"),
     ((1, 48, 14, 14), (8, 48, 1, 1), {}, "shift_add"),
     ((1, 16, 14, 14), (32, 16, 3, 3), {"stride": 2, "padding": 1}, "im2col"),
     ((2, 16, 14, 14), (16, 1, 3, 3), {"padding": 1, "groups": 16}, "shift_add"),

@@ -19,15 +19,17 @@ The rule, in order (``taps = k_h * k_w``, ``C/G`` the input channels per group):
    place, where shift_add pays for its phase buffer and the final crop. LeNet conv1: 1.06x
    vs 1.43x (one thread), 1.13x vs 2.04x (two); stride-2 3x3: 1.22x vs 1.27x (one thread),
    0.78-1.46x vs 1.33-2.17x in three two-thread runs.
-4. Otherwise **shift_add**. With one thread it beat im2col on the ResNet 3x3 (1.5x vs 3.6x
-   F.conv2d) and dilated (2.1x vs 3.9x) layers; with two threads on a loaded machine the
-   two were within 10-30 % of each other. Winograd F(2x2,3x3) lost to it on 3x3 (2.3-2.9x
-   vs 1.5-1.9x): on this AVX2 CPU its input and output transforms, memory-bound passes
-   over 2.25x the data, cost more than the multiplications they save. On 1x1 layers
-   shift_add is a plain batched matmul on NCHW (0.4x, F.conv2d is slower there).
+4. A 3x3 kernel with stride 1 and dilation 1: **winograd**. With two threads it was the
+   fastest on the ResNet 3x3 layer (1.50x, 1.61x and 1.85x F.conv2d in three runs, against
+   2.43-2.54x for shift_add and 3.4-3.8x for im2col): its transforms are a few large
+   elementwise passes and one batched matmul does 2.25x fewer multiplications. (With one
+   thread the order flips: 2.3-2.9x against shift_add's 1.5-1.9x.) Its backward is 1.4-2.2x.
+5. Otherwise **shift_add**: on the dilated 3x3 layer 2.4x against im2col's 3.7x (two
+   threads; 2.1x vs 3.9x with one). On 1x1 layers it is a plain batched matmul on NCHW
+   (0.9-1x F.conv2d).
 
 The numbers are ratios to ``F.conv2d`` on the layers of ``benchmarks/conv.py`` measured on
-CPU (2-core AMD EPYC, AVX2); the same rule is used on every device.
+CPU (2-core AMD EPYC, AVX2) while other work shared the machine; the same rule is used on every device.
 """
 
 from __future__ import annotations
@@ -50,4 +52,6 @@ def choose(x_shape, weight_shape, args: ConvArgs, device) -> str:
         return "shift_add"
     if args.groups == 1 and (per_group * taps <= IM2COL_DEPTH or args.stride != (1, 1)):
         return "im2col"
+    if args.kernel == (3, 3) and args.stride == (1, 1) and args.dilation == (1, 1):
+        return "winograd"
     return "shift_add"

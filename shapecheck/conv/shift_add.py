@@ -135,7 +135,13 @@ def _tap(buf, lay: Layout, tap: int, length: int) -> torch.Tensor:
 def _tap_matrix(buf, lay, chunk, length, groups):
     """(G, C/G * len(chunk), positions): the chunk's taps stacked along the reduction dim."""
     parts = [_tap(buf, lay, t, length).view(groups, -1, length) for t in chunk]
-    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+    if len(parts) == 1:
+        return parts[0]
+    depth = parts[0].shape[1]
+    cols = buf.new_empty(groups, depth * len(parts), length)
+    for i, part in enumerate(parts):
+        cols[:, i * depth:(i + 1) * depth].copy_(part)
+    return cols
 
 
 def _chunk_weight(weight, chunk, groups):
