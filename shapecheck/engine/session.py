@@ -150,9 +150,9 @@ def build_real(target: Target):
 
 
 def trace_target(target: Target):
-    """Trace on fake tensors; the batch dimension is made symbolic only where it matters.
+    """Trace with shapes only; the batch dimension is made symbolic only where it matters.
 
-    A static trace comes first. If a reshape in the user's code might move the batch (a
+    A static trace (meta tensors) comes first. If a reshape in the user's code might move the batch (a
     view/reshape whose first size could come from the batch), a second static trace at batch
     B+1 tells whether every such reshape keeps whole samples per row (its first size scales
     as k·B). If not, or if the two traces disagree, the symbolic trace (batch as a ShapeEnv
@@ -161,13 +161,13 @@ def trace_target(target: Target):
     from .tracer import Tracer
 
     inputs = [(tuple(i.shape), i.dtype) for i in target.inputs]
-    static = Tracer(target.path, symbolic=False, device=target.device).run(target.model, inputs)
+    static = _static_trace(target, inputs)
     batch = inputs[0][0][0] if inputs and inputs[0][0] else 0
     if not target.symbolic or batch < 2 or not static.reshapes or _unsupported(static):
         return static
     if _scales_with_batch(static, _trace_at_batch(target, inputs, batch + 1), batch):
         return static
-    symbolic = Tracer(target.path, symbolic=True, device=target.device).run(target.model, inputs)
+    symbolic = Tracer(target.path, "symbolic", target.device).run(target.model, inputs)
     if symbolic.stopped and not static.stopped and _unsupported(symbolic):
         return static  # torch's symbolic shapes could not follow this model; the static trace stands
     return symbolic
@@ -181,7 +181,17 @@ def _trace_at_batch(target: Target, inputs, batch: int):
     from .tracer import Tracer
 
     moved = [((batch,) + shape[1:], dtype) if shape else (shape, dtype) for shape, dtype in inputs]
-    return Tracer(target.path, symbolic=False, device=target.device).run(target.model, moved)
+    return _static_trace(target, moved)
+
+
+def _static_trace(target: Target, inputs):
+    """Plain meta tensors; fake tensors where meta kernels cannot follow (data-dependent ops)."""
+    from .tracer import Tracer
+
+    result = Tracer(target.path, "meta", target.device).run(target.model, inputs)
+    if result.stopped and _unsupported(result):
+        return Tracer(target.path, "fake", target.device).run(target.model, inputs)
+    return result
 
 
 def _scales_with_batch(first, second, batch: int) -> bool:

@@ -8,6 +8,7 @@ shape never adds a guard.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -30,29 +31,43 @@ def quiet_fake_tensor_logs() -> None:
     logging.getLogger("torch._subclasses.fake_tensor").setLevel(logging.CRITICAL)
 
 
+MODES = ("meta", "fake", "symbolic")
+
+
 @dataclass
 class FakeSession:
-    """One fake-tensor world: its mode and its shape environment."""
+    """One tensor world for a trace.
+
+    ``meta``: plain meta tensors (fastest; needs a meta-device model); ``fake``: torch's
+    FakeTensorMode with static shapes (runs ops meta cannot, and models with real weights);
+    ``symbolic``: FakeTensorMode with a ShapeEnv, the batch dimension a symbol.
+    """
 
     mode: object
     env: object | None
 
     @classmethod
-    def create(cls, symbolic: bool = True) -> "FakeSession":
+    def create(cls, mode: str = "symbolic") -> "FakeSession":
+        if mode == "meta":
+            return cls(contextlib.nullcontext(), None)
         from torch._subclasses.fake_tensor import FakeTensorMode
-        from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
         quiet_fake_tensor_logs()
-        env = ShapeEnv() if symbolic else None
+        env = None
+        if mode == "symbolic":
+            from torch.fx.experimental.symbolic_shapes import ShapeEnv
+            env = ShapeEnv()
         return cls(FakeTensorMode(shape_env=env, allow_non_fake_inputs=True), env)
 
     def make_input(self, shape: tuple[int, ...], dtype: str, device: str = "meta") -> torch.Tensor:
-        """A fake input; dim 0 symbolic when the session is and the example batch is at least 2."""
-        from torch.fx.experimental.symbolic_shapes import DimDynamic, StatelessSymbolicContext
-
+        """An input tensor; dim 0 symbolic when the session is and the example batch is at least 2."""
         real = torch.empty(shape, dtype=dtype_of(dtype), device=device)
+        if isinstance(self.mode, contextlib.nullcontext):
+            return real
         if not (self.env is not None and len(shape) >= 1 and shape[0] >= 2):
             return self.mode.from_tensor(real, static_shapes=True)
+        from torch.fx.experimental.symbolic_shapes import DimDynamic, StatelessSymbolicContext
+
         dims = [DimDynamic.DYNAMIC] + [DimDynamic.STATIC] * (len(shape) - 1)
         return self.mode.from_tensor(real, symbolic_context=StatelessSymbolicContext(dynamic_sizes=dims))
 

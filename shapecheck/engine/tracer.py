@@ -90,10 +90,10 @@ class TraceStopped(Exception):
 class Tracer:
     """One trace of one model on fake inputs. Not reusable: make one per trace."""
 
-    def __init__(self, path: str, symbolic: bool = True, device: str = "meta"):
+    def __init__(self, path: str, mode: str = "symbolic", device: str = "meta"):
         self.path = path
         self.device = device
-        self.session = FakeSession.create(symbolic)
+        self.session = FakeSession.create(mode if device == "meta" or mode != "meta" else "fake")
         self.result = TraceResult()
         self.names: dict[int, str] = {}
         self.origins: dict[int, tuple[Any, dict]] = {}  # id(tensor) -> (tensor, how it was made)
