@@ -1,4 +1,12 @@
-"""shapecheck: find shape bugs in PyTorch models before anything runs."""
+"""shapecheck: find shape bugs in PyTorch models before anything runs.
+
+    import shapecheck
+    report = shapecheck.check_file("model.py", inputs=["16,1,32,32"])
+    report = shapecheck.check(model, (16, 3, 224, 224))
+"""
+
+from .api import check as check, check_file as check_file, check_source as check_source
+from .diagnostics import Diagnostic as Diagnostic, Report as Report, Severity as Severity
 
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+__all__ = ["check", "check_file", "check_source", "Diagnostic", "Report", "Severity", "__version__"]

@@ -14,6 +14,8 @@ One libcst pass per file builds the index; it is cached on the SourceFile.
 from __future__ import annotations
 
 import inspect
+import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -237,12 +239,21 @@ def _class_attribute(src, cls: type, key: str, cst):
 
     index = _index(src)
     for klass in cls.__mro__:
-        if klass.__module__ != USER_MODULE_NAME or klass.__name__ not in index.attrs:
+        if not _defined_in(klass, src, USER_MODULE_NAME) or klass.__name__ not in index.attrs:
             continue
         values = index.attrs[klass.__name__].get(key)
         if values:
             return _strip_moves(values[0], cst), klass.__name__
     return None, None
+
+
+def _defined_in(klass: type, src, user_module: str) -> bool:
+    """A class of the checked file: loaded by shapecheck, or imported from that file (the API)."""
+    if klass.__module__ == user_module:
+        return True
+    module = sys.modules.get(klass.__module__)
+    path = getattr(module, "__file__", None)
+    return path is not None and os.path.abspath(path) == os.path.abspath(src.path)
 
 
 def _resolve(src, expr, class_name: str | None, cst, depth: int = 0):

@@ -65,3 +65,14 @@ class Tokens(nn.Module):
     def forward(self, tokens):
         h, _ = self.gru(self.emb(tokens))
         return self.fc(h[:, -1])
+
+
+# shapecheck: input=(4, 16, 10)
+class KeepBatch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(20, 3)
+
+    def forward(self, x):
+        x = x.reshape(x.size(0), 8, -1)
+        return self.fc(x).flatten(1)
