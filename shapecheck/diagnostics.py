@@ -239,3 +239,13 @@ def format_shape(shape: tuple) -> str:
     if not shape:
         return "scalar"
     return "×".join(str(d) for d in shape)
+
+
+def shape_product(shape) -> int | None:
+    """The number of elements of a shape; None when a size is not a known integer."""
+    total = 1
+    for d in shape:
+        if not isinstance(d, int):
+            return None
+        total *= d
+    return total

@@ -26,8 +26,9 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
-from ..diagnostics import ShapeRecord
+from ..diagnostics import ShapeRecord, shape_product
 from . import checks
+from .loader import user_line
 from .symbolic import FakeSession, batch_multiple, is_symbolic, shape_of, size_expr
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
@@ -138,7 +139,7 @@ class Tracer:
 
     def _run_layer(self, module, forward, args, kwargs):
         name = self.names.get(id(module), type(module).__name__)
-        line = self.user_line(sys._getframe(2))
+        line = self.frame_line(sys._getframe(2))
         in_shapes = tuple(shape_of(t) for t in _tensors((args, kwargs)))
         problem = checks.check_layer(module, args, kwargs, self.origin_of)
         if problem is not None:
@@ -202,7 +203,7 @@ class Tracer:
         if first is not None and is_symbolic(first) and batch_multiple(first, self.batch_symbol):
             return out
         facts = {"batch": in_shape[0], "new_first": shape_of(out)[0] if out.dim() else None,
-                 "in_shape": in_shape, "out_shape": shape_of(out), "per_sample": _numel(in_shape[1:]),
+                 "in_shape": in_shape, "out_shape": shape_of(out), "per_sample": shape_product(in_shape[1:]),
                  "per_sample_shape": in_shape[1:], "args": _describe_args(args[1:])}
         chain = self.origin_chain(x)
         if first is not None and not is_symbolic(first):
@@ -228,7 +229,7 @@ class Tracer:
         return substitute
 
     # -- bookkeeping ---------------------------------------------------------------------
-    def user_line(self, frame) -> int | None:
+    def frame_line(self, frame) -> int | None:
         """The line in the user's file that (indirectly) made this call."""
         while frame is not None:
             if frame.f_code.co_filename == self.path:
@@ -264,7 +265,7 @@ class Tracer:
         self.result.stop_reason = reason
 
     def _unplaced_error(self, exc: Exception) -> None:
-        line = _deepest_user_line(exc, self.path)
+        line = user_line(exc, self.path)
         if checks.is_unsupported(exc):
             reason = checks.unsupported_reason("", exc)
             self._event("unsupported", type(exc).__name__, "forward", line, {}, error=reason)
@@ -329,15 +330,6 @@ def _tensors(obj) -> list[torch.Tensor]:
     return [t for t in tree_flatten(obj)[0] if isinstance(t, torch.Tensor)]
 
 
-def _numel(shape) -> int | None:
-    total = 1
-    for d in shape:
-        if not isinstance(d, int):
-            return None
-        total *= d
-    return total
-
-
 def _describe_args(args) -> tuple:
     """Reshape arguments as plain values: ints stay ints, sizes become their example value."""
     from .symbolic import size_value
@@ -350,11 +342,3 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
-def _deepest_user_line(exc: BaseException, path: str) -> int | None:
-    line = None
-    tb = exc.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == path:
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line

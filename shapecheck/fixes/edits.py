@@ -6,6 +6,8 @@ the same spacing; where they wrote a literal, a literal.
 
 from __future__ import annotations
 
+from ..diagnostics import shape_product
+
 
 def _product_factors(text: str) -> list[int] | None:
     """`16 * 5 * 5` -> [16, 5, 5]; None unless the text is a product of integer literals."""
@@ -40,10 +42,10 @@ def value_text(old_text: str, value, factors: tuple | None = None) -> str:
     if isinstance(value, tuple):
         return _sequence_text(old_text, value)
     old = _product_factors(old_text) if old_text else None
-    if old is not None and factors and len(factors) > 1 and _product(factors) == value:
+    if old is not None and factors and len(factors) > 1 and shape_product(factors) == value:
         return _multiply_sign(old_text).join(str(f) for f in factors)
     if old is not None and factors is None and len(old) > 1:
-        head = _product(old[:-1])
+        head = shape_product(old[:-1])
         if head and value % head == 0:  # keep the leading factors the user chose
             return _multiply_sign(old_text).join(str(f) for f in old[:-1] + [value // head])
     return str(value)
@@ -56,13 +58,6 @@ def _sequence_text(old_text: str, values: tuple) -> str:
     if len(values) == 1:
         return f"({inner},)" if old_text.strip().startswith("(") else str(values[0])
     return f"({inner})"
-
-
-def _product(values) -> int:
-    total = 1
-    for v in values:
-        total *= v
-    return total
 
 
 def reshape_call(call_text: str, batch_arg: str | None = None) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from ..diagnostics import Diagnostic, Related, Span, format_shape
+from ..diagnostics import Diagnostic, Related, Span, format_shape, shape_product
 from .catalog import BY_NAME, REGISTRY, rule
 
 __all__ = ["REGISTRY", "Locator", "run_rules", "rule"]
@@ -60,15 +60,6 @@ def run_rules(events, ctx: Context) -> list[Diagnostic]:
 # -- helpers -------------------------------------------------------------------------------
 def _shape(s) -> str:
     return format_shape(tuple(s))
-
-
-def _product(shape) -> int | None:
-    total = 1
-    for d in shape:
-        if not isinstance(d, int):
-            return None
-        total *= d
-    return total
 
 
 def _factors(shape) -> str:
@@ -144,7 +135,7 @@ def _expects_text(param: str, value) -> str:
 def _received_text(f) -> str:
     actual = f["actual"]
     origin = f.get("flattened_from")
-    if origin is not None and len(origin) > 2 and _product(origin[1:]) == actual:
+    if origin is not None and len(origin) > 2 and shape_product(origin[1:]) == actual:
         return f"{actual} = {_factors(origin[1:])}"
     if f["param"] in ("in_channels", "num_features", "num_channels"):
         return f"{_plural(actual, 'channel')} (input {_shape(f['in_shape'])})"
@@ -194,7 +185,7 @@ def _reshape(event, ctx: Context) -> Diagnostic:
     f = event.facts
     span, text = _op_span(event, ctx, RESHAPE_NAMES)
     shape = f["in_shapes"][0]
-    total = _product(shape)
+    total = shape_product(shape)
     target = tuple(f.get("args", ()))
     call = f"`{text}`" if text else f"{event.op}{target}"
     message = f"{call} cannot reshape {_shape(shape)} ({total} elements) into {_target_text(target)}"
@@ -203,8 +194,8 @@ def _reshape(event, ctx: Context) -> Diagnostic:
         message += f": {reason}"
     notes = list(event.chain)
     if len(shape) > 1:
-        notes.append(f"each sample has {_factors(shape[1:])} = {_product(shape[1:])} values")
-    return _diag("reshape-size", message, span, ctx, event, notes, per_sample=_product(shape[1:]),
+        notes.append(f"each sample has {_factors(shape[1:])} = {shape_product(shape[1:])} values")
+    return _diag("reshape-size", message, span, ctx, event, notes, per_sample=shape_product(shape[1:]),
                  call_text=text)
 
 
@@ -214,7 +205,7 @@ def _target_text(target) -> str:
 
 def _reshape_reason(total, target) -> str:
     known = [t for t in target if isinstance(t, int) and t != -1]
-    rest = _product(known)
+    rest = shape_product(known)
     if total is None or rest is None or rest == 0:
         return ""
     if -1 in target:
@@ -232,7 +223,7 @@ def _batch_changed(event, ctx: Context) -> Diagnostic:
                f"{_factors(per)} = {f['per_sample']} values, so rows now mix samples")
     notes = list(event.chain) + [
         f"input {_shape(f['in_shape'])} becomes {_shape(f['out_shape'])}: torch raises nothing because "
-        f"{_product(f['in_shape'])} elements also divide into that shape",
+        f"{shape_product(f['in_shape'])} elements also divide into that shape",
         "keep the batch: x.view(x.size(0), -1) or torch.flatten(x, 1)"]
     return _diag("batch-mixed", message, span, ctx, event, notes, call_text=text)
 
