@@ -268,6 +268,8 @@ def unsupported_reason(op: str, exc: BaseException) -> str:
     if "data-dependent" in text or type(exc).__name__ == "GuardOnDataDependentSymNode":
         what = "a branch on tensor values" if op in ("__bool__", "item", "") else f"`{op}` needs tensor values"
         return f"{what}; shapes are known here, values are not"
+    if type(exc).__name__ == "DynamicOutputShapeException":
+        return f"`{op or 'an operator'}` returns a size that depends on tensor values"
     if "meta" in text.lower() or isinstance(exc, NotImplementedError):
         return f"`{op or 'an operator'}` cannot run without real data (no meta kernel)"
     return text.splitlines()[0] if text else type(exc).__name__

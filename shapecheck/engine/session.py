@@ -185,12 +185,13 @@ def _trace_at_batch(target: Target, inputs, batch: int):
 
 
 def _static_trace(target: Target, inputs):
-    """Plain meta tensors; fake tensors where meta kernels cannot follow (data-dependent ops)."""
+    """Plain meta tensors; where meta kernels cannot follow (data-dependent ops such as
+    ``nonzero``), fake tensors with a ShapeEnv, which give such sizes a symbol of their own."""
     from .tracer import Tracer
 
     result = Tracer(target.path, "meta", target.device).run(target.model, inputs)
     if result.stopped and _unsupported(result):
-        return Tracer(target.path, "fake", target.device).run(target.model, inputs)
+        return Tracer(target.path, "symbolic", target.device).run(target.model, inputs)
     return result
 
 

@@ -175,10 +175,17 @@ def _layer_error(event, ctx: Context) -> Diagnostic:
 
 # -- ops in forward ------------------------------------------------------------------------
 def _op_span(event, ctx: Context, names: tuple[str, ...]):
+    """The call on the event's line (its span and text); else the whole line."""
     site = ctx.locator.op(event.line, names) if event.line else None
     if site is not None:
         return site.span, ctx.locator.text(site.span)
     return (ctx.locator.line_span(event.line) if event.line else None), None
+
+
+def _line_text(event, ctx: Context) -> str:
+    span = ctx.locator.line_span(event.line) if event.line else None
+    text = ctx.locator.text(span) if span is not None else ""
+    return text.removeprefix("return ").strip()
 
 
 def _reshape(event, ctx: Context) -> Diagnostic:
@@ -279,7 +286,8 @@ def _loss(event, ctx: Context) -> Diagnostic:
 
 def _op_error(event, ctx: Context) -> Diagnostic:
     span, text = _op_span(event, ctx, (event.op,))
-    shapes = ", ".join(_shape(s) for s in event.facts.get("in_shapes", ()))
+    shapes = " and ".join(_shape(s) for s in event.facts.get("in_shapes", ()))
+    text = text or _line_text(event, ctx)
     call = f"`{text}`" if text else f"`{event.op}`"
     message = f"{call} fails on {shapes}: {event.error}"
     return _diag("op-error", message, span, ctx, event, event.chain)
