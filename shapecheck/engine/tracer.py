@@ -1,7 +1,8 @@
-"""Run a model's forward pass on fake tensors and record every layer and shape-changing op.
+"""Run a model's forward pass without data and record every layer and shape-changing op.
 
-The trace is eager (Python control flow just runs) under torch's FakeTensorMode with a
-symbolic batch. Two interception points:
+The trace is eager (Python control flow just runs) on shape-only tensors: plain meta
+tensors, torch's fake tensors, or fake tensors with a ShapeEnv whose batch dimension is a
+symbol (see ``symbolic.FakeSession``; ``session.trace_target`` picks). Two interception points:
 
 * every leaf layer (a module class from ``torch.nn``) has its ``forward`` wrapped on the
   instance: the declared input size is checked *before* the call, and a layer that does not
@@ -94,7 +95,8 @@ class Tracer:
     def __init__(self, path: str, mode: str = "symbolic", device: str = "meta"):
         self.path = path
         self.device = device
-        self.session = FakeSession.create(mode if device == "meta" or mode != "meta" else "fake")
+        # plain meta tensors need a meta model; a model with real weights is traced on fakes
+        self.session = FakeSession.create("fake" if mode == "meta" and device != "meta" else mode)
         self.result = TraceResult()
         self.names: dict[int, str] = {}
         self.origins: dict[int, tuple[Any, dict]] = {}  # id(tensor) -> (tensor, how it was made)
