@@ -169,3 +169,9 @@ def test_verify_cuda_without_a_gpu_is_a_usage_error(capsys):
         pytest.skip("a GPU is present")
     code, _, err = run(capsys, "verify", os.path.join(EXAMPLES, "lenet.py"), "--device", "cuda")
     assert code == 2 and "cuda" in err.lower()
+
+
+def test_verify_a_model_that_does_not_run_is_a_usage_error(capsys):
+    code, _, err = run(capsys, "verify", LENET_BUG, "--impl", "im2col")
+    assert code == 2
+    assert "Net does not run in torch at input 16×1×32×32" in err and "shapecheck" in err

@@ -54,11 +54,25 @@ def _verify_file(path, inputs, init, impls, device):
             skipped.append((found.name, "no input shape known; pass --input, e.g. --input 16,1,32,32"))
             continue
         args = [_input(spec, torch) for spec in found.inputs]
+        _runs_in_torch(found, args, path, torch)
         reports.append(verify_model(found.model, args, names, device, seed=SEED, name=found.name))
     if not reports:
         raise UsageError(f"{path}: no model could be verified"
                          + "".join(f"\n  {name}: {reason}" for name, reason in skipped))
     return reports, skipped
+
+
+def _runs_in_torch(found, args, path, torch) -> None:
+    """The model must run in torch itself before its convolutions can be compared."""
+    tensors = [torch.randn(a) if isinstance(a, tuple) else a for a in args]
+    try:
+        with torch.no_grad():
+            found.model.eval()(*tensors)
+    except Exception as exc:  # the user's model fails in torch: a shape bug, not a mismatch
+        shapes = ", ".join("×".join(map(str, t.shape)) for t in tensors)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UsageError(f"{found.name} does not run in torch at input {shapes}: {first}\n"
+                         f"  run `shapecheck {path}` to find and fix the shape bug first") from None
 
 
 def _input(spec, torch):
