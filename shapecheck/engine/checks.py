@@ -276,8 +276,8 @@ def unsupported_reason(op: str, exc: BaseException) -> str:
 
 
 # -- explanations ----------------------------------------------------------------------------
-def explain(module, func, args, kwargs, in_shapes, out_shapes, name) -> tuple[str, tuple[str, ...]]:
-    """The formula behind a recorded output: (one-line note, full steps)."""
+def explain(module, func, args, kwargs, in_shapes, out_shapes, name):
+    """The formula behind a recorded output: (one-line note, full steps, (op, params) or None)."""
     if module is not None:
         found = layers.layer_params(module)
     elif func is not None:
@@ -285,12 +285,34 @@ def explain(module, func, args, kwargs, in_shapes, out_shapes, name) -> tuple[st
     else:
         found = None
     if found is None or not in_shapes:
-        return "", ()
+        return "", (), None
     op, params = found
     explained = formulas.explain_layer(op, params, in_shapes[0], label=name)
     if explained is None:
-        return "", ()
-    return explained.note, tuple(explained.steps)
+        return "", (), None
+    return explained.note, tuple(explained.steps), found
+
+
+def smallest_size_that_fits(stages, size: int) -> int | None:
+    """The smallest input size from ``size`` up for which every window in ``stages`` fits."""
+    chain = [d[0] for d in (formulas.spatial_formulas(op, params) for op, params in stages) if d]
+    for n in range(size, 8 * size + 1):
+        result = formulas.chain_out(n, chain)
+        if result.ok and result.value >= 1:
+            return n
+    return None
+
+
+def sizes_that_fit(stages, size: int, wanted: int = 2) -> tuple[list[int], str]:
+    """Input sizes near ``size`` that no floor in ``stages`` (the spatial layers in the order
+    they ran) cuts, and the rule they follow ("multiples of 4 (4, 8, 12, 16, …)")."""
+    dims = [formulas.spatial_formulas(op, params) for op, params in stages]
+    chain = [d[0] for d in dims if d]
+    if not chain:
+        return [], ""
+    fitting = formulas.sizes_without_drops(chain, 1, max(64, 2 * size))
+    near = sorted(fitting, key=lambda n: (abs(n - size), n))[:wanted]
+    return sorted(near), formulas.describe_sizes(fitting)
 
 
 def changes_spatial(record) -> bool:

@@ -161,6 +161,14 @@ def trace_target(target: Target):
     from .tracer import Tracer
 
     inputs = [(tuple(i.shape), i.dtype) for i in target.inputs]
+    result = _trace(target, inputs)
+    _suggest_sizes(target, inputs, result)
+    return result
+
+
+def _trace(target: Target, inputs):
+    from .tracer import Tracer
+
     static = _static_trace(target, inputs)
     batch = inputs[0][0][0] if inputs and inputs[0][0] else 0
     if not target.symbolic or batch < 2 or not static.reshapes or _unsupported(static):
@@ -171,6 +179,32 @@ def trace_target(target: Target):
     if symbolic.stopped and not static.stopped and _unsupported(symbolic):
         return static  # torch's symbolic shapes could not follow this model; the static trace stands
     return symbolic
+
+
+def _suggest_sizes(target: Target, inputs, result) -> None:
+    """Square image sizes that would work, each proven by a trace, for the errors that depend on
+    the input size: a cat of tensors a floor made unequal, a window larger than the image."""
+    from . import checks
+
+    shape = inputs[0][0] if inputs else ()
+    if len(shape) != 4 or shape[2] != shape[3] or not result.stages:
+        return
+    for event in result.events:
+        if event.kind == "cat":
+            near, rule = checks.sizes_that_fit(result.stages, shape[2])
+        elif event.kind == "kernel_too_large":
+            smallest = checks.smallest_size_that_fits(result.stages, shape[2])
+            near, rule = ([smallest] if smallest else []), ""
+        else:
+            continue
+        proven = tuple(n for n in near if _works_at(target, inputs, n))
+        event.facts.update(working_sizes=proven, size_rule=rule if proven else "")
+
+
+def _works_at(target: Target, inputs, size: int) -> bool:
+    moved = [((shape[:2] + (size, size)) if i == 0 else shape, dtype) for i, (shape, dtype) in enumerate(inputs)]
+    trial = _static_trace(target, moved)
+    return not trial.stopped and not trial.events
 
 
 def _unsupported(result) -> bool:

@@ -83,6 +83,7 @@ class TraceResult:
     stop_reason: str = ""
     # first sizes (in, out) of each reshape from the user's file that might move the batch
     reshapes: list[tuple] = field(default_factory=list)
+    stages: list[tuple] = field(default_factory=list)  # (op, params) of each layer that resized H, W
 
 
 class TraceStopped(Exception):
@@ -145,7 +146,10 @@ class Tracer:
         in_shapes = tuple(shape_of(t) for t in _tensors((args, kwargs)))
         problem = checks.check_layer(module, args, kwargs, self.origin_of)
         if problem is not None:
-            self._event(problem.kind, name, type(module).__name__, line, problem.facts, problem.chain)
+            chain = problem.chain
+            if problem.kind == "kernel_too_large":  # how the image got this small, then the formula
+                chain = tuple(self.spatial_steps) + chain
+            self._event(problem.kind, name, type(module).__name__, line, problem.facts, chain)
             args, kwargs = problem.args, problem.kwargs
         try:
             out = forward(*args, **kwargs) if problem is None or problem.output is None else problem.output
@@ -250,12 +254,13 @@ class Tracer:
     def _record(self, kind, name, op, line, in_shapes, out, module=None, func=None, args=(), kwargs=None,
                 error=""):
         out_shapes = tuple(shape_of(t) for t in _tensors(out))
-        note, steps = checks.explain(module, func, args, kwargs or {}, in_shapes, out_shapes, name)
+        note, steps, stage = checks.explain(module, func, args, kwargs or {}, in_shapes, out_shapes, name)
         record = ShapeRecord(name=name, kind=kind, op=op, in_shapes=in_shapes, out_shapes=out_shapes, line=line,
                              note=note, steps=steps, error=error)
         self.result.records.append(record)
         if note and checks.changes_spatial(record):
             self.spatial_steps.append(f"{name} (line {line}): {note}" if line else f"{name}: {note}")
+            self.result.stages.append(stage)
 
     def _event(self, kind, name, op, line, facts, chain=(), error=""):
         self.result.events.append(TraceEvent(

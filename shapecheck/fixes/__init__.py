@@ -66,9 +66,11 @@ def _kernel(d, source: str) -> Fix:
     sizes = d.fact("min_sizes")
     need = "×".join(str(s) for s in sizes) if sizes else "larger"
     padding = d.fact("padding_needed")
-    also = f", give it padding={padding}" if padding else ""
+    also = f", or give it padding={padding}" if padding else ""
+    works = d.fact("working_sizes")
+    image = f"; the whole model works from a {works[0]}×{works[0]} image (checked)" if works else ""
     return _advice(f"Give `{d.fact('layer')}` an input of at least {need} here (a larger image, padding on "
-                   f"the layers before it, or one downsampling step fewer){also}")
+                   f"the layers before it, or one downsampling step fewer){also}{image}")
 
 
 def _cat(d, source: str) -> Fix:

@@ -255,6 +255,9 @@ def _cat(event, ctx: Context) -> Diagnostic:
     if diffs:
         message += f", which differ in dim {diffs[0][0]} ({' vs '.join(map(str, diffs[0][1]))})"
     notes = [step for step in event.chain if "drop" in step] or list(event.chain)
+    if f.get("working_sizes"):
+        sizes = " or ".join(f"{n}×{n}" for n in f["working_sizes"])
+        notes.append(f"input sizes that no pool floors line up: {f['size_rule']}; {sizes} checked and works")
     notes.append(f"torch: {event.error}")
     return _diag("cat-mismatch", message, span, ctx, event, notes, call_text=text)
 
