@@ -63,8 +63,9 @@ def prepare(source: str, path: str, settings) -> Prepared:
     init = discover.parse_init_flags(list(settings.init))
     config = discover.read_config(path)
     roots = [s for s in specs if not s.is_used_by_other] or specs
-    targets = [_target(s, src, cli if s in roots else (), config, init, len(specs) > 1, settings.symbolic)
-               for s in specs]
+    built = {type(s.obj) for s in specs if s.kind == "object"}  # classes the file builds itself
+    targets = [_target(s, src, cli if s in roots else (), config, init, len(specs) > 1, settings.symbolic,
+                       s.kind == "class" and s.obj in built) for s in specs]
     return Prepared(src, targets)
 
 
@@ -79,7 +80,7 @@ def _attach_examples(src, specs) -> None:
             spec.example, spec.example_line = found[spec.name]
 
 
-def _target(spec, src, cli, config, init, several: bool, symbolic: bool) -> Target:
+def _target(spec, src, cli, config, init, several: bool, symbolic: bool, built: bool = False) -> Target:
     target = Target(name=spec.name, path=src.path, line=spec.line, spec=spec, src=src, symbolic=symbolic)
     for source, value in (("cli", cli), ("hint", spec.hint), ("config", config.get(spec.name)),
                           ("example", spec.example)):
@@ -94,8 +95,8 @@ def _target(spec, src, cli, config, init, several: bool, symbolic: bool) -> Targ
         target.init, target.strict = init, not several
         try:
             discover.constructor_kwargs(spec.obj, init, strict=not several)
-        except discover.MissingArguments as exc:
-            target.problem = NotChecked("SC904", str(exc), quiet=spec.is_used_by_other)
+        except discover.MissingArguments as exc:  # quiet when the file builds it with arguments itself
+            target.problem = NotChecked("SC904", str(exc), quiet=spec.is_used_by_other or built)
     return target
 
 
