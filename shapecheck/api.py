@@ -50,6 +50,35 @@ def check(model, *inputs) -> Report:
     return Report(path=target.path, models=(result,), diagnostics=tuple(diagnostics))
 
 
+def fixed_source(report: Report) -> tuple[str, int]:
+    """The report's source with every SAFE fix applied (non-overlapping), and how many edits."""
+    from .fixes import apply_edits, safe_edits
+
+    edits = safe_edits(report)
+    if not edits:
+        return report.source, 0
+    applied = apply_edits(report.source, edits)
+    if not applied.ok:
+        raise UsageError(f"{report.path}: fixes not applied: {applied.error}")
+    return applied.text, len(edits)
+
+
+def source_diff(path: str, before: str, after: str) -> str:
+    from .fixes.apply import diff
+
+    return diff(path, before, after)
+
+
+def explain(code: str) -> str:
+    """The documentation of a rule, by code (SC101) or name (linear-in-features)."""
+    from .rules.catalog import BY_NAME, REGISTRY
+
+    found = REGISTRY.get(code.upper()) or BY_NAME.get(code)
+    if found is None:
+        raise UsageError(f"unknown code {code!r}; known: {', '.join(REGISTRY)}")
+    return f"{found.code} {found.name} ({found.severity.value})\n\n{found.summary}\n\n{found.explanation}"
+
+
 @dataclass
 class LoadedModel:
     """A model of a file built for real (weights in memory), for ``shapecheck verify``."""
@@ -89,6 +118,62 @@ def load_models(path: str, inputs=(), init=(), device: str = "cpu") -> list[Load
         except BuildError as exc:
             raise UsageError(f"{path}: building {target.name} failed: {exc.message}") from None
     return out
+
+
+VERIFY_SEED = 0
+
+
+def verify_file(path: str, inputs=(), init=(), impls: str = "all", device: str = "auto"):
+    """``shapecheck verify``: every model of a file, its convolutions swapped for each from-scratch
+    implementation in turn, compared with torch forward and backward in float64 and float32.
+
+    Returns (one VerifyReport per model, (name, reason) for each model that could not be
+    verified). Models are built on CPU after seeding torch's generator, so their weights are
+    reproducible. Raises UsageError for bad arguments and for a model torch itself cannot run.
+    """
+    import torch
+
+    from .conv import IMPLEMENTATIONS
+    from .conv.verify import resolve_device, verify_model
+
+    names = IMPLEMENTATIONS.names() if impls == "all" else [n.strip() for n in impls.split(",") if n.strip()]
+    resolve_device(device)  # fail on a missing GPU before loading anything
+    torch.manual_seed(VERIFY_SEED)
+    loaded = load_models(path, inputs, init, "cpu")
+    reports, skipped = [], []
+    for found in loaded:
+        if not found.inputs:
+            skipped.append((found.name, "no input shape known; pass --input, e.g. --input 16,1,32,32"))
+            continue
+        args = [_input(spec, torch) for spec in found.inputs]
+        _runs_in_torch(found, args, path, torch)
+        reports.append(verify_model(found.model, args, names, device, seed=VERIFY_SEED, name=found.name))
+    if not reports:
+        raise UsageError(f"{path}: no model could be verified"
+                         + "".join(f"\n  {name}: {reason}" for name, reason in skipped))
+    return reports, skipped
+
+
+def _runs_in_torch(found, args, path, torch) -> None:
+    """The model must run in torch itself before its convolutions can be compared."""
+    tensors = [torch.randn(a) if isinstance(a, tuple) else a for a in args]
+    try:
+        with torch.no_grad():
+            found.model.eval()(*tensors)
+    except Exception as exc:  # the user's model fails in torch: a shape bug, not a mismatch
+        shapes = ", ".join("×".join(map(str, t.shape)) for t in tensors)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UsageError(f"{found.name} does not run in torch at input {shapes}: {first}\n"
+                         f"  run `shapecheck {path}` to find and fix the shape bug first") from None
+
+
+def _input(spec, torch):
+    """A shape for floating inputs (verify makes them per dtype); zeros for integer ones, which
+    are valid indices for any embedding."""
+    dtype = getattr(torch, spec.dtype)
+    if dtype.is_floating_point:
+        return tuple(spec.shape)
+    return torch.zeros(spec.shape, dtype=dtype)
 
 
 # -- one pass over a source text -----------------------------------------------------------

@@ -37,6 +37,7 @@ def files(room: str) -> list[str]:
     ("api", ("rich", "frontends", "render")),
     ("render", ("torch", "frontends", "engine", "api")),
     ("conv", ("rich", "frontends", "rules", "fixes", "api")),
+    ("frontends", ("torch", "libcst", "engine", "rules", "fixes", "conv", "diagnostics")),
 ])
 def test_room_imports(room, forbidden):
     for path in files(room):

@@ -94,23 +94,17 @@ def _check(argv: list[str]) -> int:
 
 
 def _apply_fixes(report, path, args, console, settings):
-    from ..api import check_file
-    from ..fixes import apply_edits, safe_edits
-    from ..fixes.apply import diff
+    from ..api import check_file, fixed_source, source_diff
 
-    edits = safe_edits(report)
-    if not edits:
-        return report
-    applied = apply_edits(report.source, edits)
-    if not applied.ok:
-        print(f"shapecheck: {path}: fixes not applied: {applied.error}", file=sys.stderr)
+    text, count = fixed_source(report)
+    if not count:
         return report
     if args.diff:
-        sys.stdout.write(diff(path, report.source, applied.text))
+        sys.stdout.write(source_diff(path, report.source, text))
         return report
     with open(path, "w", encoding="utf-8") as handle:
-        handle.write(applied.text)
-    console.print(f"{path}: applied {len(edits)} fix{'es' * (len(edits) != 1)}")
+        handle.write(text)
+    console.print(f"{path}: applied {count} fix{'es' * (count != 1)}")
     return check_file(path, settings=settings)
 
 
@@ -128,16 +122,12 @@ def _print(report, args, console) -> None:
 
 
 def _explain(argv: list[str]) -> int:
-    from ..rules.catalog import BY_NAME, REGISTRY
+    from ..api import explain
+    from ..errors import UsageError
 
     if len(argv) != 1:
-        from ..errors import UsageError
         raise UsageError("usage: shapecheck explain CODE (e.g. SC101)")
-    found = REGISTRY.get(argv[0].upper()) or BY_NAME.get(argv[0])
-    if found is None:
-        from ..errors import UsageError
-        raise UsageError(f"unknown code {argv[0]!r}; known: {', '.join(REGISTRY)}")
-    print(f"{found.code} {found.name} ({found.severity.value})\n\n{found.summary}\n\n{found.explanation}")
+    print(explain(argv[0]))
     return EXIT_OK
 
 
