@@ -305,7 +305,7 @@ def _generic(event, ctx: Context) -> Diagnostic:
                  "was not", "to check past it, give that code a shape-only path, or mark the line with "
                  "`# shapecheck: ignore[SC906]` to silence this note"]
         return _diag("unsupported", message, span, ctx, event, notes)
-    return _diag("shape-error", f"the forward pass fails: {event.error}", span, ctx, event, event.chain)
+    return _diag("forward-error", f"the forward pass fails: {event.error}", span, ctx, event, event.chain)
 
 
 _BUILDERS: dict[str, Callable] = {
