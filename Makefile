@@ -21,6 +21,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/engine_speed.py
 	$(BIN)/python benchmarks/conv.py
 
 clean:
