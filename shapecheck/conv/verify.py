@@ -20,8 +20,11 @@ the tensors it compares and names that tensor.
   float64 from the float32 inputs and weights. torch's own float32 result is measured against
   it too (``torch_rel``): its gradients are off by up to about 1e-5 on ordinary layers, so
   comparing with torch's float32 would measure torch's rounding, not ours. The row passes when
-  the error is at most the tolerance for the kernel size (:data:`FP32_TOLERANCES`) or at most
-  torch's own error: as accurate as the stated bound, or as accurate as torch.
+  the error is at most the tolerance for the kernel size (:data:`FP32_TOLERANCES`) or within
+  :data:`TORCH_MARGIN` times torch's own error: as accurate as the stated bound, or as accurate
+  as torch up to a different order of summation (two correct float32 results differ from the
+  exact one by errors of the same size, either of which can be the larger; through a whole
+  model, with gradients flowing through several layers, they land within 2× of each other).
 
 Times are medians of forward + backward, as a ratio to torch's time in the same dtype.
 """
@@ -49,6 +52,10 @@ MODEL_ROW = "(model)"
 FP64_TOLERANCE = 1e-13
 FP32_TOLERANCES = ((7, 1e-6), (31, 1e-5), (math.inf, 1e-4))
 """(largest kernel side, relative tolerance) for float32, first match wins."""
+
+
+TORCH_MARGIN = 2.0
+"""A float32 row also passes when its error is at most this many times torch's own error."""
 
 
 def tolerance(dtype: str, kernel: int) -> float:
@@ -217,7 +224,7 @@ def _check_model(impl, model, args, rows, ref, seed, repeats, device) -> Check:
 
 def _row_maker(impl, dtype, layer, kind, kernel, torch_rel):
     tol = tolerance(dtype, kernel)
-    bound = tol if math.isnan(torch_rel) else max(tol, torch_rel)
+    bound = tol if math.isnan(torch_rel) else max(tol, TORCH_MARGIN * torch_rel)
 
     def make(max_abs=math.nan, max_rel=math.nan, worst="", *, status=None, time_ratio=math.nan, note=""):
         if status is None:
