@@ -1,8 +1,9 @@
 """Exceptions that cross shapecheck's own boundaries.
 
     ShapecheckError
-    ├── UsageError      bad flags, missing files, bad --input/--init values: exit 2
-    └── InternalError   a bug in shapecheck itself: exit 2 with a short message
+    └── UsageError      bad flags, missing files, bad --input/--init values: exit 2
+
+Any other exception escaping `api` is a bug in shapecheck: the CLI prints one line and exits 2.
 
 Failures of the *user's* code are never exceptions past `api`: they become diagnostics.
 """
@@ -14,7 +15,3 @@ class ShapecheckError(Exception):
 
 class UsageError(ShapecheckError):
     """The command line or the API was used wrongly."""
-
-
-class InternalError(ShapecheckError):
-    """shapecheck failed; not the user's fault."""

@@ -31,9 +31,6 @@ def quiet_fake_tensor_logs() -> None:
     logging.getLogger("torch._subclasses.fake_tensor").setLevel(logging.CRITICAL)
 
 
-MODES = ("meta", "fake", "symbolic")
-
-
 @dataclass
 class FakeSession:
     """One tensor world for a trace.

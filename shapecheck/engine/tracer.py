@@ -55,7 +55,6 @@ RECORDED_OPS = frozenset({
     "squeeze", "unsqueeze", "expand", "repeat", "split", "chunk", "mean", "sum", "amax", "max",
 })
 RESHAPE_OPS = frozenset({"view", "reshape", "flatten"})
-CAT_OPS = frozenset({"cat", "concat", "concatenate"})
 # Calls that move tensors between devices or dtypes: on fake meta tensors they are no-ops.
 DEVICE_MOVES = frozenset({"to", "cuda", "cpu", "pin_memory"})
 

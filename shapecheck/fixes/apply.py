@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..diagnostics import Edit
-
 
 @dataclass(frozen=True)
 class Applied:
@@ -53,6 +51,3 @@ def diff(path: str, before: str, after: str) -> str:
     return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
                                         fromfile=f"a/{path.lstrip('/')}", tofile=f"b/{path.lstrip('/')}"))
 
-
-def single(span, text: str) -> tuple[Edit, ...]:
-    return (Edit(span, text),)

@@ -14,7 +14,7 @@ import os
 import sys
 import warnings
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def main(argv: list[str] | None = None) -> int:
