@@ -237,6 +237,8 @@ def _scales_with_batch(first, second, batch: int) -> bool:
     for (in_a, out_a), (in_b, out_b) in zip(first.reshapes, second.reshapes):
         if in_a != (batch,):
             continue
+        if in_b != (batch + 1,):  # the first size was B by coincidence, not the batch: decide exactly
+            return False
         if not out_a or not out_b or out_a[0] % batch or out_b[0] != out_a[0] // batch * (batch + 1):
             return False
     return True
