@@ -95,6 +95,7 @@ def test_no_model_is_a_usage_error(tmp_path, capsys):
     (["does_not_exist.py"], "no such file"),
     ([LENET_BUG, "--input", "16,a,3"], "input shape"),
     ([LENET_BUG, "--format", "xml"], "invalid choice"),
+    ([LENET_BUG, "--model", "Nett"], "no model named Nett; the file has Net"),
 ])
 def test_usage_errors_exit_two(capsys, argv, needle):
     code, _, err = run(capsys, *argv)

@@ -57,7 +57,11 @@ def prepare(source: str, path: str, settings) -> Prepared:
     namespace = loader.load(src)
     specs = discover.find_models(src, namespace)
     if settings.models:
-        specs = [s for s in specs if s.name in settings.models]
+        chosen = [s for s in specs if s.name in settings.models]
+        if specs and not chosen:
+            raise UsageError(f"{path}: no model named {', '.join(settings.models)}; "
+                             f"the file has {', '.join(s.name for s in specs)}")
+        specs = chosen
     _attach_examples(src, specs)
     cli = tuple(discover.parse_input_flag(t) for t in settings.inputs)
     init = discover.parse_init_flags(list(settings.init))
