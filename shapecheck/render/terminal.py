@@ -50,8 +50,11 @@ def model_header(model) -> Text:
 
 def shape_table(model) -> Table:
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for column in ("line", "layer", "op", "input", "output", "how"):
-        table.add_column(column, no_wrap=column != "how", justify="right" if column == "line" else "left")
+    table.add_column("line", justify="right", no_wrap=True)
+    table.add_column("layer", no_wrap=True)
+    table.add_column("op", no_wrap=True)
+    table.add_column("input → output", no_wrap=True)
+    table.add_column("how", min_width=24)
     for record in model.records:
         ins = ", ".join(format_shape(s) for s in record.in_shapes)
         outs = ", ".join(format_shape(s) for s in record.out_shapes)
@@ -59,7 +62,7 @@ def shape_table(model) -> Table:
         if record.error:
             how = Text(f"fails; checked on as if it gave {outs}", style="red")
         name = record.name if record.kind == "module" else ""
-        table.add_row(str(record.line or ""), name, record.op, ins, outs, how)
+        table.add_row(str(record.line or ""), name, record.op, f"{ins} → {outs}", how)
     return table
 
 
