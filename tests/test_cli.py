@@ -178,3 +178,12 @@ def test_verify_a_model_that_does_not_run_is_a_usage_error(capsys):
     code, _, err = run(capsys, "verify", LENET_BUG, "--impl", "im2col")
     assert code == 2
     assert "Net does not run in torch at input 16×1×32×32" in err and "shapecheck" in err
+
+
+def test_plain_ignore_silences_every_code_on_its_line(tmp_path, capsys):
+    text = open(LENET_BUG).read().replace("self.fc1 = nn.Linear(16 * 5 * 5, 120)",
+                                          "self.fc1 = nn.Linear(16 * 5 * 5, 120)  # shapecheck: ignore")
+    path = tmp_path / "lenet.py"
+    path.write_text(text)
+    code, out, _ = run(capsys, str(path), "--format", "concise")
+    assert code == 1 and "SC101" not in out and "SC201" in out
