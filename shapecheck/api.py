@@ -1,8 +1,9 @@
 """The public entry points: check a file, a source text or a model object, and get a Report.
 
 The pipeline: load (skeleton only) -> discover models and their inputs -> build on the meta
-device -> trace without data (meta or fake tensors) -> rules -> fixes (each re-checked). This is the one place
-that catches exceptions from the user's code: each becomes a diagnostic.
+device -> trace without data (meta or fake tensors) -> rules -> fixes (each re-checked).
+This is the one place that catches exceptions from the user's code: each becomes a
+diagnostic.
 """
 
 from __future__ import annotations
