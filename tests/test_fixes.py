@@ -17,7 +17,7 @@ from conftest import CASES, EXAMPLES
 from helpers import load_classes, run_real
 
 FIXABLE = [os.path.join(EXAMPLES, n) for n in ("lenet_bug.py", "dogs_cats_bug.py", "wrong_channels.py")] + [
-    os.path.join(CASES, n) for n in ("batch_mixing.py", "rnn_and_norm.py", "named_values.py")]
+    os.path.join(CASES, n) for n in ("batch_mixing.py", "rnn_and_norm.py", "named_values.py", "object_argument.py")]
 
 
 @pytest.mark.parametrize("path", FIXABLE, ids=os.path.basename)

@@ -93,7 +93,7 @@ def _target(spec, src, cli, config, init, several: bool, symbolic: bool, built: 
             break
     else:
         if not _infer(target, spec, init, not several):
-            target.problem = _needs_input(spec)
+            target.problem = _needs_input(spec, quiet=spec.is_used_by_other or built)
             return target
     if spec.kind == "class":
         target.init, target.strict = init, not several
@@ -124,14 +124,14 @@ def _infer(target: Target, spec, init: dict, strict: bool) -> bool:
     return True
 
 
-def _needs_input(spec) -> NotChecked:
+def _needs_input(spec, quiet: bool) -> NotChecked:
     guess = "(16, 3, 32, 32)"
     where = f"the line before `class {spec.name}`" if spec.kind == "class" else f"the line before `{spec.name} =`"
     message = f"`{spec.name}` was not checked: no input shape is known"
     if spec.hint_error:
         message += f" (the hint cannot be read: {spec.hint_error})"
     notes = (f"add `# shapecheck: input={guess}` on {where} (your real sizes), or pass --input 16,3,32,32",)
-    return NotChecked("SC903", message, notes, quiet=spec.is_used_by_other)
+    return NotChecked("SC903", message, notes, quiet=quiet)
 
 
 def build_target(target: Target):

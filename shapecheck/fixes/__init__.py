@@ -35,10 +35,10 @@ def _layer_input(d, source: str) -> Fix | None:
     origin = d.fact("flattened_from")
     factors = tuple(origin[1:]) if origin and len(origin) > 2 else None
     alternative = d.fact("op") == "Linear" and "or use nn.LazyLinear(out_features), which sizes itself"
-    origin = value_origin(source, d.span.path, old, d.span.line) if old.isidentifier() and source else None
+    origin = value_origin(source, d.span.path, old, d.span.line, d.model) if old.isidentifier() and source else None
     if origin is not None:  # fix the value where the name gets it
         new = style.value_text(origin.text, actual, factors)
-        where = "the default of" if origin.kind == "default" else "the constant"
+        where = {"default": "the default of", "constant": "the constant", "argument": "the argument"}[origin.kind]
         title = f"Change {where} `{old}` (line {origin.span.line}) to `{new}`"
         return Fix(title, (Edit(origin.span, new),), Applicability.UNSAFE, code=alternative or "")
     new = style.value_text(old, actual, factors)
