@@ -41,6 +41,7 @@ from torch.utils._pytree import tree_flatten
 
 from .discover import InputSpec
 from .layers import expected_input
+from .loader import first_line
 
 BATCH = 8
 LIMITS = {0: 1, 1: 2048, 2: 512, 3: 64}  # largest size tried per free dimension, by their number
@@ -120,7 +121,7 @@ def infer_inputs(model: nn.Module, path: str) -> Inference | None:
             return None
         return _solve(model, layout, path)
     except Exception as exc:  # inference is a convenience: say why it stopped, never crash
-        return Inference((), "", f"inference failed: {type(exc).__name__}: {_first_line(exc)}", False)
+        return Inference((), "", f"inference failed: {type(exc).__name__}: {first_line(exc)}", False)
 
 
 def solve(model: nn.Module, layout: Layout, path: str = ""):
@@ -278,7 +279,7 @@ def symbolic_trace(model, layout: Layout, sizes, path: str = "") -> SymbolicTrac
             out = model(x)
         _check_output_batch(trace, layout, out)
     except Exception as exc:
-        trace.error = _first_line(exc)
+        trace.error = first_line(exc)
     finally:
         recorder.remove()
     trace.guards = [g.expr for g in env.guards]
@@ -775,8 +776,3 @@ def _unconfirmed(model, layout: Layout, rep, wrong, out_axis) -> Inference:
         return Inference((layout.spec(rep),), f"{text} (other sizes not determined)", reason, True)
     reason = f"from {layout.layer} = {layout.described}: no size could be confirmed (tried {sizes})"
     return Inference((), "not determined", reason, False)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]

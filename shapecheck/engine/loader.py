@@ -273,6 +273,12 @@ def _run_top_statement(stmt: ast.stmt, namespace: dict, src: SourceFile, flags: 
         skipped.append(Skipped(stmt.lineno, end, reason, failed=True))
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's message, first line only (its type name when the message is empty)."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
 def user_line(exc: BaseException, path: str) -> int | None:
     """The line of the innermost traceback frame that runs code of `path`."""
     line = None

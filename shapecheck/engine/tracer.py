@@ -29,7 +29,7 @@ from torch.utils._pytree import tree_flatten
 
 from ..diagnostics import ShapeRecord, shape_product
 from . import checks
-from .loader import user_line
+from .loader import first_line, user_line
 from .symbolic import FakeSession, batch_multiple, is_symbolic, shape_of, size_expr
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
@@ -158,8 +158,8 @@ class Tracer:
             if problem is not None:  # the corrected call failed too: nothing more to learn here
                 raise TraceStopped(f"{name} failed after correction: {exc}") from exc
             self._event("layer_error", name, type(module).__name__, line,
-                        {"in_shapes": in_shapes}, error=_first_line(exc))
-            raise TraceStopped(f"{name}: {_first_line(exc)}") from exc
+                        {"in_shapes": in_shapes}, error=first_line(exc))
+            raise TraceStopped(f"{name}: {first_line(exc)}") from exc
         self._record("module", name, type(module).__name__, line, in_shapes, out, module=module)
         self._carry_origin(args, out)
         return out
@@ -226,10 +226,10 @@ class Tracer:
             raise TraceStopped(f"line {line}: {checks.unsupported_reason(op, exc)}") from exc
         substitute = checks.substitute_op(op, args, kwargs, facts)
         kind = checks.op_event_kind(op)
-        self._event(kind, op, op, line, facts, chain, error=_first_line(exc))
+        self._event(kind, op, op, line, facts, chain, error=first_line(exc))
         if substitute is None:
-            raise TraceStopped(f"line {line}: {op}: {_first_line(exc)}") from exc
-        self._record("op", op, op, line, in_shapes, substitute, error=_first_line(exc))
+            raise TraceStopped(f"line {line}: {op}: {first_line(exc)}") from exc
+        self._record("op", op, op, line, in_shapes, substitute, error=first_line(exc))
         self._carry_origin(args, substitute, made_by=(op, line) if op in RESHAPE_OPS else None)
         return substitute
 
@@ -277,8 +277,8 @@ class Tracer:
             self._event("unsupported", type(exc).__name__, "forward", line, {}, error=reason)
             self._stop(f"line {line}: {reason}" if line else reason)
             return
-        self._event("torch_error", type(exc).__name__, "forward", line, {}, error=_first_line(exc))
-        self._stop(_first_line(exc))
+        self._event("torch_error", type(exc).__name__, "forward", line, {}, error=first_line(exc))
+        self._stop(first_line(exc))
 
     def _carry_origin(self, args, out, made_by=None):
         """Remember how a flattened tensor was made, and pass that on through same-shape ops."""
@@ -341,10 +341,5 @@ def _describe_args(args) -> tuple:
     from .symbolic import size_value
     flat = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list, torch.Size)) else args
     return tuple(size_value(a) if isinstance(a, (int, torch.SymInt)) else repr(a) for a in flat)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
 
 
