@@ -232,9 +232,10 @@ def _trace_target(target, source_file) -> tuple[ModelResult, list[Diagnostic]]:
 
 def _not_checked(target, src) -> tuple[ModelResult, list[Diagnostic]]:
     problem = target.problem
+    if problem.quiet:  # a building block of a model in the file, or a class the file builds itself
+        reason = "checked as part of the models that use it"
+        return _result(target, Status.NOT_CHECKED, reason=reason), []
     result = _result(target, Status.NOT_CHECKED, reason=problem.message)
-    if problem.quiet:
-        return result, []
     diagnostic = Diagnostic(rule=rule(problem.code), message=problem.message, span=_class_span(target, src),
                             model=target.name, notes=tuple(problem.notes))
     return result, [diagnostic]

@@ -123,9 +123,11 @@ def summary(report: Report) -> Text:
     if counts[Severity.INFO]:
         parts.append(f"{counts[Severity.INFO]} note{'s' * (counts[Severity.INFO] != 1)}")
     partial = sum(1 for m in report.models if m.status is Status.PARTIAL)
-    text = Text(f"{report.path}: " + ", ".join(parts) + f" in {checked} of {len(report.models)} "
-                f"model{'s' * (len(report.models) != 1)} checked"
-                + (f" ({partial} only in part)" if partial else ""), style="bold")
+    reported = {d.model for d in report.diagnostics}
+    unchecked = sum(1 for m in report.models if m.status is Status.NOT_CHECKED and m.name in reported)
+    text = Text(f"{report.path}: " + ", ".join(parts) + f" in {checked} model{'s' * (checked != 1)} checked"
+                + (f" ({partial} only in part)" if partial else "")
+                + (f", {unchecked} not checked" if unchecked else ""), style="bold")
     safe = sum(1 for d in report.diagnostics if d.fix and d.fix.applicability is Applicability.SAFE)
     if safe:
         text.append(f"; {safe} fix{'es' * (safe != 1)} available with --fix", style="green")
