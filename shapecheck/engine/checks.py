@@ -266,7 +266,12 @@ def is_unsupported(exc: BaseException) -> bool:
 def unsupported_reason(op: str, exc: BaseException) -> str:
     text = str(exc)
     if "data-dependent" in text or type(exc).__name__ == "GuardOnDataDependentSymNode":
-        what = "a branch on tensor values" if op in ("__bool__", "item", "") else f"`{op}` needs tensor values"
+        if op in ("__bool__", ""):
+            what = "a branch on tensor values"
+        elif op in ("item", "__int__", "__float__", "tolist"):
+            what = f"`{op}` reads a tensor's value"
+        else:
+            what = f"`{op}` needs tensor values"
         return f"{what}; shapes are known here, values are not"
     if type(exc).__name__ == "DynamicOutputShapeException":
         return f"`{op or 'an operator'}` returns a size that depends on tensor values"
