@@ -266,8 +266,10 @@ def is_unsupported(exc: BaseException) -> bool:
 def unsupported_reason(op: str, exc: BaseException) -> str:
     text = str(exc)
     if "data-dependent" in text or type(exc).__name__ == "GuardOnDataDependentSymNode":
-        if op in ("__bool__", ""):
+        if op == "__bool__":
             what = "a branch on tensor values"
+        elif not op:
+            what = "this line needs tensor values (a branch on them, or a Python number made from one)"
         elif op in ("item", "__int__", "__float__", "tolist"):
             what = f"`{op}` reads a tensor's value"
         else:
