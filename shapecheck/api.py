@@ -190,12 +190,19 @@ def _check_once(source: str, path: str, settings: Settings) -> Report:
         message = f"{'syntax error' if code == 'SC901' else 'cannot load the file'}: {exc.message}"
         diagnostic = Diagnostic(rule=rule(code), message=message, span=span)
         return Report(path=path, diagnostics=(diagnostic,), source=source)
-    models, diagnostics = [], []
+    lines = session.Locator(prepared.src, None)
+    models, diagnostics = [], [_missing_import(s, lines.line_span(s.line)) for s in prepared.missing_imports]
     for target in prepared.targets:
         result, found = _check_target(target, prepared.src)
         models.append(result)
         diagnostics.extend(found)
     return Report(path=path, models=tuple(models), diagnostics=tuple(_ordered(diagnostics)), source=source)
+
+
+def _missing_import(skipped, span: Span | None) -> Diagnostic:
+    message = (f"{skipped.reason}; the file's models were checked without it (a model that needs "
+               f"`{skipped.missing_import}` fails to build and says so)")
+    return Diagnostic(rule=rule("SC907"), message=message, span=span)
 
 
 def _check_target(target, src) -> tuple[ModelResult, list[Diagnostic]]:

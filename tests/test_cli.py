@@ -77,11 +77,27 @@ def test_syntax_error_is_a_diagnostic(tmp_path, capsys):
     assert out.startswith(f"{bad}:3:") and "SC901" in out
 
 
-def test_missing_import_is_a_diagnostic(tmp_path, capsys):
+def test_a_missing_import_without_models_is_a_load_error(tmp_path, capsys):
     bad = tmp_path / "needs.py"
-    bad.write_text("import torch\nimport not_a_real_package_xyz\n\nclass Net(torch.nn.Module):\n    pass\n")
+    bad.write_text("import torch\nfrom not_a_real_package_xyz import Net\n\nmodel = Net()\n")
     code, out, _ = run(capsys, str(bad), "--format", "concise")
     assert code == 1 and f"{bad}:2:" in out and "SC902" in out and "not_a_real_package_xyz" in out
+
+
+def test_a_missing_import_is_a_warning_and_models_are_still_checked(tmp_path, capsys):
+    path = tmp_path / "train.py"
+    body = ("import torch.nn as nn\nimport not_a_real_package_xyz\n\n\n# shapecheck: input=(2, 4)\n"
+            "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+            "        self.fc = nn.Linear(5, 3)\n{extra}\n    def forward(self, x):\n        return self.fc(x)\n")
+    path.write_text(body.format(extra=""))
+    code, out, _ = run(capsys, str(path), "--format", "concise")
+    lines = out.strip().splitlines()
+    assert code == 1 and len(lines) == 2
+    assert lines[0].startswith(f"{path}:2:1: SC907 cannot import not_a_real_package_xyz")
+    assert lines[1].startswith(f"{path}:9:") and "SC101" in lines[1]  # the model was checked
+    path.write_text(body.format(extra="        self.run = not_a_real_package_xyz.init()\n"))
+    code, out, _ = run(capsys, str(path), "--format", "concise")
+    assert code == 1 and "SC905" in out and "name 'not_a_real_package_xyz' is not defined" in out
 
 
 def test_no_model_is_a_usage_error(tmp_path, capsys):

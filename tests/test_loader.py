@@ -253,12 +253,13 @@ def test_unclosed_bracket_is_reported_where_it_opens(tmp_path):
     assert "never closed" in info.value.message
 
 
-def test_a_missing_top_level_import_is_a_load_error(tmp_path):
-    path = write(tmp_path, "import torch\nimport no_such_module_abc\n")
-    with pytest.raises(LoadError) as info:
-        loader.load(loader.parse_file(path))
-    assert (info.value.kind, info.value.line) == ("import", 2)
-    assert "no_such_module_abc" in info.value.message
+def test_a_missing_top_level_import_is_skipped_and_named(tmp_path):
+    path = write(tmp_path, "import torch\nimport no_such_module_abc\nX = 3\n")
+    result = loader.load_report(loader.parse_file(path))
+    assert result.namespace["X"] == 3 and "no_such_module_abc" not in result.namespace
+    (missing,) = result.missing_imports
+    assert (missing.line, missing.missing_import, missing.failed) == (2, "no_such_module_abc", True)
+    assert "no_such_module_abc" in missing.reason
 
 
 def test_a_sibling_that_raises_on_import_is_an_exec_load_error(tmp_path):

@@ -103,12 +103,18 @@ class Skipped:
     end_line: int
     reason: str
     failed: bool = False
+    missing_import: str = ""  # the module a failing top-level import names
 
 
 @dataclass
 class LoadResult:
     namespace: dict
     skipped: list[Skipped]
+
+    @property
+    def missing_imports(self) -> list[Skipped]:
+        """Top-level imports that failed (a package not installed here); the rest still loads."""
+        return [s for s in self.skipped if s.missing_import]
 
 
 class SourceFile:
@@ -261,7 +267,11 @@ def _run_top_statement(stmt: ast.stmt, namespace: dict, src: SourceFile, flags: 
         exec(code, namespace)
     except (Exception, SystemExit) as exc:
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-            raise _import_error(stmt, exc) from None
+            error = _import_error(stmt, exc)
+            if error.kind != "import":  # a module of the user's that fails: the file cannot load
+                raise error from None
+            skipped.append(Skipped(stmt.lineno, end, error.message, True, _imported_name(stmt)))
+            return
         if isinstance(exc, ImportError) and isinstance(stmt, ast.If):
             line = user_line(exc, src.path) or stmt.lineno
             raise LoadError(f"cannot import: {exc}", line, None, "import") from None
@@ -290,11 +300,14 @@ def user_line(exc: BaseException, path: str) -> int | None:
     return line
 
 
-def _import_error(stmt: ast.Import | ast.ImportFrom, exc: BaseException) -> LoadError:
+def _imported_name(stmt: ast.Import | ast.ImportFrom) -> str:
     if isinstance(stmt, ast.ImportFrom):
-        name = "." * stmt.level + (stmt.module or "")
-    else:
-        name = ", ".join(alias.name for alias in stmt.names)
+        return "." * stmt.level + (stmt.module or "")
+    return ", ".join(alias.name for alias in stmt.names)
+
+
+def _import_error(stmt: ast.Import | ast.ImportFrom, exc: BaseException) -> LoadError:
+    name = _imported_name(stmt)
     if isinstance(exc, ImportError):
         return LoadError(f"cannot import {name}: {exc}", stmt.lineno, stmt.col_offset, "import")
     return LoadError(f"importing {name} failed: {type(exc).__name__}: {exc}",

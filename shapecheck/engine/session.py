@@ -49,13 +49,17 @@ class Target:
 class Prepared:
     src: object
     targets: list[Target]
+    missing_imports: list = field(default_factory=list)  # loader.Skipped for each failed import
 
 
 def prepare(source: str, path: str, settings) -> Prepared:
     """Parse and load the file, find its models and what each needs. Raises loader.LoadError."""
     src = loader.parse(source, path)
-    namespace = loader.load(src)
-    specs = discover.find_models(src, namespace)
+    loaded = loader.load_report(src)
+    specs = discover.find_models(src, loaded.namespace)
+    missing = loaded.missing_imports
+    if missing and not specs:  # nothing to check: the failed import is the likely reason
+        raise loader.LoadError(missing[0].reason, missing[0].line, None, "import")
     if settings.models:
         chosen = [s for s in specs if s.name in settings.models]
         if specs and not chosen:
@@ -70,7 +74,7 @@ def prepare(source: str, path: str, settings) -> Prepared:
     built = {type(s.obj) for s in specs if s.kind == "object"}  # classes the file builds itself
     targets = [_target(s, src, cli if s in roots else (), config, init, len(specs) > 1, settings.symbolic,
                        s.kind == "class" and s.obj in built) for s in specs]
-    return Prepared(src, targets)
+    return Prepared(src, targets, missing)
 
 
 def _attach_examples(src, specs) -> None:

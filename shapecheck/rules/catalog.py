@@ -71,6 +71,10 @@ _RULES = [
     Rule("SC906", "unsupported", I, "Part of the forward pass could not be checked.",
          "Fake tensors carry shapes, not values: code that branches on tensor values, or an operator without a "
          "meta kernel, stops the check there. What ran before is reported."),
+    Rule("SC907", "import-missing", W, "A top-level import fails where shapecheck runs.",
+         "The package is not installed in this environment. shapecheck checks the models without it; "
+         "a model that needs it cannot be built and is reported as such. Install the package, or run "
+         "shapecheck in the environment the model runs in."),
 ]
 
 REGISTRY: dict[str, Rule] = {rule.code: rule for rule in _RULES}
