@@ -5,6 +5,7 @@ import re
 import torch
 
 from shapecheck.engine import discover, loader
+from shapecheck.engine.session import with_real_weights
 
 EXPECT = re.compile(r"#\s*expect:\s*([A-Z0-9, ]+)")
 
@@ -32,16 +33,8 @@ def run_real(spec, inputs=None):
     """Build the model on CPU and run it on random tensors; returns the output."""
     inputs = inputs or spec.hint
     torch.manual_seed(0)
-    model = spec.obj() if spec.kind == "class" else _real(spec.obj)
+    model = spec.obj() if spec.kind == "class" else with_real_weights(spec.obj, "cpu")
     tensors = [torch.randint(0, 2, i.shape) if i.dtype == "int64" else torch.randn(i.shape) for i in inputs]
     with torch.no_grad():
         return model(*tensors)
 
-
-def _real(model):
-    """A module object the loader built on the meta device, given memory and fresh weights."""
-    model = model.to_empty(device="cpu")
-    for module in model.modules():
-        if hasattr(module, "reset_parameters"):
-            module.reset_parameters()
-    return model

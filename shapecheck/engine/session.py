@@ -151,7 +151,12 @@ def build_real(target: Target):
 
     if target.spec.kind != "object":
         return build(target.spec, target.init, target.device, target.strict)
-    model = target.spec.obj.to_empty(device=target.device)  # built on meta by the loader
+    return with_real_weights(target.spec.obj, target.device)  # built on meta by the loader
+
+
+def with_real_weights(model, device: str):
+    """A meta-device module given memory on ``device`` and freshly initialised parameters."""
+    model = model.to_empty(device=device)
     for module in model.modules():
         if hasattr(module, "reset_parameters"):
             module.reset_parameters()

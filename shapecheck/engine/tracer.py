@@ -30,7 +30,7 @@ from torch.utils._pytree import tree_flatten
 from ..diagnostics import ShapeRecord, shape_product
 from . import checks
 from .loader import first_line, user_line
-from .symbolic import FakeSession, batch_multiple, is_symbolic, shape_of, size_expr
+from .symbolic import FakeSession, batch_multiple, is_symbolic, shape_of, size_expr, size_value
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _THIS_DIR = os.path.dirname(os.path.dirname(__file__))
@@ -338,7 +338,6 @@ def _tensors(obj) -> list[torch.Tensor]:
 
 def _describe_args(args) -> tuple:
     """Reshape arguments as plain values: ints stay ints, sizes become their example value."""
-    from .symbolic import size_value
     flat = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list, torch.Size)) else args
     return tuple(size_value(a) if isinstance(a, (int, torch.SymInt)) else repr(a) for a in flat)
 

@@ -35,7 +35,9 @@ def _layer_input(d, source: str) -> Fix | None:
     origin = d.fact("flattened_from")
     factors = tuple(origin[1:]) if origin and len(origin) > 2 else None
     alternative = d.fact("op") == "Linear" and "or use nn.LazyLinear(out_features), which sizes itself"
-    origin = value_origin(source, d.span.path, old, d.span.line, d.model) if old.isidentifier() and source else None
+    origin = None
+    if old.isidentifier() and source:
+        origin = value_origin(source, d.span.path, old, d.span.line, d.model)
     if origin is not None:  # fix the value where the name gets it
         new = style.value_text(origin.text, actual, factors)
         where = {"default": "the default of", "constant": "the constant", "argument": "the argument"}[origin.kind]
