@@ -13,18 +13,24 @@ from dataclasses import dataclass, replace
 
 from .config import Settings
 from .diagnostics import Diagnostic, ModelResult, Report, Span, Status
-from .errors import UsageError
+from .errors import UsageError, UserCodeStopped
 from .rules import Context, rule, run_rules
 
 
 def check_file(path: str, inputs=None, init=None, settings: Settings | None = None) -> Report:
     """Check every model in a Python file. ``inputs``: shapes as strings ("16,1,32,32") or tuples."""
     settings = _settings(settings, inputs, init)
+    return check_source(read_source(path), path, settings)
+
+
+def read_source(path: str) -> str:
+    """The text of a Python file, for checking (UsageError if it is not a readable file)."""
+    if os.path.isdir(path):
+        raise UsageError(f"{path}: is a folder; pass it without --fix/--diff or name the files")
     if not os.path.isfile(path):
         raise UsageError(f"{path}: no such file")
     with open(path, encoding="utf-8", errors="replace") as handle:
-        source = handle.read()
-    return check_source(source, path, settings)
+        return handle.read()
 
 
 def check_source(source: str, path: str, settings: Settings | None = None) -> Report:
@@ -32,22 +38,34 @@ def check_source(source: str, path: str, settings: Settings | None = None) -> Re
     from .fixes import attach_fixes
     from .suppress import apply_suppressions
 
+    from .worker.isolation import isolated
+
     settings = settings or Settings()
-    report = _check_once(source, path, settings)
-    if settings.prove_fixes and report.diagnostics:
-        def recheck(text: str, model: str) -> Report:
-            only = (model,) if model else settings.models
-            return _check_once(text, path, replace(settings, prove_fixes=False, models=only))
-        report = attach_fixes(report, recheck)
+    with isolated():
+        report = _check_once(source, path, settings)
+        if settings.prove_fixes and report.diagnostics:
+            report = attach_fixes(report, _rechecker(path, settings))
     return apply_suppressions(report)
+
+
+def _rechecker(path: str, settings: Settings):
+    def recheck(text: str, model: str) -> Report | None:
+        if model and model in settings.unproven:
+            return None  # re-checking this model crashed the worker before: the fix stays unproven
+        settings.notify("fix", model)
+        only = (model,) if model else settings.models
+        return _check_once(text, path, replace(settings, prove_fixes=False, models=only))
+    return recheck
 
 
 def check(model, *inputs) -> Report:
     """Check a model object in memory. ``inputs``: shapes (tuples) or example tensors."""
     from .engine import session
+    from .worker.isolation import isolated
 
-    target = session.object_target(model, inputs)
-    result, diagnostics = _trace_target(target, source_file=target.src)
+    with isolated():
+        target = session.object_target(model, inputs)
+        result, diagnostics = _trace_target(target, source_file=target.src)
     return Report(path=target.path, models=(result,), diagnostics=tuple(diagnostics))
 
 
@@ -182,6 +200,7 @@ def _check_once(source: str, path: str, settings: Settings) -> Report:
     from .engine import session
     from .engine.loader import LoadError
 
+    settings.notify("load")
     try:
         prepared = session.prepare(source, path, settings)
     except LoadError as exc:
@@ -190,13 +209,19 @@ def _check_once(source: str, path: str, settings: Settings) -> Report:
         message = f"{'syntax error' if code == 'SC901' else 'cannot load the file'}: {exc.message}"
         diagnostic = Diagnostic(rule=rule(code), message=message, span=span)
         return Report(path=path, diagnostics=(diagnostic,), source=source)
+    except (UserCodeStopped, SystemExit) as exc:  # the file's top level, not one model
+        return Report(path=path, diagnostics=(stopped_diagnostic(exc, path, source),), source=source)
     lines = session.Locator(prepared.src, None)
     models, diagnostics = [], [_missing_import(s, lines.line_span(s.line)) for s in prepared.missing_imports]
     for target in prepared.targets:
+        settings.notify("model", target.name, target.line)
         result, found = _check_target(target, prepared.src)
         models.append(result)
         diagnostics.extend(found)
-    return Report(path=path, models=tuple(models), diagnostics=tuple(_ordered(diagnostics)), source=source)
+    if not models and not diagnostics:
+        message = "no nn.Module model is defined or built in this file; nothing to check"
+        diagnostics.append(Diagnostic(rule=rule("SC908"), message=message, span=Span(path, 1, 0, 1, 0)))
+    return Report(path=path, models=tuple(models), diagnostics=tuple(ordered_diagnostics(diagnostics)), source=source)
 
 
 def _missing_import(skipped, span: Span | None) -> Diagnostic:
@@ -213,12 +238,35 @@ def _check_target(target, src) -> tuple[ModelResult, list[Diagnostic]]:
         return _not_checked(target, src)
     try:
         target.model = session.build_target(target)
+        return _trace_target(target, src)
     except BuildError as exc:
         span = session.Locator(src, target).line_span(exc.line) if exc.line else _class_span(target, src)
         diagnostic = Diagnostic(rule=rule("SC905"), message=exc.message,
                                 span=span, model=target.name)
         return _result(target, Status.NOT_CHECKED, reason=exc.message), [diagnostic]
-    return _trace_target(target, src)
+    except (UserCodeStopped, SystemExit) as exc:
+        diagnostic = replace(stopped_diagnostic(exc, target.path, src.source if src else ""), model=target.name)
+        if diagnostic.span is None:
+            diagnostic = replace(diagnostic, span=_class_span(target, src))
+        return _result(target, Status.NOT_CHECKED, reason=diagnostic.message), [diagnostic]
+
+
+def stopped_diagnostic(exc: BaseException, path: str, source: str) -> Diagnostic:
+    """SC910/SC911 for user code that was stopped (a blocked side effect, an exit call)."""
+    from .engine.session import as_stopped
+
+    stopped = as_stopped(exc, path)
+    where = stopped.path or path
+    span = line_span(where, source if where == path else "", stopped.line) if stopped.line else None
+    return Diagnostic(rule=rule(stopped.code), message=stopped.message, span=span)
+
+
+def line_span(path: str, source: str, line: int) -> Span:
+    """The span of a line's text without its indentation (empty when the line is not known)."""
+    lines = source.split("\n")
+    text = lines[line - 1].rstrip("\r") if 1 <= line <= len(lines) else ""
+    start = len(text) - len(text.lstrip())
+    return Span(path, line, start, line, len(text.rstrip()))
 
 
 def _trace_target(target, source_file) -> tuple[ModelResult, list[Diagnostic]]:
@@ -243,7 +291,8 @@ def _not_checked(target, src) -> tuple[ModelResult, list[Diagnostic]]:
         reason = "checked as part of the models that use it"
         return _result(target, Status.NOT_CHECKED, reason=reason), []
     result = _result(target, Status.NOT_CHECKED, reason=problem.message)
-    diagnostic = Diagnostic(rule=rule(problem.code), message=problem.message, span=_class_span(target, src),
+    span = line_span(target.path, src.source, problem.line) if problem.line and src else _class_span(target, src)
+    diagnostic = Diagnostic(rule=rule(problem.code), message=problem.message, span=span,
                             model=target.name, notes=tuple(problem.notes))
     return result, [diagnostic]
 
@@ -270,7 +319,7 @@ def _point(path: str, line: int | None, column: int | None) -> Span:
     return Span(path, line, column, line, column + 1)
 
 
-def _ordered(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+def ordered_diagnostics(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     """Source order; each (code, span) once (a shared layer reported by two models counts once)."""
     seen, out = set(), []
     for d in sorted(diagnostics, key=lambda d: (d.line or 0, d.span.column if d.span else 0, d.code)):

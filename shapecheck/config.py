@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from typing import Any, Callable
+
+DEFAULT_TIMEOUT = 20.0  # seconds per model (loading, building, tracing, fix proofs)
+DEFAULT_MEMORY_MB = 4096  # memory the worker may take beyond what it holds when it starts
 
 
 @dataclass(frozen=True)
@@ -20,3 +25,53 @@ class Settings:
     symbolic: bool = True  # trace with a symbolic batch dimension
     prove_fixes: bool = True  # re-check each proposed fix before calling it safe
     extra: dict = field(default_factory=dict)
+    timeout: float = DEFAULT_TIMEOUT  # per model, enforced by the worker
+    memory_mb: int = DEFAULT_MEMORY_MB  # enforced by the worker
+    exclude: tuple[str, ...] = ()  # models not to run at all (the worker saw them hang or crash)
+    unproven: tuple[str, ...] = ()  # models whose fixes are not re-checked (a re-check crashed)
+    # called as observer(phase, model, line) when a phase starts: "load", "model", "fix"
+    observer: Callable[[str, str, Any], None] | None = field(default=None, compare=False, repr=False)
+
+    def notify(self, phase: str, model: str = "", line: int | None = None) -> None:
+        if self.observer is not None:
+            self.observer(phase, model, line)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the worker (the observer stays behind)."""
+        return {"inputs": list(self.inputs), "init": list(self.init), "models": list(self.models),
+                "symbolic": self.symbolic, "prove_fixes": self.prove_fixes, "extra": dict(self.extra),
+                "timeout": self.timeout, "memory_mb": self.memory_mb, "exclude": list(self.exclude),
+                "unproven": list(self.unproven)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Settings":
+        tuples = ("inputs", "init", "models", "exclude", "unproven")
+        return cls(**{k: tuple(v) if k in tuples else v for k, v in data.items()})
+
+
+def find_config(path: str) -> str | None:
+    """The nearest pyproject.toml in the folder of ``path`` (or ``path`` itself, a folder) or above it."""
+    folder = os.path.abspath(path) if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    while True:
+        candidate = os.path.join(folder, "pyproject.toml")
+        if os.path.isfile(candidate):
+            return candidate
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def tool_table(config: str) -> dict:
+    """The `[tool.shapecheck]` table of a pyproject.toml; {} when it has none or cannot be read."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        with open(config, "rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, ValueError):
+        return {}
+    table = data.get("tool", {}).get("shapecheck", {})
+    return table if isinstance(table, dict) else {}

@@ -58,6 +58,12 @@ class Span:
             "end_column": self.end_column + 1,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Span | None":
+        if data.get("line") is None:
+            return None
+        return cls(data["path"], data["line"], data["column"] - 1, data["end_line"], data["end_column"] - 1)
+
 
 @dataclass(frozen=True, slots=True)
 class Edit:
@@ -66,6 +72,10 @@ class Edit:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.span.to_dict(), "new_text": self.new_text}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Edit":
+        return cls(Span.from_dict(data), data["new_text"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +93,11 @@ class Fix:
             "edits": [e.to_dict() for e in self.edits],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Fix":
+        return cls(data["title"], tuple(Edit.from_dict(e) for e in data["edits"]),
+                   Applicability(data["applicability"]), data.get("code", ""))
+
 
 @dataclass(frozen=True, slots=True)
 class Related:
@@ -91,6 +106,10 @@ class Related:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.span.to_dict(), "message": self.message}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Related":
+        return cls(Span.from_dict(data), data["message"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +155,18 @@ class Diagnostic:
             "notes": list(self.notes),
             "related": [r.to_dict() for r in self.related],
             "fix": self.fix.to_dict() if self.fix else None,
+            "facts": {name: _plain(value) for name, value in self.facts},
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Diagnostic":
+        from .rules.catalog import rule
+
+        return cls(rule=rule(data["code"]), message=data["message"], span=Span.from_dict(data),
+                   model=data.get("model", ""), notes=tuple(data.get("notes", ())),
+                   related=tuple(Related.from_dict(r) for r in data.get("related", ())),
+                   fix=Fix.from_dict(data["fix"]) if data.get("fix") else None,
+                   facts=tuple((k, _tupled(v)) for k, v in data.get("facts", {}).items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +192,16 @@ class ShapeRecord:
             "input_shapes": [list(s) for s in self.in_shapes],
             "output_shapes": [list(s) for s in self.out_shapes],
             "note": self.note,
+            "steps": list(self.steps),
+            "error": self.error,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ShapeRecord":
+        return cls(name=data["name"], kind=data["kind"], op=data["type"],
+                   in_shapes=_shapes(data["input_shapes"]), out_shapes=_shapes(data["output_shapes"]),
+                   line=data.get("line"), note=data.get("note", ""), steps=tuple(data.get("steps", ())),
+                   error=data.get("error", ""))
 
 
 class Status(str, enum.Enum):
@@ -200,6 +239,15 @@ class ModelResult:
             "layers": [r.to_dict() for r in self.records],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelResult":
+        return cls(name=data["name"], path=data["path"], line=data.get("line"),
+                   input_shapes=_shapes(data["input_shapes"]), input_dtypes=tuple(data.get("input_dtypes", ())),
+                   input_source=data.get("input_source") or "", accepted_inputs=data.get("accepted_inputs") or "",
+                   status=Status(data["status"]), reason=data.get("reason") or "",
+                   output_shapes=_shapes(data.get("output_shapes", ())),
+                   records=tuple(ShapeRecord.from_dict(r) for r in data.get("layers", ())))
+
 
 @dataclass(frozen=True, slots=True)
 class Report:
@@ -226,12 +274,42 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": 1,
+            "path": self.path,
             "models": [m.to_dict() for m in self.models],
             "diagnostics": [d.to_dict() for d in self.diagnostics],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "") -> "Report":
+        """The inverse of ``to_dict`` (``source`` is not part of the plain data)."""
+        return cls(path=data["path"], models=tuple(ModelResult.from_dict(m) for m in data["models"]),
+                   diagnostics=tuple(Diagnostic.from_dict(d) for d in data["diagnostics"]), source=source)
+
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
+
+
+def _plain(value: Any) -> Any:
+    """Facts as JSON data: tuples become lists, anything else unknown becomes its text."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def _tupled(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_tupled(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tupled(v) for k, v in value.items()}
+    return value
+
+
+def _shapes(shapes) -> tuple[tuple, ...]:
+    return tuple(tuple(s) for s in shapes)
 
 
 def format_shape(shape: tuple) -> str:

@@ -1,11 +1,16 @@
 """Exceptions that cross shapecheck's own boundaries.
 
     ShapecheckError
-    └── UsageError      bad flags, missing files, bad --input/--init values: exit 2
+    ├── UsageError      bad flags, missing files, bad --input/--init values: exit 2
+    └── InternalError   a bug in shapecheck itself: exit 2, with a request to report it
 
-Any other exception escaping `api` is a bug in shapecheck: the CLI prints one line and exits 2.
+    BaseException
+    └── UserCodeStopped the user's code was stopped (a blocked side effect, an exit call):
+                        the model it belongs to is "not checked", never an error
 
 Failures of the *user's* code are never exceptions past `api`: they become diagnostics.
+`UserCodeStopped` derives from BaseException so that neither the user's own `except
+Exception` nor the engine's handlers for user errors can turn it into something else.
 """
 
 
@@ -15,3 +20,22 @@ class ShapecheckError(Exception):
 
 class UsageError(ShapecheckError):
     """The command line or the API was used wrongly."""
+
+
+class InternalError(ShapecheckError):
+    """shapecheck failed on its own: a bug to report, never the user's error."""
+
+
+class UserCodeStopped(BaseException):
+    """User code was stopped while shapecheck ran it.
+
+    ``code``: the rule code that reports it (SC910 a blocked side effect, SC911 an exit call);
+    ``line``/``path``: where in the user's files it happened, when known.
+    """
+
+    def __init__(self, message: str, code: str = "SC910", path: str = "", line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.path = path
+        self.line = line

@@ -11,6 +11,15 @@ CASES = os.path.join(ROOT, "tests", "models", "cases")
 GOLDEN = os.path.join(ROOT, "tests", "golden")
 
 
+@pytest.fixture(scope="session")
+def worker():
+    """One warm worker process for the whole test session (the CLI tests reuse it)."""
+    from shapecheck.worker import Worker
+
+    with Worker() as running:
+        yield running
+
+
 def pytest_addoption(parser):
     parser.addoption("--update-goldens", action="store_true", help="rewrite tests/golden/* from current output")
 

@@ -12,8 +12,17 @@ from conftest import CASES, EXAMPLES
 LENET_BUG = os.path.join(EXAMPLES, "lenet_bug.py")
 
 
+@pytest.fixture(autouse=True)
+def _shared_worker(worker, monkeypatch):
+    """Every `main` call of these tests reuses the session's warm worker."""
+    monkeypatch.setitem(SHARED, "worker", worker)
+
+
+SHARED: dict = {}
+
+
 def run(capsys, *argv):
-    code = main(list(argv))
+    code = main(list(argv), worker=SHARED.get("worker"))
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -45,7 +54,7 @@ def test_concise_format(capsys):
 def test_json_format(capsys):
     code, out, _ = run(capsys, LENET_BUG, "--format", "json")
     data = json.loads(out)
-    assert code == 1 and data["version"] == 1
+    assert code == 1 and data["version"] == 2
     model = data["models"][0]
     assert (model["name"], model["line"], model["input_source"], model["status"]) == ("Net", 12, "hint", "checked")
     assert model["input_shapes"] == [[16, 1, 32, 32]]
@@ -100,11 +109,14 @@ def test_a_missing_import_is_a_warning_and_models_are_still_checked(tmp_path, ca
     assert code == 1 and "SC905" in out and "name 'not_a_real_package_xyz' is not defined" in out
 
 
-def test_no_model_is_a_usage_error(tmp_path, capsys):
+def test_a_file_without_models_is_a_note_and_exits_zero(tmp_path, capsys):
     empty = tmp_path / "plain.py"
     empty.write_text("x = 1\n")
-    code, _, err = run(capsys, str(empty))
-    assert code == 2 and "no nn.Module model found" in err
+    code, out, _ = run(capsys, str(empty), "--format", "concise")
+    assert code == 0 and out == f"{empty}:1:1: SC908 no nn.Module model is defined or built in this file; nothing to check\n"
+    (tmp_path / "empty.py").write_text("")
+    code, out, _ = run(capsys, str(tmp_path / "empty.py"), "--format", "concise")
+    assert code == 0 and "SC908" in out
 
 
 @pytest.mark.parametrize("argv, needle", [
@@ -203,3 +215,45 @@ def test_plain_ignore_silences_every_code_on_its_line(tmp_path, capsys):
     path.write_text(text)
     code, out, _ = run(capsys, str(path), "--format", "concise")
     assert code == 1 and "SC101" not in out and "SC201" in out
+
+
+def _net(width: int) -> str:
+    return ("import torch.nn as nn\n\n# shapecheck: input=(2, 4)\nclass Net(nn.Module):\n    def __init__(self):\n"
+            f"        super().__init__()\n        self.fc = nn.Linear({width}, 2)\n\n"
+            "    def forward(self, x):\n        return self.fc(x)\n")
+
+
+def test_a_folder_is_walked_and_reported_as_one_document(tmp_path, capsys):
+    (tmp_path / "pyproject.toml").write_text('[tool.shapecheck]\nexclude = ["scratch/*"]\n')
+    for folder in ("pkg", ".hidden", "venv_like", "build", "scratch"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "venv_like" / "pyvenv.cfg").write_text("home = /usr\n")
+    (tmp_path / "pkg" / "good.py").write_text(_net(4))
+    (tmp_path / "pkg" / "bad.py").write_text(_net(5))
+    (tmp_path / "pkg" / "helpers.py").write_text("import torch\n\ndef scale(x):\n    return 2 * x\n")
+    (tmp_path / "pkg" / "notes.py").write_text("x = 1\n")
+    for skipped in (".hidden", "venv_like", "build", "scratch"):
+        (tmp_path / skipped / "model.py").write_text(_net(7))
+    code, out, _ = run(capsys, str(tmp_path), "--format", "json")
+    data = json.loads(out)
+    assert code == 1
+    assert [f["path"] for f in data["files"]] == [str(tmp_path / "pkg" / "bad.py"), str(tmp_path / "pkg" / "good.py")]
+    assert [(d["code"], d["path"]) for d in data["diagnostics"]] == [("SC101", str(tmp_path / "pkg" / "bad.py"))]
+    assert data["summary"] == {"files": 2, "models": 2, "checked": 2, "partial": 0, "not_checked": 0,
+                               "errors": 1, "warnings": 0, "notes": 0}
+
+
+def test_several_files_give_one_concise_stream(tmp_path, capsys):
+    first, second = tmp_path / "a.py", tmp_path / "b.py"
+    first.write_text(_net(5))
+    second.write_text(_net(6))
+    code, out, _ = run(capsys, str(first), str(second), "--format", "concise")
+    assert code == 1
+    assert [line.split(": ")[0] for line in out.strip().splitlines()] == [f"{first}:7:29", f"{second}:7:29"]
+
+
+def test_without_the_sandbox_the_check_runs_in_process(tmp_path, capsys):
+    path = tmp_path / "a.py"
+    path.write_text(_net(5))
+    code, out, _ = run(capsys, str(path), "--format", "concise", "--no-sandbox")
+    assert code == 1 and "SC101" in out

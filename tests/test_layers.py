@@ -37,6 +37,9 @@ def files(room: str) -> list[str]:
     ("api", ("rich", "frontends", "render")),
     ("render", ("torch", "frontends", "engine", "api")),
     ("conv", ("rich", "frontends", "rules", "fixes", "api")),
+    ("worker", ("rich", "frontends", "render", "torch")),
+    ("source", ("torch", "libcst", "rich", "frontends", "render", "engine", "rules", "fixes", "api")),
+    ("config", ("torch", "libcst", "rich", "frontends", "render", "engine")),
     ("frontends", ("torch", "libcst", "engine", "rules", "fixes", "conv", "diagnostics")),
 ])
 def test_room_imports(room, forbidden):

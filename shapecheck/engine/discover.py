@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from shapecheck.config import find_config
 from shapecheck.errors import ShapecheckError, UsageError
 
 try:
@@ -171,19 +172,6 @@ def hint_text(specs: tuple[InputSpec, ...]) -> str:
 
     body = one(specs[0]) if len(specs) == 1 else "(" + ", ".join(map(one, specs)) + ")"
     return f"# shapecheck: input={body}"
-
-
-def find_config(path: str) -> str | None:
-    """The nearest pyproject.toml in the file's folder or above it."""
-    folder = os.path.dirname(os.path.abspath(path))
-    while True:
-        candidate = os.path.join(folder, "pyproject.toml")
-        if os.path.isfile(candidate):
-            return candidate
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            return None
-        folder = parent
 
 
 def read_config(path: str) -> dict[str, tuple[InputSpec, ...]]:

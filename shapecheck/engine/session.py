@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ..diagnostics import Span
 from . import discover, loader
-from ..errors import UsageError
+from ..errors import UsageError, UserCodeStopped
 from .discover import InputSpec
 
 
@@ -24,6 +24,18 @@ class NotChecked:
     message: str
     notes: tuple[str, ...] = ()
     quiet: bool = False  # a building block of another model: listed, not reported
+    line: int | None = None  # where in the file it happened, when not at the class
+
+
+def as_stopped(exc: BaseException, path: str) -> UserCodeStopped:
+    """A blocked side effect as it is; an exit call (SystemExit) as SC911 at the user's line."""
+    if isinstance(exc, UserCodeStopped):
+        return exc
+    line = loader.user_line(exc, path)
+    code = getattr(exc, "code", None)
+    message = (f"the code called sys.exit({'' if code is None else repr(code)})"
+               + (f" at line {line}" if line else "") + ": the model was not checked")
+    return UserCodeStopped(message, "SC911", path if line else "", line)
 
 
 @dataclass
@@ -66,14 +78,18 @@ def prepare(source: str, path: str, settings) -> Prepared:
             raise UsageError(f"{path}: no model named {', '.join(settings.models)}; "
                              f"the file has {', '.join(s.name for s in specs)}")
         specs = chosen
+    specs = [s for s in specs if s.name not in settings.exclude]  # the worker saw these hang or crash
     _attach_examples(src, specs)
     cli = tuple(discover.parse_input_flag(t) for t in settings.inputs)
     init = discover.parse_init_flags(list(settings.init))
     config = discover.read_config(path)
     roots = [s for s in specs if not s.is_used_by_other] or specs
     built = {type(s.obj) for s in specs if s.kind == "object"}  # classes the file builds itself
-    targets = [_target(s, src, cli if s in roots else (), config, init, len(specs) > 1, settings.symbolic,
-                       s.kind == "class" and s.obj in built) for s in specs]
+    targets = []
+    for s in specs:
+        settings.notify("model", s.name, s.line)  # inference runs the model's code
+        targets.append(_target(s, src, cli if s in roots else (), config, init, len(specs) > 1, settings.symbolic,
+                               s.kind == "class" and s.obj in built))
     return Prepared(src, targets, missing)
 
 
@@ -117,9 +133,13 @@ def _infer(target: Target, spec, init: dict, strict: bool) -> bool:
         return False
     try:
         model = build(spec, init, "meta", strict)
+        found = infer_inputs(model, spec.path)
     except (BuildError, discover.MissingArguments, UsageError):
         return False
-    found = infer_inputs(model, spec.path)
+    except (UserCodeStopped, SystemExit) as exc:  # the model's code was stopped: not checked, and why
+        stopped = as_stopped(exc, spec.path)
+        target.problem = NotChecked(stopped.code, stopped.message, line=stopped.line)
+        return True
     if found is None or not found.inputs:
         return False
     target.inputs, target.input_source, target.accepted = tuple(found.inputs), "inferred", found.accepted

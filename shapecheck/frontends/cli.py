@@ -17,16 +17,22 @@ import warnings
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, worker=None) -> int:
+    """Run the command line; ``worker``: a running `shapecheck.worker.Worker` to reuse (tests)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
-    from ..errors import ShapecheckError
+    from ..errors import InternalError, ShapecheckError
 
     command = argv[0] if argv and argv[0] in ("check", "explain", "verify") else "check"
     if argv and argv[0] == command:
         argv = argv[1:]
     try:
-        return {"check": _check, "explain": _explain, "verify": _verify}[command](argv)
+        if command == "check":
+            return _check(argv, worker)
+        return {"explain": _explain, "verify": _verify}[command](argv)
+    except InternalError as exc:
+        print(f"shapecheck: internal error: {exc}{_REPORT_IT}", file=sys.stderr)
+        return EXIT_USAGE
     except ShapecheckError as exc:
         print(f"shapecheck: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -47,8 +53,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _check_parser() -> argparse.ArgumentParser:
+    from ..config import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
+
     p = _Parser(prog="shapecheck", description="Find shape bugs in PyTorch models before anything runs.")
-    p.add_argument("files", nargs="+", metavar="FILE", help="Python files that define nn.Module models")
+    p.add_argument("files", nargs="+", metavar="PATH",
+                   help="Python files that define nn.Module models, or folders to search for them")
     p.add_argument("--input", action="append", default=[], metavar="SHAPE",
                    help="input shape, e.g. 16,1,32,32 or 16,20:int64 (repeat for several forward arguments)")
     p.add_argument("--init", action="append", default=[], metavar="NAME=VALUE",
@@ -59,6 +68,12 @@ def _check_parser() -> argparse.ArgumentParser:
     p.add_argument("--fix", action="store_true", help="apply the fixes proven safe, in place")
     p.add_argument("--diff", action="store_true", help="print the safe fixes as a diff; change nothing")
     p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"time limit per model (default {DEFAULT_TIMEOUT:g}; 0: none)")
+    p.add_argument("--memory", type=int, default=DEFAULT_MEMORY_MB, metavar="MIB",
+                   help=f"memory the checking process may take (default {DEFAULT_MEMORY_MB}; 0: no limit)")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run the model code in this process, without the worker's guard and limits")
     p.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
     p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     return p
@@ -72,29 +87,72 @@ def _console(no_color: bool = False):
                    width=None if tty else 110, soft_wrap=not tty)
 
 
-def _check(argv: list[str]) -> int:
-    from ..api import check_file
+def _check(argv: list[str], worker=None) -> int:
     from ..config import Settings
 
     args = _check_parser().parse_args(argv)
-    settings = Settings(inputs=tuple(args.input), init=tuple(args.init), models=tuple(args.model))
+    own = worker is None and not args.no_sandbox
+    if own:
+        from ..worker import Worker
+        worker = Worker(memory_mb=args.memory, debug=args.debug)
+        worker.start()  # torch loads in the worker while the files are read here
+    try:
+        settings = Settings(inputs=tuple(args.input), init=tuple(args.init), models=tuple(args.model),
+                            timeout=args.timeout, memory_mb=args.memory)
+        return _check_paths(args, settings, None if args.no_sandbox else worker)
+    finally:
+        if own:
+            worker.close()
+
+
+def _check_paths(args, settings, worker) -> int:
+    from ..errors import InternalError, UsageError
+    from ..source.walk import python_files
+
     console = _console(args.no_color)
-    code = EXIT_OK
-    for path in args.files:
-        report = check_file(path, settings=settings)
-        if not report.models and not report.diagnostics:
-            print(f"shapecheck: error: {path}: no nn.Module model found", file=sys.stderr)
-            code = max(code, EXIT_USAGE)
+    reports, code = [], EXIT_OK
+    for path, named in python_files(args.files):
+        try:
+            report = _check_one(path, settings, worker, args, console)
+        except (InternalError, UsageError) as exc:
+            kind = "internal error" if isinstance(exc, InternalError) else "error"
+            print(f"shapecheck: {kind}: {exc}" + _REPORT_IT * isinstance(exc, InternalError), file=sys.stderr)
+            code = EXIT_USAGE
             continue
-        if args.fix or args.diff:
-            report = _apply_fixes(report, path, args, console, settings)
-        _print(report, args, console)
-        code = max(code, report.exit_code(args.strict))
-    return code
+        if not named and _no_models(report):
+            continue  # found while walking a folder: nothing to say about a file without models
+        reports.append(report)
+        if args.format == "text" and not args.diff:
+            from ..render.terminal import render_report
+            render_report(report, _console(args.no_color), quiet=args.quiet)
+    _print_documents(reports, args)
+    return max([code] + [r.exit_code(args.strict) for r in reports])
 
 
-def _apply_fixes(report, path, args, console, settings):
-    from ..api import check_file, fixed_source, source_diff
+_REPORT_IT = "\n  this is a bug in shapecheck; please report it with the file (run with --debug for the traceback)"
+
+
+def _check_one(path, settings, worker, args, console):
+    report = _run_check(path, settings, worker)
+    if args.fix or args.diff:
+        report = _apply_fixes(report, path, args, console, settings, worker)
+    return report
+
+
+def _run_check(path, settings, worker):
+    from ..api import check_file
+
+    if worker is None:
+        return check_file(path, settings=settings)
+    return worker.check_file(path, settings)
+
+
+def _no_models(report) -> bool:
+    return not report.models and all(d.code == "SC908" for d in report.diagnostics)
+
+
+def _apply_fixes(report, path, args, console, settings, worker):
+    from ..api import fixed_source, source_diff
 
     text, count = fixed_source(report)
     if not count:
@@ -105,20 +163,18 @@ def _apply_fixes(report, path, args, console, settings):
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
     console.print(f"{path}: applied {count} fix{'es' * (count != 1)}")
-    return check_file(path, settings=settings)
+    return _run_check(path, settings, worker)
 
 
-def _print(report, args, console) -> None:
+def _print_documents(reports, args) -> None:
     if args.format == "json":
-        sys.stdout.write(report.to_json() + "\n")
+        from ..render.machine import json_document
+        sys.stdout.write(json_document(reports) + "\n")
     elif args.format == "concise":
         from ..render.terminal import concise
-        text = concise(report)
+        text = "\n".join(t for t in (concise(r) for r in reports) if t)
         if text:
             print(text)
-    elif not args.diff:
-        from ..render.terminal import render_report
-        render_report(report, console, quiet=args.quiet)
 
 
 def _explain(argv: list[str]) -> int:

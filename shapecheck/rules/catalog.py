@@ -75,6 +75,23 @@ _RULES = [
          "The package is not installed in this environment. shapecheck checks the models without it; "
          "a model that needs it cannot be built and is reported as such. Install the package, or run "
          "shapecheck in the environment the model runs in."),
+    Rule("SC908", "no-models", I, "The file defines or builds no nn.Module model.",
+         "There is nothing to check in this file. This is a note, not a failure: a pre-commit hook "
+         "that passes every changed .py file still succeeds."),
+    Rule("SC910", "side-effect-blocked", I, "User code tried to do something shapecheck does not allow.",
+         "shapecheck runs constructors and forward in a worker that refuses network access, starting "
+         "processes and writing files outside its own temporary folder. The attempt was stopped at the "
+         "line shown, so the model it belongs to was not checked. Move such code out of __init__ and "
+         "forward, or guard it."),
+    Rule("SC911", "exit-called", I, "User code called sys.exit, exit or os._exit.",
+         "The model was not checked, because its code asked the process to exit while it was built or run."),
+    Rule("SC912", "timeout", I, "A model did not finish within the time limit.",
+         "Building, tracing or proving fixes for one model took longer than --timeout (20 s by default). "
+         "An endless loop in __init__ or forward is the usual cause; raise --timeout for a model that "
+         "is simply slow to build."),
+    Rule("SC913", "worker-crashed", I, "The worker process died while it checked a model.",
+         "The model's code crashed the process that runs it (a segmentation fault, or the memory "
+         "limit, --memory, was reached). The other models were still checked."),
 ]
 
 REGISTRY: dict[str, Rule] = {rule.code: rule for rule in _RULES}

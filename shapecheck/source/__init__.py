@@ -1,0 +1,1 @@
+"""Source handling without torch: which files to read, and how."""
