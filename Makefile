@@ -23,6 +23,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/engine_speed.py
 	$(BIN)/python benchmarks/conv.py
+	$(BIN)/python benchmarks/worker.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

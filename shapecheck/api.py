@@ -241,14 +241,20 @@ def _check_target(target, src) -> tuple[ModelResult, list[Diagnostic]]:
         return _trace_target(target, src)
     except BuildError as exc:
         span = session.Locator(src, target).line_span(exc.line) if exc.line else _class_span(target, src)
-        diagnostic = Diagnostic(rule=rule("SC905"), message=exc.message,
-                                span=span, model=target.name)
+        code = "SC914" if _out_of_memory(exc.exception) else "SC905"
+        diagnostic = Diagnostic(rule=rule(code), message=exc.message, span=span, model=target.name)
         return _result(target, Status.NOT_CHECKED, reason=exc.message), [diagnostic]
     except (UserCodeStopped, SystemExit) as exc:
         diagnostic = replace(stopped_diagnostic(exc, target.path, src.source if src else ""), model=target.name)
         if diagnostic.span is None:
             diagnostic = replace(diagnostic, span=_class_span(target, src))
         return _result(target, Status.NOT_CHECKED, reason=diagnostic.message), [diagnostic]
+
+
+def _out_of_memory(exc: BaseException | None) -> bool:
+    """A MemoryError, or torch's own words for an allocation the memory limit refused."""
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or "can't allocate memory" in text or "not enough memory" in text
 
 
 def stopped_diagnostic(exc: BaseException, path: str, source: str) -> Diagnostic:

@@ -148,3 +148,34 @@ def test_the_worker_guard_is_off_between_checks(worker, tmp_path):
     for _ in range(2):
         report = worker.check_file(str(path))
         assert report.models[0].input_source == "config" and report.ok and not report.diagnostics
+
+
+def test_the_memory_limit_stops_one_model(tmp_path):
+    from shapecheck.worker import Worker
+
+    path = _case(tmp_path, "memory.py")
+    with Worker(memory_mb=512) as small:
+        report = small.check_file(path, Settings(inputs=("3,4",), memory_mb=512))
+    codes = {d.model: (d.code, d.line, d.severity.value) for d in report.diagnostics}
+    assert codes == {"Hungry": ("SC914", 9, "info"), "Wrong": ("SC101", 19, "error")}
+
+
+def test_an_internal_error_in_the_worker_is_exit_2_with_one_line(tmp_path, capsys, monkeypatch):
+    """A bug in shapecheck's own code, raised inside the worker, is never the user's finding.
+
+    The fault is planted in the worker through a `sitecustomize` module on its PYTHONPATH."""
+    from shapecheck.frontends.cli import main
+
+    plant = tmp_path / "plant"
+    plant.mkdir()
+    (plant / "sitecustomize.py").write_text(
+        "import shapecheck.api\n\ndef broken(*args, **kwargs):\n    raise IndexError('tuple index out of range')\n\n"
+        "shapecheck.api.run_rules = broken\n")
+    monkeypatch.setenv("PYTHONPATH", str(plant))
+    path = tmp_path / "net.py"
+    path.write_text("import torch.nn as nn\n\nclass Net(nn.Module):\n    def forward(self, x):\n        return x\n")
+    code = main([str(path), "--input", "2,3"])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert err.startswith(f"shapecheck: internal error: {path}: IndexError: tuple index out of range")
+    assert "please report it" in err and "Traceback" not in err

@@ -63,7 +63,9 @@ def _check_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", action="append", default=[], metavar="NAME=VALUE",
                    help="constructor argument, VALUE a Python literal (repeatable)")
     p.add_argument("--model", action="append", default=[], metavar="NAME", help="check only this model")
-    p.add_argument("--format", choices=("text", "concise", "json"), default="text")
+    p.add_argument("--format", choices=("text", "concise", "json", "sarif", "github"), default="text",
+                   help="text: the rich report; concise: path:line:col: CODE message; json, sarif (2.1.0) or "
+                        "github (workflow annotations): one document for the whole run")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the diagnostics")
     p.add_argument("--fix", action="store_true", help="apply the fixes proven safe, in place")
     p.add_argument("--diff", action="store_true", help="print the safe fixes as a diff; change nothing")
@@ -167,9 +169,16 @@ def _apply_fixes(report, path, args, console, settings, worker):
 
 
 def _print_documents(reports, args) -> None:
+    from .. import __version__
+    from ..render import machine
+
     if args.format == "json":
-        from ..render.machine import json_document
-        sys.stdout.write(json_document(reports) + "\n")
+        sys.stdout.write(machine.json_document(reports) + "\n")
+    elif args.format == "sarif":
+        sys.stdout.write(machine.sarif_document(reports, __version__) + "\n")
+    elif args.format == "github":
+        text = machine.github_lines(reports)
+        sys.stdout.write(text + "\n" if text else "")
     elif args.format == "concise":
         from ..render.terminal import concise
         text = "\n".join(t for t in (concise(r) for r in reports) if t)

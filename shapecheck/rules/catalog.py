@@ -92,6 +92,10 @@ _RULES = [
     Rule("SC913", "worker-crashed", I, "The worker process died while it checked a model.",
          "The model's code crashed the process that runs it (a segmentation fault, or the memory "
          "limit, --memory, was reached). The other models were still checked."),
+    Rule("SC914", "memory-limit", I, "A model needed more memory than the check may take.",
+         "Building or running the model's code allocated real memory beyond --memory (4096 MiB by default): "
+         "usually a large tensor created on the CPU in __init__ or forward. Raise --memory, or create it on "
+         "the device of the model's parameters."),
 ]
 
 REGISTRY: dict[str, Rule] = {rule.code: rule for rule in _RULES}

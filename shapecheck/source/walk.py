@@ -36,7 +36,7 @@ def _below(root: str) -> list[str]:
         subfolders[:] = sorted(d for d in subfolders if not _skip_folder(folder, d, base, excluded))
         for name in sorted(names):
             path = os.path.join(folder, name)
-            if name.endswith(".py") and not _matches(path, base, excluded) and _imports_torch(path):
+            if name.endswith(".py") and not _matches(path, base, excluded) and imports_torch(path):
                 found.append(path)
     return found
 
@@ -54,7 +54,7 @@ def _matches(path: str, base: str, globs: list[str]) -> bool:
     return any(fnmatch.fnmatch(relative, g) or fnmatch.fnmatch(relative, g.rstrip("/") + "/*") for g in globs)
 
 
-def _imports_torch(path: str) -> bool:
+def imports_torch(path: str) -> bool:
     try:
         with open(path, "rb") as handle:
             return bool(_TORCH_IMPORT.search(handle.read()))

@@ -61,7 +61,10 @@ def _warm_up() -> None:
     from ..config import Settings
 
     with tempfile.TemporaryDirectory(prefix="shapecheck-warm-") as folder:
-        api.check_source(_WARM_UP, os.path.join(folder, "warm_up.py"), Settings(inputs=("2,1,4,4",)))
+        try:
+            api.check_source(_WARM_UP, os.path.join(folder, "warm_up.py"), Settings(inputs=("2,1,4,4",)))
+        except Exception:  # noqa: BLE001 - a failure here shows again, and is reported, in the first real check
+            pass
 
 
 def _silence(debug: bool) -> None:
