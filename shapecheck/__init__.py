@@ -11,4 +11,13 @@ from .diagnostics import Diagnostic as Diagnostic, Report as Report, Severity as
 from .frontends.assertions import assert_shapes as assert_shapes
 
 __version__ = "0.1.0"
-__all__ = ["assert_shapes", "check", "check_file", "check_source", "Diagnostic", "Report", "Severity", "__version__"]
+
+
+def gate(inputs=(), strict: bool = False, timeout: float | None = None):
+    """At the top of a training script: check its models (and its local modules') once per run;
+    on errors print them and exit 1 before any training starts."""
+    from .frontends.gate import gate as check_then_continue
+
+    return check_then_continue(inputs, strict, timeout)
+
+__all__ = ["assert_shapes", "gate", "check", "check_file", "check_source", "Diagnostic", "Report", "Severity", "__version__"]

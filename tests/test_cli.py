@@ -257,3 +257,49 @@ def test_without_the_sandbox_the_check_runs_in_process(tmp_path, capsys):
     path.write_text(_net(5))
     code, out, _ = run(capsys, str(path), "--format", "concise", "--no-sandbox")
     assert code == 1 and "SC101" in out
+
+
+def test_parallel_jobs_keep_the_order_of_the_files(tmp_path, capsys):
+    paths = []
+    for index, width in enumerate((5, 4, 6)):
+        path = tmp_path / f"m{index}.py"
+        path.write_text(_net(width))
+        paths.append(str(path))
+    code = main(paths + ["--format", "concise", "-j", "2"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert [line.split(":")[0] for line in out.strip().splitlines()] == [paths[0], paths[2]]
+
+
+def test_a_progress_bar_only_on_a_terminal(tmp_path):
+    import pty
+    import subprocess
+    import sys
+    import threading
+
+    for index in range(2):
+        (tmp_path / f"m{index}.py").write_text(_net(4))
+    leader, follower = pty.openpty()
+    shown = []
+
+    def drain():  # a terminal's buffer is small: read while the command runs
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            shown.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    run = subprocess.run([sys.executable, "-m", "shapecheck.frontends.cli", str(tmp_path), "-j", "2", "-q"],
+                         stdout=subprocess.PIPE, stderr=follower, timeout=600)
+    os.close(follower)
+    reader.join(timeout=10)
+    os.close(leader)
+    text = b"".join(shown)
+    assert run.returncode == 0
+    assert b"models checked" in text and b"2/2" in text
+    assert b"models checked" not in run.stdout

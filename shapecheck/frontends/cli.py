@@ -3,6 +3,7 @@
     shapecheck FILE... [--input 16,1,32,32] [--init n=10] [--format text|concise|json] [--fix|--diff]
     shapecheck explain SC101
     shapecheck verify FILE [--impl all] [--device auto|cpu|cuda]
+    shapecheck run SCRIPT [--force] [-- script arguments]
 
 Exit codes: 0 no errors, 1 errors found, 2 usage or internal error.
 """
@@ -23,12 +24,15 @@ def main(argv: list[str] | None = None, worker=None) -> int:
     warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
     from ..errors import InternalError, ShapecheckError
 
-    command = argv[0] if argv and argv[0] in ("check", "explain", "verify") else "check"
+    command = argv[0] if argv and argv[0] in ("check", "explain", "verify", "run") else "check"
     if argv and argv[0] == command:
         argv = argv[1:]
     try:
         if command == "check":
             return _check(argv, worker)
+        if command == "run":
+            from .gate import run_command
+            return run_command(argv, worker)
         return {"explain": _explain, "verify": _verify}[command](argv)
     except InternalError as exc:
         print(f"shapecheck: internal error: {exc}{_REPORT_IT}", file=sys.stderr)
@@ -74,6 +78,8 @@ def _check_parser() -> argparse.ArgumentParser:
                    help=f"time limit per model (default {DEFAULT_TIMEOUT:g}; 0: none)")
     p.add_argument("--memory", type=int, default=DEFAULT_MEMORY_MB, metavar="MIB",
                    help=f"memory the checking process may take (default {DEFAULT_MEMORY_MB}; 0: no limit)")
+    p.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
+                   help="files checked at once, each in its own worker (default: the number of cores)")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run the model code in this process, without the worker's guard and limits")
     p.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
@@ -81,11 +87,12 @@ def _check_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _console(no_color: bool = False):
+def _console(no_color: bool = False, stream=None):
     from rich.console import Console
 
-    tty = sys.stdout.isatty()
-    return Console(file=sys.stdout, highlight=False, no_color=no_color or not tty or bool(os.environ.get("NO_COLOR")),
+    stream = stream or sys.stdout
+    tty = stream.isatty()
+    return Console(file=stream, highlight=False, no_color=no_color or not tty or bool(os.environ.get("NO_COLOR")),
                    width=None if tty else 110, soft_wrap=not tty)
 
 
@@ -93,40 +100,127 @@ def _check(argv: list[str], worker=None) -> int:
     from ..config import Settings
 
     args = _check_parser().parse_args(argv)
-    own = worker is None and not args.no_sandbox
-    if own:
-        from ..worker import Worker
-        worker = Worker(memory_mb=args.memory, debug=args.debug)
-        worker.start()  # torch loads in the worker while the files are read here
+    settings = Settings(inputs=tuple(args.input), init=tuple(args.init), models=tuple(args.model),
+                        timeout=args.timeout, memory_mb=args.memory)
+    from ..source.walk import python_files
+
+    paths = python_files(args.files)
+    jobs = 1 if worker is not None or args.no_sandbox else max(1, min(args.jobs or os.cpu_count() or 1, len(paths)))
+    pool = _Workers(jobs, args, worker)
     try:
-        settings = Settings(inputs=tuple(args.input), init=tuple(args.init), models=tuple(args.model),
-                            timeout=args.timeout, memory_mb=args.memory)
-        return _check_paths(args, settings, None if args.no_sandbox else worker)
+        outcomes = _run_all(paths, lambda path: _check_one(path, settings, pool.get(), args), jobs, args)
     finally:
-        if own:
+        pool.close()
+    return _report_all(outcomes, args)
+
+
+class _Workers:
+    """One worker per thread (started at once, so torch loads while files are read), or none
+    with --no-sandbox; a worker passed in (tests) is shared and not closed."""
+
+    def __init__(self, jobs: int, args, given=None) -> None:
+        import threading
+
+        self.given, self.args, self.local, self.started = given, args, threading.local(), []
+        self.lock, self.claimed = threading.Lock(), 0
+        if given is None and not args.no_sandbox:
+            for _ in range(jobs):
+                self._new().start()
+
+    def _new(self):
+        from ..worker import Worker
+
+        worker = Worker(memory_mb=self.args.memory, debug=self.args.debug)
+        self.started.append(worker)
+        return worker
+
+    def get(self):
+        if self.given is not None or self.args.no_sandbox:
+            return self.given
+        if not hasattr(self.local, "worker"):
+            self.local.worker = self._claim()
+        return self.local.worker
+
+    def _claim(self):
+        with self.lock:
+            self.claimed += 1
+            return self.started[self.claimed - 1] if self.claimed <= len(self.started) else self._new()
+
+    def close(self) -> None:
+        for worker in self.started:
             worker.close()
 
 
-def _check_paths(args, settings, worker) -> int:
-    from ..errors import InternalError, UsageError
-    from ..source.walk import python_files
+def _run_all(paths, check, jobs: int, args) -> list:
+    """(path, named, report or exception) in the order of the paths; a progress bar on a terminal."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    console = _console(args.no_color)
-    reports, code = [], EXIT_OK
-    for path, named in python_files(args.files):
+    def one(item):
+        path, named = item
         try:
-            report = _check_one(path, settings, worker, args, console)
-        except (InternalError, UsageError) as exc:
-            kind = "internal error" if isinstance(exc, InternalError) else "error"
-            print(f"shapecheck: {kind}: {exc}" + _REPORT_IT * isinstance(exc, InternalError), file=sys.stderr)
+            return path, named, check(path)
+        except Exception as exc:  # noqa: BLE001 - a usage or internal error of this file; reported in order
+            return path, named, exc
+
+    if jobs == 1 or len(paths) < 2:
+        return [one(item) for item in paths]
+    with ThreadPoolExecutor(max_workers=jobs) as executor, _Progress(len(paths), args) as progress:
+        futures = [executor.submit(one, item) for item in paths]
+        for future in futures:
+            future.add_done_callback(progress.advance)
+        return [f.result() for f in futures]
+
+
+class _Progress:
+    """Files done, models checked and errors so far, on standard error when it is a terminal."""
+
+    def __init__(self, total: int, args) -> None:
+        self.total, self.models, self.errors, self.bar = total, 0, 0, None
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self.bar = Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[status]}"), console=Console(file=sys.stderr), transient=True)
+            self.task = self.bar.add_task("files", total=total, status="")
+
+    def __enter__(self):
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def advance(self, future) -> None:
+        _, _, report = future.result()
+        if self.bar is None:
+            return
+        if not isinstance(report, Exception):
+            self.models += sum(m.status.value != "not_checked" for m in report.models)
+            self.errors += len(report.errors)
+        self.bar.update(self.task, advance=1, status=f"{self.models} models checked, {self.errors} errors")
+
+
+def _report_all(outcomes, args) -> int:
+    from ..errors import InternalError, UsageError
+
+    reports, code = [], EXIT_OK
+    for path, named, outcome in outcomes:
+        if isinstance(outcome, (InternalError, UsageError)):
+            kind = "internal error" if isinstance(outcome, InternalError) else "error"
+            print(f"shapecheck: {kind}: {outcome}" + _REPORT_IT * isinstance(outcome, InternalError), file=sys.stderr)
             code = EXIT_USAGE
             continue
-        if not named and _no_models(report):
+        if isinstance(outcome, Exception):
+            raise outcome
+        if not named and _no_models(outcome):
             continue  # found while walking a folder: nothing to say about a file without models
-        reports.append(report)
+        reports.append(outcome)
         if args.format == "text" and not args.diff:
             from ..render.terminal import render_report
-            render_report(report, _console(args.no_color), quiet=args.quiet)
+            render_report(outcome, _console(args.no_color), quiet=args.quiet)
     _print_documents(reports, args)
     return max([code] + [r.exit_code(args.strict) for r in reports])
 
@@ -134,10 +228,10 @@ def _check_paths(args, settings, worker) -> int:
 _REPORT_IT = "\n  this is a bug in shapecheck; please report it with the file (run with --debug for the traceback)"
 
 
-def _check_one(path, settings, worker, args, console):
+def _check_one(path, settings, worker, args):
     report = _run_check(path, settings, worker)
     if args.fix or args.diff:
-        report = _apply_fixes(report, path, args, console, settings, worker)
+        report = _apply_fixes(report, path, args, _console(args.no_color), settings, worker)
     return report
 
 
