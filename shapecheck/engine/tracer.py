@@ -18,6 +18,8 @@ The result is plain data: :class:`~shapecheck.diagnostics.ShapeRecord` rows and
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import sys
 from dataclasses import dataclass, field
@@ -113,7 +115,7 @@ class Tracer:
         self.names = {id(m): name for name, m in model.named_modules()}
         wrapped = self._wrap_leaves(model)
         try:
-            with torch.device(self.device), self.session.mode, _Recorder(self):
+            with torch.device(self.device), self.session.mode, _Recorder(self), _shape_only_mask_test():
                 out = model(*fakes)
             self.result.output_shapes = tuple(shape_of(t) for t in _tensors(out))
         except TraceStopped as stop:
@@ -157,6 +159,10 @@ class Tracer:
         except Exception as exc:
             if problem is not None:  # the corrected call failed too: nothing more to learn here
                 raise TraceStopped(f"{name} failed after correction: {exc}") from exc
+            if checks.is_unsupported(exc):  # the layer reads tensor values (e.g. a mask's `.item()`)
+                reason = checks.unsupported_reason(name, exc)
+                self._event("unsupported", name, type(module).__name__, line, {"in_shapes": in_shapes}, error=reason)
+                raise TraceStopped(f"line {line}: {reason}") from exc
             self._event("layer_error", name, type(module).__name__, line,
                         {"in_shapes": in_shapes}, error=first_line(exc))
             raise TraceStopped(f"{name}: {first_line(exc)}") from exc
@@ -342,3 +348,33 @@ def _describe_args(args) -> tuple:
     return tuple(size_value(a) if isinstance(a, (int, torch.SymInt)) else repr(a) for a in flat)
 
 
+
+
+@contextlib.contextmanager
+def _shape_only_mask_test():
+    """torch's transformers compare an attention mask with a causal one by value, only to pick a
+    faster kernel; on meta or fake tensors there are no values, and the output shape is the same
+    either way, so the comparison answers "not known to be causal" during the trace."""
+    from torch.nn.modules import transformer
+
+    original = getattr(transformer, "_detect_is_causal_mask", None)
+    if original is None:
+        yield
+        return
+
+    def detect(mask, is_causal=None, size=None):
+        if mask is not None and is_causal is None and (mask.device.type == "meta" or _is_fake(mask)):
+            return False
+        return original(mask, is_causal, size)
+
+    transformer._detect_is_causal_mask = detect
+    try:
+        yield
+    finally:
+        transformer._detect_is_causal_mask = original
+
+
+def _is_fake(tensor) -> bool:
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    return isinstance(tensor, FakeTensor)

@@ -1,0 +1,17 @@
+"""A convolutional autoencoder whose transposed convolutions restore the input size exactly."""
+import torch.nn as nn
+
+
+# shapecheck: input=(2, 1, 28, 28)
+class AutoEncoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.ReLU(),
+                                     nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
+                                     nn.Conv2d(32, 64, 7))
+        self.decoder = nn.Sequential(nn.ConvTranspose2d(64, 32, 7), nn.ReLU(),
+                                     nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+                                     nn.ConvTranspose2d(16, 1, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid())
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
