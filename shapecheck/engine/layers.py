@@ -269,12 +269,21 @@ def expected_input(module: nn.Module, rank: int | None = None) -> dict | None:
     if row is None:
         return None
     size = _plain(getattr(module, row.param))
+    if _weight_disagrees(module, size):
+        return None  # the weight was replaced (tied to an embedding, say): torch goes by the weight
     found = {"param": row.param, "size": size, "dim": row.dim, "ranks": row.ranks}
     if rank is not None and row.ranks and rank == row.ranks[0] and row.unbatched_dim is not None \
             and len(row.ranks) > 1:
         found["dim"] = row.unbatched_dim
     found.update(_extras(module, size))
     return found
+
+
+def _weight_disagrees(module: nn.Module, size) -> bool:
+    """A Linear whose weight no longer has `in_features` columns."""
+    weight = getattr(module, "weight", None)
+    return isinstance(module, nn.Linear) and isinstance(weight, torch.Tensor) and weight.dim() == 2 \
+        and weight.shape[1] != size
 
 
 def _extras(module: nn.Module, size) -> dict:
