@@ -246,11 +246,22 @@ def _preferred_sizes(layout: Layout) -> tuple[int, ...]:
 
 
 def _first_working_trace(model, layout: Layout, path: str) -> SymbolicTrace:
-    """A trace at the first preferred size that runs to the end; else the one that got furthest."""
+    """A trace at the first preferred size that runs to the end; else the one that got furthest.
+
+    A symbolic trace costs about ten plain meta passes (every op goes through the ShapeEnv), and
+    a large model rejects most candidate sizes only near its end (a ViT's position table fits
+    one image size): so plain passes find the first size that runs, and one symbolic trace
+    solves from there. Only when no candidate runs do the symbolic traces compare how far each got."""
     k = len(layout.free_axes)
     starts = [(s,) * k for s in PREFERRED.get(k, ())] or [()]
+    candidates = starts + [(s,) * k for s in (128, 16, 8)][: 3 if k else 0]
+    working = next((sizes for sizes in candidates if _runs_plainly(model, layout, sizes)), None)
+    if working is not None:
+        trace = symbolic_trace(model, layout, working, path)
+        if not trace.error:
+            return trace
     best = None
-    for sizes in starts + [(s,) * k for s in (128, 16, 8)][: 3 if k else 0]:
+    for sizes in candidates:
         trace = symbolic_trace(model, layout, sizes, path)
         if not trace.error:
             return trace
@@ -553,6 +564,15 @@ def runs(model, layout: Layout, sizes, out_axis: int | None = 0) -> bool:
     if out_axis is None or not tensors or tensors[0].dim() <= out_axis:
         return True
     return int(tensors[0].shape[out_axis]) == BATCH
+
+
+def _runs_plainly(model, layout: Layout, sizes) -> bool:
+    """The model runs at these sizes on plain meta (or static fake) tensors."""
+    try:
+        _forward(model, layout, sizes)
+    except Exception:  # noqa: BLE001 - any failure of the user's model at this size: not this size
+        return False
+    return True
 
 
 def _forward(model, layout: Layout, sizes):
