@@ -84,8 +84,9 @@ class Editor:
                 types.TextDocumentIdentifier(uri=self.uri)))
 
     async def diagnostics(self) -> list[types.Diagnostic]:
+        """The findings once their fixes are proven (the server publishes them first without)."""
         async def published():
-            while self.uri not in self.client.diagnostics:
+            while not _final(self.client.diagnostics.get(self.uri)):
                 await asyncio.sleep(0.05)
             return list(self.client.diagnostics[self.uri])
         return await asyncio.wait_for(published(), WAIT)
@@ -99,6 +100,13 @@ class Editor:
     def close(self):
         self.client.text_document_did_close(types.DidCloseTextDocumentParams(
             types.TextDocumentIdentifier(uri=self.uri)))
+
+
+def _final(diagnostics) -> bool:
+    if diagnostics is None:
+        return False
+    errors = [d for d in diagnostics if d.severity != types.DiagnosticSeverity.Information]
+    return not errors or all(d.data["fixes_checked"] for d in errors)
 
 
 def _offset(text: str, position: types.Position) -> int:
@@ -182,7 +190,7 @@ async def test_ignore_this_line_appends_the_comment_and_the_finding_goes(client,
     [ignore] = [a for a in actions if a.title == "Ignore SC101 on this line"]
     text = _applied(editor.text, ignore.edit, editor.uri)
     assert text.splitlines()[16] == "        self.fc1 = nn.Linear(16 * 5 * 5, 120)  # shapecheck: ignore[SC101]"
-    editor.change(text)
+    editor.change(text, save=False)  # typing, unsaved: checked after a pause
     assert [d.code for d in await editor.diagnostics()] == ["SC201"]
     editor.close()
 

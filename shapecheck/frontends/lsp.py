@@ -3,7 +3,9 @@
     shapecheck lsp [--timeout SECONDS] [--memory MIB]      (needs the `lsp` extra: pygls)
 
 The server checks the editor's text (saved or not) on open, on save and after a pause in
-typing, in one warm worker process, and publishes the diagnostics of that file. Only the
+typing, in one warm worker process, and publishes the diagnostics of that file twice when there
+are any: first as found, then with their fixes once each fix has been re-checked (the proofs
+take most of a check's time, and the editor need not wait for them to show the findings). Only the
 newest text of a document counts: a newer edit replaces a waiting check, and a running check it
 supersedes is cancelled if it has not finished `GRACE` seconds later (a fresh worker costs more
 than that). Checks run one at a time; a hanging model holds the worker only until its deadline.
@@ -18,7 +20,7 @@ import asyncio
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import unquote
 
 from lsprotocol import types
@@ -45,6 +47,7 @@ class _Request:
     path: str
     text: str
     version: int | None
+    proofs: bool = False  # propose fixes and re-check each (the second pass)
 
 
 class _Checks:
@@ -100,11 +103,14 @@ class _Checks:
                 self.warn(error)
             if report is not None and request.uri not in self._pending:
                 self.publish(request, report)
+                if not request.proofs and any(d.severity.value in ("error", "warning") for d in report.diagnostics):
+                    self._pending[request.uri] = replace(request, proofs=True)
 
     def _check(self, request: _Request):
         """(report, "") in the checking thread; (None, why) when there is no report to publish."""
         try:
-            return self.worker.check_source(request.text, request.path, self.settings), ""
+            settings = replace(self.settings, prove_fixes=request.proofs)
+            return self.worker.check_source(request.text, request.path, settings), ""
         except Cancelled:
             return None, ""
         except Exception as exc:  # noqa: BLE001 - shapecheck's own failure: said in the editor, the server goes on
@@ -195,7 +201,7 @@ def _data(d, texts: _Texts, codec) -> dict:
         fix = {"title": d.fix.title, "applicability": d.fix.applicability.value, "changes": changes}
     ignore = _ignore_edit(d, texts.lines(request.path), codec)
     return _CONVERTER.unstructure({"code": d.code, "version": request.version, "fix": fix,
-                                   "ignore": [ignore] if ignore else []})
+                                   "fixes_checked": request.proofs, "ignore": [ignore] if ignore else []})
 
 
 def _ignore_edit(d, lines: list[str], codec) -> types.TextEdit | None:
@@ -267,8 +273,6 @@ class _Server(LanguageServer):
 
 def _settings(base, options) -> object:
     """``initializationOptions`` may set `timeout` (seconds per model)."""
-    from dataclasses import replace
-
     if isinstance(options, dict) and isinstance(options.get("timeout"), (int, float)):
         return replace(base, timeout=float(options["timeout"]))
     return base
