@@ -152,6 +152,10 @@ class _Texts:
         self.request = request
         self._cache = {os.path.abspath(request.path): _lines(request.text)}
 
+    def uri(self, path: str) -> str:
+        """The client's own URI for the checked file (editors spell them differently), else the file's."""
+        return self.request.uri if _same_file(path, self.request.path) else from_fs_path(os.path.abspath(path))
+
     def lines(self, path: str) -> list[str]:
         key = os.path.abspath(path)
         if key not in self._cache:
@@ -183,8 +187,7 @@ def _diagnostic(d, texts: _Texts, codec) -> types.Diagnostic:
 
 
 def _location(span, message: str, texts: _Texts, codec) -> types.DiagnosticRelatedInformation:
-    location = types.Location(uri=from_fs_path(os.path.abspath(span.path)),
-                              range=_range(span, texts.lines(span.path), codec))
+    location = types.Location(uri=texts.uri(span.path), range=_range(span, texts.lines(span.path), codec))
     return types.DiagnosticRelatedInformation(location=location, message=message)
 
 
@@ -195,8 +198,7 @@ def _data(d, texts: _Texts, codec) -> dict:
     if d.fix is not None and d.fix.edits:
         changes: dict[str, list] = {}
         for edit in d.fix.edits:
-            uri = from_fs_path(os.path.abspath(edit.span.path))
-            changes.setdefault(uri, []).append(
+            changes.setdefault(texts.uri(edit.span.path), []).append(
                 types.TextEdit(range=_range(edit.span, texts.lines(edit.span.path), codec), new_text=edit.new_text))
         fix = {"title": d.fix.title, "applicability": d.fix.applicability.value, "changes": changes}
     ignore = _ignore_edit(d, texts.lines(request.path), codec)
