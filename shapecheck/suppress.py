@@ -20,6 +20,25 @@ def ignored_codes(line: str) -> set[str] | None:
     return {c.strip() for c in match.group(1).split(",") if c.strip()}
 
 
+def ignore_edit(line: str, code: str) -> tuple[int, int, str] | None:
+    """The edit (start column, end column, new text) that makes ``line`` ignore ``code``.
+
+    Extends an `ignore[...]` list already on the line, or appends the comment; None when the
+    line ignores everything already or ends in a backslash (a comment cannot follow it).
+    """
+    body = line.rstrip("\r\n")
+    match = _IGNORE.search(body)
+    if match is not None:
+        if match.group(1) is None:
+            return None
+        codes = [c.strip() for c in match.group(1).split(",") if c.strip()]
+        return match.start(1), match.end(1), ", ".join(codes + [code])
+    end = len(body.rstrip())
+    if body[:end].endswith("\\"):
+        return None
+    return end, len(body), f"  # shapecheck: ignore[{code}]"
+
+
 def is_suppressed(diagnostic, lines: list[str]) -> bool:
     if diagnostic.span is None:
         return False

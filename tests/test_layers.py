@@ -47,3 +47,10 @@ def test_room_imports(room, forbidden):
         for name in imports_of(path):
             parts = name.lstrip(".").split(".")
             assert not any(p in forbidden for p in parts[:2] if p), f"{path} imports {name}"
+
+
+def test_only_the_language_server_imports_pygls():
+    server = os.path.join(PACKAGE, "frontends", "lsp.py")
+    for path in files(""):
+        names = {n.split(".")[0] for n in imports_of(path)}
+        assert path == server or not names & {"pygls", "lsprotocol"}, f"{path} imports the LSP libraries"

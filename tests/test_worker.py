@@ -115,6 +115,31 @@ def test_a_hang_at_the_top_level_is_reported_for_the_file(tmp_path, worker):
     assert report.diagnostics[0].message.startswith("loading the file did not finish within 2 s")
 
 
+def test_cancel_from_another_thread_stops_the_check_and_the_worker_comes_back(tmp_path, worker):
+    from shapecheck.worker import Cancelled
+
+    path = tmp_path / "spin.py"
+    path.write_text("import torch.nn as nn\n\n# shapecheck: input=2,3\nclass Spin(nn.Module):\n"
+                    "    def forward(self, x):\n        while True:\n            pass\n")
+    worker.check_file(os.path.join(EXAMPLES, "lenet.py"))  # warm
+    outcome = []
+
+    def check():
+        try:
+            outcome.append(worker.check_file(str(path), Settings(timeout=600)))
+        except Cancelled as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=check)
+    thread.start()
+    thread.join(3)
+    worker.cancel()
+    thread.join(60)
+    assert not thread.is_alive() and isinstance(outcome[0], Cancelled)
+    report = worker.check_file(os.path.join(EXAMPLES, "lenet_bug.py"))
+    assert [d.code for d in report.diagnostics] == ["SC101", "SC201"]
+
+
 def test_reports_cross_the_process_boundary_as_plain_data(worker):
     from shapecheck.api import check_file
 

@@ -4,6 +4,7 @@
     shapecheck explain SC101
     shapecheck verify FILE [--impl all] [--device auto|cpu|cuda]
     shapecheck run SCRIPT [--force] [-- script arguments]
+    shapecheck lsp [--timeout SECONDS]     (a language server on stdio; needs the `lsp` extra)
 
 Exit codes: 0 no errors, 1 errors found, 2 usage or internal error.
 """
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None, worker=None) -> int:
     warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
     from ..errors import InternalError, ShapecheckError
 
-    command = argv[0] if argv and argv[0] in ("check", "explain", "verify", "run") else "check"
+    command = argv[0] if argv and argv[0] in ("check", "explain", "verify", "run", "lsp") else "check"
     if argv and argv[0] == command:
         argv = argv[1:]
     try:
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None, worker=None) -> int:
         if command == "run":
             from .gate import run_command
             return run_command(argv, worker)
-        return {"explain": _explain, "verify": _verify}[command](argv)
+        return {"explain": _explain, "verify": _verify, "lsp": _lsp}[command](argv)
     except InternalError as exc:
         print(f"shapecheck: internal error: {exc}{_REPORT_IT}", file=sys.stderr)
         return EXIT_USAGE
@@ -304,6 +305,23 @@ def _verify(argv: list[str]) -> int:
     from .verify_cmd import run_verify
     return run_verify(args.file, args.input, args.init, args.impl, args.device, args.format,
                       _console(args.no_color))
+
+
+def _lsp(argv: list[str]) -> int:
+    from ..config import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
+    from ..errors import UsageError
+
+    p = _Parser(prog="shapecheck lsp", description="A Language Server Protocol server on stdin/stdout.")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"time limit per model (default {DEFAULT_TIMEOUT:g}; 0: none)")
+    p.add_argument("--memory", type=int, default=DEFAULT_MEMORY_MB, metavar="MIB",
+                   help=f"memory the checking process may take (default {DEFAULT_MEMORY_MB}; 0: no limit)")
+    args = p.parse_args(argv)
+    try:
+        from .lsp import serve
+    except ImportError as exc:
+        raise UsageError(f"the language server needs pygls ({exc}): pip install 'torch-shapecheck[lsp]'") from None
+    return serve(args.timeout, args.memory)
 
 
 def run() -> None:

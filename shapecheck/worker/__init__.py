@@ -5,6 +5,7 @@
         report = worker.check_file("model.py")
 """
 
+from .pool import Cancelled as Cancelled
 from .pool import Worker as Worker
 
-__all__ = ["Worker"]
+__all__ = ["Cancelled", "Worker"]

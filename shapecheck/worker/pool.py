@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field, replace
 
@@ -29,6 +30,10 @@ from . import channel
 
 START_TIMEOUT = 180.0  # importing torch on a busy machine
 DUMP_WAIT = 0.5  # seconds for the stack dump of a check that ran past its deadline
+
+
+class Cancelled(Exception):
+    """The check was stopped by `Worker.cancel()` from another thread; it has no report."""
 
 
 @dataclass
@@ -55,6 +60,8 @@ class Worker:
         self.debug = debug
         self._process: subprocess.Popen | None = None
         self._ready = False
+        self._lock = threading.Lock()  # guards _busy and _cancelled: cancel() comes from another thread
+        self._busy = self._cancelled = False
 
     def __enter__(self) -> "Worker":
         return self
@@ -74,12 +81,28 @@ class Worker:
         return self.check_source(read_source(path), path, settings)
 
     def check_source(self, source: str, path: str, settings: Settings | None = None) -> Report:
-        """Check source text in the worker; user code never runs in this process."""
-        settings = settings or Settings()
+        """Check source text in the worker; user code never runs in this process.
+
+        Raises `Cancelled` when `cancel()` stops it from another thread."""
+        with self._lock:
+            self._busy, self._cancelled = True, False
+        try:
+            return self._check_source(source, path, settings or Settings())
+        except InternalError:
+            if self._cancelled:
+                raise Cancelled(path) from None
+            raise
+        finally:
+            with self._lock:
+                self._busy = False
+
+    def _check_source(self, source: str, path: str, settings: Settings) -> Report:
         failures = _Failures(path, source)
         for _ in range(64):
             outcome = self._attempt(source, path, replace(settings, exclude=settings.exclude + tuple(failures.excluded),
                                                           unproven=settings.unproven + tuple(failures.unproven)))
+            if self._cancelled:
+                raise Cancelled(path)
             failures.blocked.extend(outcome.message.get("blocked", ()))
             if outcome.kind == "done":
                 return failures.merge(Report.from_dict(outcome.message["report"], source=source))
@@ -93,7 +116,17 @@ class Worker:
         raise InternalError(f"{path}: the worker failed too many times")
 
     def cancel(self) -> None:
-        """Stop whatever the worker is doing; a fresh one starts at once."""
+        """Stop whatever the worker is doing; a fresh one starts at once.
+
+        Safe to call from another thread while `check_source` runs: the process is killed here,
+        and the checking thread cleans up, starts the fresh worker and raises `Cancelled`."""
+        with self._lock:
+            if self._busy:
+                self._cancelled = True
+                process = self._process
+                if process is not None and process.poll() is None:
+                    process.kill()
+                return
         self._kill()
         self.start()
 
@@ -116,6 +149,8 @@ class Worker:
     def _attempt(self, source: str, path: str, settings: Settings) -> _Outcome:
         self.start(settings.memory_mb)
         self._wait_ready()
+        if self._cancelled:
+            raise Cancelled(path)
         roots = (os.path.dirname(os.path.abspath(path)) + os.sep,)
         channel.send(self._to_child, {"op": "check", "path": path, "source": source,
                                       "settings": settings.to_dict(), "roots": roots})
