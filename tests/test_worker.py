@@ -204,3 +204,13 @@ def test_an_internal_error_in_the_worker_is_exit_2_with_one_line(tmp_path, capsy
     assert code == 2
     assert err.startswith(f"shapecheck: internal error: {path}: IndexError: tuple index out of range")
     assert "please report it" in err and "Traceback" not in err
+
+
+def test_a_file_whose_only_model_hangs_gets_only_the_timeout(tmp_path, worker):
+    path = tmp_path / "only.py"
+    path.write_text("import torch.nn as nn\n\n\nclass Spins(nn.Module):\n    def __init__(self):\n"
+                    "        super().__init__()\n        self.fc = nn.Linear(4, 2)\n\n    def forward(self, x):\n"
+                    "        while True:\n            pass\n")
+    report = worker.check_file(str(path), Settings(inputs=("2,4",), timeout=2))
+    assert [(d.code, d.model) for d in report.diagnostics] == [("SC912", "Spins")]
+    assert [(m.name, m.status) for m in report.models] == [("Spins", Status.NOT_CHECKED)]

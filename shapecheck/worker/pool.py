@@ -325,7 +325,8 @@ class _Failures:
         from ..api import ordered_diagnostics
 
         models = list(report.models) + [result for result, _ in self.excluded.values()]
-        diagnostics = list(report.diagnostics) + [d for _, d in self.excluded.values()] + self._blocked(report)
+        kept = [d for d in report.diagnostics if not (self.excluded and d.code == "SC908")]  # it had a model
+        diagnostics = kept + [d for _, d in self.excluded.values()] + self._blocked(report)
         if self.excluded:
             models.sort(key=lambda m: m.line or 0)
         return replace(report, models=tuple(models), diagnostics=tuple(ordered_diagnostics(diagnostics)))
