@@ -13,24 +13,43 @@ from dataclasses import dataclass, replace
 
 from .config import Settings
 from .diagnostics import Diagnostic, ModelResult, Report, Span, Status
-from .errors import UsageError, UserCodeStopped
+from .errors import UsageError, UserCodeStopped, WriteError
 from .rules import Context, rule, run_rules
 
 
 def check_file(path: str, inputs=None, init=None, settings: Settings | None = None) -> Report:
     """Check every model in a Python file. ``inputs``: shapes as strings ("16,1,32,32") or tuples."""
+    from .source import SourceError
+
     settings = _settings(settings, inputs, init)
-    return check_source(read_source(path), path, settings)
+    try:
+        source = read_source(path)
+    except SourceError as exc:
+        return undecodable_report(path, exc)
+    return check_source(source, path, settings)
 
 
 def read_source(path: str) -> str:
-    """The text of a Python file, for checking (UsageError if it is not a readable file)."""
+    """The text of a Python file as Python decodes it (coding line, BOM; its line breaks kept).
+
+    UsageError if it is not a readable file; `shapecheck.source.SourceError` for bytes Python
+    refuses (:func:`undecodable_report` makes that a syntax error).
+    """
+    from .source import read_source as read_text
+
     if os.path.isdir(path):
         raise UsageError(f"{path}: is a folder; pass it without --fix/--diff or name the files")
     if not os.path.isfile(path):
         raise UsageError(f"{path}: no such file")
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        return handle.read()
+    try:
+        return read_text(path).text
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+
+
+def undecodable_report(path: str, exc) -> Report:
+    """The report of a file Python refuses to decode: SC901 at the first bad byte."""
+    return _syntax_report(path, "SC901", exc.message, exc.line, exc.column)
 
 
 def check_source(source: str, path: str, settings: Settings | None = None) -> Report:
@@ -82,6 +101,23 @@ def fixed_source(report: Report) -> tuple[str, int]:
     return applied.text, len(edits)
 
 
+def write_fixes(path: str, before: str, after: str) -> None:
+    """Write ``after`` over the file ``path`` whose text was ``before``, in the file's own
+    encoding and BOM (its line breaks are in the text). WriteError, with the file unchanged,
+    when it cannot be written or no longer holds ``before``."""
+    from .source import SourceError, read_source as read_text, write_fixed
+
+    try:
+        original = read_text(path)
+        if original.text != before:
+            raise WriteError(f"{path}: changed while it was checked; fixes not written")
+        write_fixed(path, original, after)
+    except OSError as exc:
+        raise WriteError(f"{path}: fixes not written: {exc.strerror or exc}") from None
+    except SourceError as exc:
+        raise WriteError(f"{path}: fixes not written: {exc.message}") from None
+
+
 def source_diff(path: str, before: str, after: str) -> str:
     from .fixes.apply import diff
 
@@ -116,14 +152,13 @@ def load_models(path: str, inputs=(), init=(), device: str = "cpu") -> list[Load
     from .engine import session
     from .engine.build import BuildError
     from .engine.loader import LoadError
+    from .source import SourceError
 
-    if not os.path.isfile(path):
-        raise UsageError(f"{path}: no such file")
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        source = handle.read()
     settings = Settings(inputs=tuple(inputs), init=tuple(init))
     try:
-        prepared = session.prepare(source, path, settings)
+        prepared = session.prepare(read_source(path), path, settings)
+    except SourceError as exc:
+        raise UsageError(f"{path}: cannot load the file: line {exc.line}: {exc.message}") from None
     except LoadError as exc:
         raise UsageError(f"{path}: cannot load the file: {exc}") from None
     out = []
@@ -205,10 +240,7 @@ def _check_once(source: str, path: str, settings: Settings) -> Report:
         prepared = session.prepare(source, path, settings)
     except LoadError as exc:
         code = "SC901" if exc.kind == "syntax" else "SC902"
-        span = _point(path, exc.line, exc.column) if exc.line else None
-        message = f"{'syntax error' if code == 'SC901' else 'cannot load the file'}: {exc.message}"
-        diagnostic = Diagnostic(rule=rule(code), message=message, span=span)
-        return Report(path=path, diagnostics=(diagnostic,), source=source)
+        return _syntax_report(path, code, exc.message, exc.line, exc.column, source)
     except (UserCodeStopped, SystemExit) as exc:  # the file's top level, not one model
         return Report(path=path, diagnostics=(stopped_diagnostic(exc, path, source),), source=source)
     lines = session.Locator(prepared.src, None)
@@ -222,6 +254,14 @@ def _check_once(source: str, path: str, settings: Settings) -> Report:
         message = "no nn.Module model is defined or built in this file; nothing to check"
         diagnostics.append(Diagnostic(rule=rule("SC908"), message=message, span=Span(path, 1, 0, 1, 0)))
     return Report(path=path, models=tuple(models), diagnostics=tuple(ordered_diagnostics(diagnostics)), source=source)
+
+
+def _syntax_report(path: str, code: str, message: str, line: int | None, column: int | None,
+                   source: str = "") -> Report:
+    """The report of a file that cannot be read or loaded: one SC901 or SC902 diagnostic."""
+    span = _point(path, line, column) if line else None
+    message = f"{'syntax error' if code == 'SC901' else 'cannot load the file'}: {message}"
+    return Report(path=path, diagnostics=(Diagnostic(rule=rule(code), message=message, span=span),), source=source)
 
 
 def _missing_import(skipped, span: Span | None) -> Diagnostic:
@@ -269,8 +309,10 @@ def stopped_diagnostic(exc: BaseException, path: str, source: str) -> Diagnostic
 
 def line_span(path: str, source: str, line: int) -> Span:
     """The span of a line's text without its indentation (empty when the line is not known)."""
-    lines = source.split("\n")
-    text = lines[line - 1].rstrip("\r") if 1 <= line <= len(lines) else ""
+    from .source import split_lines
+
+    lines = split_lines(source)
+    text = lines[line - 1] if 1 <= line <= len(lines) else ""
     start = len(text) - len(text.lstrip())
     return Span(path, line, start, line, len(text.rstrip()))
 

@@ -2,7 +2,8 @@
 
     ShapecheckError
     ├── UsageError      bad flags, missing files, bad --input/--init values: exit 2
-    └── InternalError   a bug in shapecheck itself: exit 2, with a request to report it
+    ├── InternalError   a bug in shapecheck itself: exit 2, with a request to report it
+    └── WriteError      fixes not written (a read-only file): the report and exit code stand
 
     BaseException
     └── UserCodeStopped the user's code was stopped (a blocked side effect, an exit call):
@@ -24,6 +25,10 @@ class UsageError(ShapecheckError):
 
 class InternalError(ShapecheckError):
     """shapecheck failed on its own: a bug to report, never the user's error."""
+
+
+class WriteError(ShapecheckError):
+    """Fixes could not be written back; the file is unchanged and the findings still count."""
 
 
 class UserCodeStopped(BaseException):

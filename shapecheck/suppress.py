@@ -6,6 +6,7 @@ import re
 from dataclasses import replace
 
 from .diagnostics import Report
+from .source import split_lines
 
 _IGNORE = re.compile(r"#\s*shapecheck:\s*ignore(?:\[([A-Za-z0-9_,\s-]+)\])?")
 
@@ -54,6 +55,6 @@ def is_suppressed(diagnostic, lines: list[str]) -> bool:
 def apply_suppressions(report: Report) -> Report:
     if not report.source or "shapecheck" not in report.source:
         return report
-    lines = report.source.splitlines()
+    lines = split_lines(report.source)
     kept = tuple(d for d in report.diagnostics if not is_suppressed(d, lines))
     return replace(report, diagnostics=kept) if len(kept) != len(report.diagnostics) else report

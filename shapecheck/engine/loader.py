@@ -30,7 +30,6 @@ import copy
 import dataclasses
 import enum
 import functools
-import io
 import linecache
 import os
 import sys
@@ -40,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shapecheck.diagnostics import Span
+from shapecheck.source import SourceError, char_column, read_source, split_lines, universal_lines
 
 USER_MODULE_NAME = "__shapecheck_user__"
 HINT_MARKER = "shapecheck:"
@@ -126,7 +126,7 @@ class SourceFile:
     def __init__(self, source: str, path: str, tree: ast.Module) -> None:
         self.path = path
         self.source = source
-        self.lines = source.splitlines()
+        self.lines = split_lines(source)
         self.tree = tree
         self.comment_hints = _comment_hints(source)
         self.class_lines = _class_lines(tree)
@@ -202,14 +202,11 @@ def parse(source: str, path: str) -> SourceFile:
 
 
 def parse_file(path: str) -> SourceFile:
-    """Read and parse a file (UTF-8, or the encoding its coding line declares)."""
-    with open(path, "rb") as handle:
-        data = handle.read()
+    """Read and parse a file as Python reads it (see `shapecheck.source`)."""
     try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        source = data.decode(encoding)
-    except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
-        raise LoadError(f"cannot decode the file: {exc}", None, None, "syntax") from None
+        source = read_source(path).text
+    except SourceError as exc:
+        raise LoadError(exc.message, exc.line, exc.column, "syntax") from None
     return parse(source, path)
 
 
@@ -267,7 +264,7 @@ def _run_top_statement(stmt: ast.stmt, namespace: dict, src: SourceFile, flags: 
         exec(code, namespace)
     except (Exception, SystemExit) as exc:
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-            error = _import_error(stmt, exc)
+            error = _import_error(stmt, exc, src)
             if error.kind != "import":  # a module of the user's that fails: the file cannot load
                 raise error from None
             skipped.append(Skipped(stmt.lineno, end, error.message, True, _imported_name(stmt)))
@@ -306,12 +303,12 @@ def _imported_name(stmt: ast.Import | ast.ImportFrom) -> str:
     return ", ".join(alias.name for alias in stmt.names)
 
 
-def _import_error(stmt: ast.Import | ast.ImportFrom, exc: BaseException) -> LoadError:
+def _import_error(stmt: ast.Import | ast.ImportFrom, exc: BaseException, src: SourceFile) -> LoadError:
     name = _imported_name(stmt)
+    column = char_column(src.lines[stmt.lineno - 1], stmt.col_offset)
     if isinstance(exc, ImportError):
-        return LoadError(f"cannot import {name}: {exc}", stmt.lineno, stmt.col_offset, "import")
-    return LoadError(f"importing {name} failed: {type(exc).__name__}: {exc}",
-                     stmt.lineno, stmt.col_offset, "exec")
+        return LoadError(f"cannot import {name}: {exc}", stmt.lineno, column, "import")
+    return LoadError(f"importing {name} failed: {type(exc).__name__}: {exc}", stmt.lineno, column, "exec")
 
 
 class _isolated:
@@ -330,7 +327,7 @@ class _isolated:
         for path in reversed(self.paths):
             sys.path.insert(0, path)
         sys.modules[USER_MODULE_NAME] = self.module
-        text_lines = self.src.source.splitlines(keepends=True)
+        text_lines = universal_lines(self.src.source)
         linecache.cache[self.src.path] = (len(self.src.source), None, text_lines, self.src.path)
 
     def __exit__(self, *exc_info: object) -> None:
@@ -689,7 +686,7 @@ def _comment_hints(source: str) -> dict[int, str]:
         return {}
     hints: dict[int, str] = {}
     try:
-        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        for token in tokenize.generate_tokens(iter(universal_lines(source)).__next__):
             if token.type != tokenize.COMMENT:
                 continue
             body = token.string.lstrip("#").strip()

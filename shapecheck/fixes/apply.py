@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..source import split_lines
+
 
 @dataclass(frozen=True)
 class Applied:
@@ -17,7 +19,7 @@ class Applied:
 
 def _offsets(text: str) -> list[int]:
     starts, total = [0], 0
-    for line in text.splitlines(keepends=True):
+    for line in split_lines(text, keepends=True):
         total += len(line)
         starts.append(total)
     return starts
@@ -46,8 +48,11 @@ def apply_edits(text: str, edits) -> Applied:
 
 
 def diff(path: str, before: str, after: str) -> str:
+    """A unified diff; a last line with no line break is marked as git marks it."""
     import difflib
 
-    return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
-                                        fromfile=f"a/{path.lstrip('/')}", tofile=f"b/{path.lstrip('/')}"))
+    lines = difflib.unified_diff(split_lines(before, keepends=True), split_lines(after, keepends=True),
+                                 fromfile=f"a/{path.lstrip('/')}", tofile=f"b/{path.lstrip('/')}")
+    return "".join(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n"
+                   for line in lines)
 

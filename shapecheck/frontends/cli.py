@@ -249,7 +249,8 @@ def _no_models(report) -> bool:
 
 
 def _apply_fixes(report, path, args, console, settings, worker):
-    from ..api import fixed_source, source_diff
+    from ..api import fixed_source, source_diff, write_fixes
+    from ..errors import WriteError
 
     text, count = fixed_source(report)
     if not count:
@@ -257,8 +258,11 @@ def _apply_fixes(report, path, args, console, settings, worker):
     if args.diff:
         sys.stdout.write(source_diff(path, report.source, text))
         return report
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    try:
+        write_fixes(path, report.source, text)
+    except WriteError as exc:  # a read-only file: say so; the report and exit code stand
+        print(f"shapecheck: {exc}", file=sys.stderr)
+        return report
     console.print(f"{path}: applied {count} fix{'es' * (count != 1)}")
     return _run_check(path, settings, worker)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from ..diagnostics import Report, Severity, Status
+from ..source import split_lines
 
 JSON_VERSION = 2
 
@@ -124,7 +125,7 @@ def _fingerprint(d, lines: list[str], root: str) -> str:
 
 
 def _lines(report: Report) -> list[str]:
-    return report.source.split("\n") if report.source else []
+    return split_lines(report.source)
 
 
 # -- GitHub workflow commands ------------------------------------------------------------

@@ -5,11 +5,15 @@ Works on a plain :class:`Report` (no torch); renders with rich.
 
 from __future__ import annotations
 
+import unicodedata
+
+from rich.cells import cell_len
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
 from ..diagnostics import Applicability, Report, Severity, Status, format_shape
+from ..source import SourceError, read_source, split_lines
 
 STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
 SOURCES = {"cli": "--input", "hint": "the in-file hint", "config": "pyproject.toml", "example": "an example in the file",
@@ -17,7 +21,7 @@ SOURCES = {"cli": "--input", "hint": "the in-file hint", "config": "pyproject.to
 
 
 def render_report(report: Report, console: Console, quiet: bool = False) -> None:
-    lines = report.source.splitlines() if report.source else _read_lines(report.path)
+    lines = split_lines(report.source) if report.source else _read_lines(report.path)
     if not quiet:
         for model in report.models:
             console.print(model_header(model))
@@ -92,14 +96,22 @@ def _end_column(span, lines) -> int:
 
 
 def code_frame(lines: list[str], line: int, start: int, end: int, style: str) -> list[Text]:
+    """The line and a caret under columns [start, end): tabs and wide characters are copied
+    into the caret's indent, so both lines expand alike."""
     if not 1 <= line <= len(lines):
         return []
-    gutter = f"{line:>5} | "
-    source = Text(gutter, style="blue")
-    source.append(lines[line - 1].rstrip())
+    shown = _printable(lines[line - 1])
+    source = Text(f"{line:>5} | ", style="blue")
+    source.append(shown.rstrip())
     caret = Text(" " * 5 + " | ", style="blue")
-    caret.append(" " * start + "^" * max(1, end - start), style=style)
+    indent = "".join(c if c == "\t" else " " * cell_len(c) for c in shown[:start])
+    caret.append(indent + "^" * max(1, cell_len(shown[start:end])), style=style)
     return [source, caret]
+
+
+def _printable(line: str) -> str:
+    """Control characters and Unicode line separators (a form feed, \u2028) shown as spaces."""
+    return "".join(" " if c != "\t" and unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in line)
 
 
 def _fix_text(fix) -> Text:
@@ -144,7 +156,6 @@ def concise(report: Report) -> str:
 
 def _read_lines(path: str) -> list[str]:
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read().splitlines()
-    except OSError:
+        return split_lines(read_source(path).text)
+    except (OSError, SourceError):
         return []

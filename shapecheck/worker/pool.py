@@ -76,9 +76,14 @@ class Worker:
             self._spawn(memory_mb if memory_mb is not None else self.memory_mb)
 
     def check_file(self, path: str, settings: Settings | None = None) -> Report:
-        from ..api import read_source
+        from ..api import read_source, undecodable_report
+        from ..source import SourceError
 
-        return self.check_source(read_source(path), path, settings)
+        try:
+            source = read_source(path)
+        except SourceError as exc:
+            return undecodable_report(path, exc)
+        return self.check_source(source, path, settings)
 
     def check_source(self, source: str, path: str, settings: Settings | None = None) -> Report:
         """Check source text in the worker; user code never runs in this process.
