@@ -575,6 +575,30 @@ def test_expected_input_table():
     assert expected_input(nn.ReLU()) is None
 
 
+needs_rmsnorm = pytest.mark.skipif(not hasattr(nn, "RMSNorm"), reason="nn.RMSNorm is new in torch 2.4")
+
+
+@needs_rmsnorm
+def test_rmsnorm_declares_its_trailing_dimensions():
+    norm = nn.RMSNorm([5, 6])
+    assert expected_input(norm) == {"param": "normalized_shape", "size": (5, 6), "dim": None, "ranks": None,
+                                    "dims": (-2, -1)}
+    op, params = layer_params(norm)
+    assert (op, params) == ("RMSNorm", {"normalized_shape": (5, 6)})
+    assert explain_layer(op, params, (2, 4, 5, 6), "norm").out_shape == (2, 4, 5, 6)
+
+
+@needs_rmsnorm
+def test_rmsnorm_of_the_wrong_size_is_found(tmp_path):
+    from shapecheck import api
+
+    source = ("import torch.nn as nn\n\n\n# shapecheck: input=(8, 20, 32)\nclass Net(nn.Module):\n"
+              "    def __init__(self):\n        super().__init__()\n        self.norm = nn.RMSNorm(64)\n\n"
+              "    def forward(self, x):\n        return self.norm(x)\n")
+    report = api.check_source(source, str(tmp_path / "net.py"))
+    assert [(d.code, d.line) for d in report.diagnostics] == [("SC103", 8)]
+
+
 @FAST
 @given(st.lists(st.integers(1, 5), min_size=0, max_size=4), st.integers(-4, 3), st.integers(-4, 3))
 def test_flatten_matches_torch(shape, start, end):
