@@ -2,8 +2,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The oldest torch that pyproject.toml accepts, tested by `make test-oldest`.
+OLDEST_TORCH := 2.3.1
+OLDEST := .venv-oldest
+OLDEST_STAMP := $(OLDEST)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-oldest bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +23,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+$(OLDEST_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/pip install -q --upgrade pip
+	$(OLDEST)/bin/pip install -q torch==$(OLDEST_TORCH) 'numpy<2'
+	$(OLDEST)/bin/pip install -q -e '.[test]'
+	touch $(OLDEST_STAMP)
+
+# The suite on the oldest supported torch; slow to set up, so not part of `make test`.
+test-oldest: $(OLDEST_STAMP)
+	$(OLDEST)/bin/python -m pytest -q -rs
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/engine_speed.py
@@ -26,4 +41,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/worker.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(OLDEST) .pytest_cache .hypothesis

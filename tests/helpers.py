@@ -2,12 +2,20 @@
 
 import re
 
+import pytest
 import torch
 
 from shapecheck.engine import discover, loader
+from shapecheck.engine._compat import torch_version
 from shapecheck.engine.session import with_real_weights
 
 EXPECT = re.compile(r"#\s*expect:\s*([A-Z0-9, ]+)")
+
+# Before torch 2.13 the symbolic meta kernels fix sizes to the example (pooling guards on its
+# parity, attention on its length) and meta convolutions accept kernels larger than the input,
+# so inference confirms the example size but not the whole set of accepted sizes.
+exact_inference = pytest.mark.skipif(
+    torch_version() < (2, 13), reason="the exact set of accepted input sizes needs torch >= 2.13")
 
 
 def expected_codes(path: str) -> set[tuple[str, int]]:

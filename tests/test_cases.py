@@ -12,7 +12,7 @@ from shapecheck.diagnostics import Severity
 from shapecheck.engine.discover import InputSpec
 
 from conftest import CASES, EXAMPLES
-from helpers import expected_codes, load_classes, run_real
+from helpers import exact_inference, expected_codes, load_classes, run_real
 
 CASE_FILES = sorted(glob.glob(os.path.join(CASES, "*.py")))
 
@@ -49,6 +49,7 @@ def _inputs(model):
     return tuple(InputSpec(tuple(s), d) for s, d in zip(model.input_shapes, model.input_dtypes))
 
 
+@exact_inference
 def test_inferred_input_is_reported():
     report = api.check_file(os.path.join(CASES, "inferred_input.py"))
     model = report.models[0]

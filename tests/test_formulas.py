@@ -1,6 +1,7 @@
 """The shape formulas agree with torch, explain themselves, and answer the inverse questions.
 
-Forward formulas are checked against torch on meta tensors (no memory, no compute): for
+Forward formulas are checked against torch on meta tensors (no memory, no compute), convolutions
+on tiny CPU tensors (the meta kernels of torch < 2.13 return an empty output where CPU refuses): for
 random sizes, kernels, strides, paddings and dilations the formula's value is torch's
 output size, and torch refuses the configuration exactly when the formula reports a problem.
 """
@@ -55,6 +56,10 @@ def meta(*shape):
     return torch.empty(*shape, device="meta")
 
 
+def cpu(*shape):
+    return torch.zeros(*shape)
+
+
 def torch_size(call):
     """The output's spatial sizes, or None when torch refuses the call."""
     try:
@@ -78,7 +83,7 @@ def agrees(derivations: list[Derivation], torch_result) -> bool:
 @given(sizes, kernels, strides, paddings, dilations)
 def test_conv1d_matches_torch(n, k, s, p, d):
     got = conv_out(n, k, s, p, d)
-    expected = torch_size(lambda: F.conv1d(meta(1, 1, n), meta(1, 1, k), stride=s, padding=p, dilation=d))
+    expected = torch_size(lambda: F.conv1d(cpu(1, 1, n), cpu(1, 1, k), stride=s, padding=p, dilation=d))
     assert agrees([got], expected)
     assert (expected is None) == (got.value < 1)
 
@@ -87,8 +92,8 @@ def test_conv1d_matches_torch(n, k, s, p, d):
 @given(sizes, sizes, kernels, kernels, strides, strides, paddings, dilations)
 def test_conv2d_matches_torch_with_distinct_height_and_width(h, w, kh, kw, sh, sw, p, d):
     got = [conv_out(h, kh, sh, p, d, "H"), conv_out(w, kw, sw, p, d, "W")]
-    weight = meta(1, 1, kh, kw)
-    expected = torch_size(lambda: F.conv2d(meta(1, 1, h, w), weight, stride=(sh, sw), padding=p, dilation=d))
+    weight = cpu(1, 1, kh, kw)
+    expected = torch_size(lambda: F.conv2d(cpu(1, 1, h, w), weight, stride=(sh, sw), padding=p, dilation=d))
     assert agrees(got, expected)
 
 
@@ -359,7 +364,7 @@ def test_min_input_sizes_is_the_smallest_input_torch_accepts(k, s, p, d, ceil, i
         run = lambda n: F.max_pool1d(meta(1, 1, n), k, s, p, d, ceil_mode=ceil)  # noqa: E731
     else:
         op, params = "conv1d", {"kernel_size": (k,), "stride": s, "padding": p, "dilation": d}
-        run = lambda n: F.conv1d(meta(1, 1, n), meta(1, 1, k), stride=s, padding=p, dilation=d)  # noqa: E731
+        run = lambda n: F.conv1d(cpu(1, 1, n), cpu(1, 1, k), stride=s, padding=p, dilation=d)  # noqa: E731
     accepted = [n for n in range(1, 20) if torch_size(lambda: run(n)) is not None]
     assert min_input_sizes(op, params) == (accepted[0],)
 
@@ -573,6 +578,30 @@ def test_expected_input_table():
     assert expected_input(nn.InstanceNorm2d(4))["warn_only"] is True
     assert expected_input(nn.LazyLinear(4)) is None
     assert expected_input(nn.ReLU()) is None
+
+
+needs_rmsnorm = pytest.mark.skipif(not hasattr(nn, "RMSNorm"), reason="nn.RMSNorm is new in torch 2.4")
+
+
+@needs_rmsnorm
+def test_rmsnorm_declares_its_trailing_dimensions():
+    norm = nn.RMSNorm([5, 6])
+    assert expected_input(norm) == {"param": "normalized_shape", "size": (5, 6), "dim": None, "ranks": None,
+                                    "dims": (-2, -1)}
+    op, params = layer_params(norm)
+    assert (op, params) == ("RMSNorm", {"normalized_shape": (5, 6)})
+    assert explain_layer(op, params, (2, 4, 5, 6), "norm").out_shape == (2, 4, 5, 6)
+
+
+@needs_rmsnorm
+def test_rmsnorm_of_the_wrong_size_is_found(tmp_path):
+    from shapecheck import api
+
+    source = ("import torch.nn as nn\n\n\n# shapecheck: input=(8, 20, 32)\nclass Net(nn.Module):\n"
+              "    def __init__(self):\n        super().__init__()\n        self.norm = nn.RMSNorm(64)\n\n"
+              "    def forward(self, x):\n        return self.norm(x)\n")
+    report = api.check_source(source, str(tmp_path / "net.py"))
+    assert [(d.code, d.line) for d in report.diagnostics] == [("SC103", 8)]
 
 
 @FAST

@@ -7,6 +7,8 @@ import torch
 
 from shapecheck.engine import infer, loader
 
+from helpers import exact_inference
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
 MODELS = os.path.join(ROOT, "tests", "models")
@@ -57,6 +59,7 @@ def lenet_bug():
     return path, _meta(path, "Net"), _real(path, "Net")
 
 
+@exact_inference
 def test_lenet_bug_sizes_match_real_torch(lenet_bug):
     path, meta, real = lenet_bug
     found = infer.infer_inputs(meta, path)
@@ -76,6 +79,7 @@ def test_lenet_bug_sizes_match_real_torch(lenet_bug):
                                          or point[1] in range(10, 14) and point[0] in range(106, 110)), point
 
 
+@exact_inference
 def test_lenet_blocks_match_real_torch():
     path = os.path.join(EXAMPLES, "lenet.py")
     meta, real = _meta(path, "Net"), _real(path, "Net")
@@ -98,7 +102,8 @@ def test_lenet_blocks_match_real_torch():
     ("FixedTokens", lambda t: (2, t), range(1, 41), [20], "T = 20 only"),
     ("Recurrent", lambda t: (2, t, 12), range(1, 21), list(range(1, 21)), "any T"),
     ("Signal", lambda n: (2, 2, n), range(1, 61), [17, 18], "L from 17 to 18"),
-    ("Attention", lambda t: (2, t, 32), range(1, 13), list(range(1, 13)), "any T"),
+    pytest.param("Attention", lambda t: (2, t, 32), range(1, 13), list(range(1, 13)), "any T",
+                 marks=exact_inference),
 ])
 def test_sequence_models_match_real_torch(name, shape_of, sizes, accepted, text):
     path = os.path.join(MODELS, "infer_seq.py")
@@ -110,6 +115,7 @@ def test_sequence_models_match_real_torch(name, shape_of, sizes, accepted, text)
     assert found.inputs[0].dtype == ("int64" if name == "FixedTokens" else "float32")
 
 
+@exact_inference
 def test_time_major_gru_keeps_batch_in_dimension_one():
     path = os.path.join(MODELS, "infer_seq.py")
     real = _real(path, "TimeMajorGRU")
@@ -126,6 +132,7 @@ def test_linear_first_is_fixed_features():
     assert real_accepts(real, (2, 784)) and not real_accepts(real, (2, 1, 28, 28))
 
 
+@exact_inference
 def test_one_size_and_any_size_images():
     path = os.path.join(MODELS, "infer_image.py")
     only, anything = _real(path, "OnlyThirtyTwo"), _real(path, "AnySize")

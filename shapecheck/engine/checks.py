@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from . import formulas, layers
+from ._compat import RMSNorm
 from .symbolic import shape_of
 
 # Event kinds produced by the tracer, in one place (the rules map each to a Rule).
@@ -49,7 +50,7 @@ class Problem:
     output: object = None  # when set, the layer is not called: this is its output
 
 
-NORMS = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm, torch.nn.RMSNorm)
+NORMS = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm, RMSNorm)
 
 
 # -- layers ----------------------------------------------------------------------------------

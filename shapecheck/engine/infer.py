@@ -39,6 +39,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
+from ._compat import symbolic_tensor
 from .discover import InputSpec
 from .layers import expected_input
 from .loader import first_line
@@ -298,12 +299,9 @@ def symbolic_trace(model, layout: Layout, sizes, path: str = "") -> SymbolicTrac
 
 
 def _symbolic_input(mode, layout: Layout, sizes, device: str):
-    from torch.fx.experimental.symbolic_shapes import DimDynamic, StatelessSymbolicContext
-
-    dynamic = [DimDynamic.DYNAMIC if d is None or i == layout.batch_axis else DimDynamic.STATIC
-               for i, d in enumerate(layout.shape)]
+    dynamic = [d is None or i == layout.batch_axis for i, d in enumerate(layout.shape)]
     real = torch.empty(layout.concrete(sizes), dtype=getattr(torch, layout.dtype), device=device)
-    return mode.from_tensor(real, symbolic_context=StatelessSymbolicContext(dynamic_sizes=dynamic))
+    return symbolic_tensor(mode, real, dynamic)
 
 
 def _check_output_batch(trace: SymbolicTrace, layout: Layout, out) -> None:

@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules import activation, batchnorm, conv, dropout, instancenorm, pooling
 
+from ._compat import RMSNorm
+
 # ---------------------------------------------------------------- modules
 
 
@@ -40,7 +42,7 @@ MODULE_ATTRS: tuple[tuple[type, tuple[str, ...]], ...] = (
     (instancenorm._InstanceNorm, ("num_features", "affine")),
     (nn.GroupNorm, ("num_groups", "num_channels")),
     (nn.LayerNorm, ("normalized_shape",)),
-    (nn.RMSNorm, ("normalized_shape",)),
+    (RMSNorm, ("normalized_shape",)),
     (nn.Embedding, ("num_embeddings", "embedding_dim")),
     (nn.EmbeddingBag, ("num_embeddings", "embedding_dim")),
     (nn.RNNBase, ("input_size", "hidden_size", "num_layers", "bidirectional", "batch_first", "proj_size")),
@@ -244,7 +246,7 @@ EXPECTATIONS: tuple[Expectation, ...] = (
     Expectation(nn.InstanceNorm3d, "num_features", 1, (4, 5), 0),
     Expectation(nn.GroupNorm, "num_channels", 1),
     Expectation(nn.LayerNorm, "normalized_shape", None),
-    Expectation(nn.RMSNorm, "normalized_shape", None),
+    Expectation(RMSNorm, "normalized_shape", None),
     Expectation(nn.RNNBase, "input_size", -1, (2, 3)),
     Expectation(nn.MultiheadAttention, "embed_dim", -1, (2, 3)),
     Expectation(nn.Embedding, "num_embeddings", None),
@@ -290,7 +292,7 @@ def _extras(module: nn.Module, size) -> dict:
     """The few facts beyond one size that some layers declare."""
     if isinstance(module, _INDEX_LAYERS):
         return {"dtype": "integer"}
-    if isinstance(module, (nn.LayerNorm, nn.RMSNorm)):
+    if isinstance(module, (nn.LayerNorm, RMSNorm)):
         return {"dims": tuple(range(-len(size), 0))}
     if isinstance(module, (nn.RNNBase, nn.MultiheadAttention)):
         return {"batch_first": bool(module.batch_first)}
