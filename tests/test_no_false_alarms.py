@@ -68,3 +68,11 @@ def test_no_size_fits_is_still_an_error_when_proven():
     _, found = _found("no_input_fits.py")
     assert ("SC130", Severity.ERROR, 4, "Net") in found
 
+
+def test_helpers_built_at_top_level_are_not_models(tmp_path):
+    source = ("import torch.nn as nn\n\ncriterion = nn.CrossEntropyLoss(label_smoothing=0.1)\n"
+              "act = nn.ReLU()\nskip = nn.Identity()\npool = nn.MaxPool2d(2)\nhead = nn.Linear(10, 2)\n\n"
+              "# shapecheck: input=(2, 4, 8, 8)\nchecked_pool = nn.MaxPool2d(2)\n")
+    report = api.check_source(source, str(tmp_path / "train.py"))
+    assert [(m.name, m.status.value) for m in report.models] == [("head", "checked"), ("checked_pool", "checked")]
+    assert report.diagnostics == ()
