@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass, replace
 
 from .config import Settings
-from .diagnostics import Diagnostic, ModelResult, Report, Span, Status
-from .errors import UsageError, UserCodeStopped, WriteError
+from .diagnostics import Diagnostic, ModelResult, Report, Severity, Span, Status
+from .errors import UsageError, UserCodeStopped, WriteError, internal_errors
 from .rules import Context, rule, run_rules
 
 
@@ -60,11 +60,11 @@ def check_source(source: str, path: str, settings: Settings | None = None) -> Re
     from .worker.isolation import isolated
 
     settings = settings or Settings()
-    with isolated():
+    with internal_errors(), isolated():
         report = _check_once(source, path, settings)
         if settings.prove_fixes and report.diagnostics:
             report = attach_fixes(report, _rechecker(path, settings))
-    return apply_suppressions(report)
+        return apply_suppressions(report)
 
 
 def _rechecker(path: str, settings: Settings):
@@ -82,7 +82,7 @@ def check(model, *inputs) -> Report:
     from .engine import session
     from .worker.isolation import isolated
 
-    with isolated():
+    with internal_errors(), isolated():
         target = session.object_target(model, inputs)
         result, diagnostics = _trace_target(target, source_file=target.src)
     return Report(path=target.path, models=(result,), diagnostics=tuple(diagnostics))
@@ -210,11 +210,14 @@ def verify_file(path: str, inputs=(), init=(), impls: str = "all", device: str =
 
 def _runs_in_torch(found, args, path, torch) -> None:
     """The model must run in torch itself before its convolutions can be compared."""
+    from .engine.usercode import call_user, reraise_if_ours
+
     tensors = [torch.randn(a) if isinstance(a, tuple) else a for a in args]
     try:
         with torch.no_grad():
-            found.model.eval()(*tensors)
+            call_user(found.model.eval(), *tensors)
     except Exception as exc:  # the user's model fails in torch: a shape bug, not a mismatch
+        reraise_if_ours(exc)
         shapes = ", ".join("×".join(map(str, t.shape)) for t in tensors)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise UsageError(f"{found.name} does not run in torch at input {shapes}: {first}\n"
@@ -328,9 +331,25 @@ def _trace_target(target, source_file) -> tuple[ModelResult, list[Diagnostic]]:
                                          f"{target.no_fit}", span=_class_span(target, source_file),
                                          model=target.name))
     status = Status.PARTIAL if trace.stopped else Status.CHECKED
-    result = _result(target, status, records=tuple(trace.records), reason=trace.stop_reason,
+    if trace.stopped and not trace.records:
+        status = Status.NOT_CHECKED
+    if target.guessed:
+        diagnostics, status = _at_guessed_size(target, diagnostics, source_file), Status.NOT_CHECKED
+    result = _result(target, status, records=tuple(trace.records), reason=trace.stop_reason or target.guessed,
                      outputs=trace.output_shapes)
     return result, diagnostics
+
+
+def _at_guessed_size(target, diagnostics, source_file) -> list[Diagnostic]:
+    """Errors at an inferred size that no size tried ran at prove nothing: one note instead."""
+    kept = [d for d in diagnostics if d.severity is not Severity.ERROR]
+    if len(kept) == len(diagnostics):
+        return kept
+    from .engine.session import needs_input
+
+    problem = needs_input(target.spec, quiet=False, reason=target.guessed)
+    return [Diagnostic(rule=rule("SC903"), message=problem.message, span=_class_span(target, source_file),
+                       model=target.name, notes=problem.notes)] + kept
 
 
 def _not_checked(target, src) -> tuple[ModelResult, list[Diagnostic]]:

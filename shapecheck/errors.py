@@ -12,7 +12,11 @@
 Failures of the *user's* code are never exceptions past `api`: they become diagnostics.
 `UserCodeStopped` derives from BaseException so that neither the user's own `except
 Exception` nor the engine's handlers for user errors can turn it into something else.
+Any other exception raised in shapecheck's own code leaves `api` as an `InternalError`
+(`internal_errors`), never as a finding on the user's line.
 """
+
+from contextlib import contextmanager
 
 
 class ShapecheckError(Exception):
@@ -44,3 +48,15 @@ class UserCodeStopped(BaseException):
         self.code = code
         self.path = path
         self.line = line
+
+
+@contextmanager
+def internal_errors():
+    """Turn any exception other than shapecheck's own errors into an InternalError (the
+    original is its ``__cause__``, for ``--debug``)."""
+    try:
+        yield
+    except ShapecheckError:
+        raise
+    except Exception as exc:
+        raise InternalError(f"{type(exc).__name__}: {exc}") from exc

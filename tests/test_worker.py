@@ -111,7 +111,8 @@ def test_a_hang_at_the_top_level_is_reported_for_the_file(tmp_path, worker):
     path = tmp_path / "top.py"
     path.write_text("import torch.nn as nn\n\nclass Net(nn.Module):\n    while True:\n        pass\n")
     report = worker.check_file(str(path), Settings(timeout=2))
-    assert [(d.code, d.line) for d in report.diagnostics] == [("SC912", 4)]
+    assert [d.code for d in report.diagnostics] == ["SC912"]
+    assert report.diagnostics[0].line in (4, 5)  # the loop's test or its body, wherever the deadline lands
     assert report.diagnostics[0].message.startswith("loading the file did not finish within 2 s")
 
 

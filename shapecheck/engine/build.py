@@ -37,10 +37,13 @@ def build(spec: ModelSpec, init: dict | None = None, device: str = "meta",
         return _on_device(spec.obj, device)
     kwargs = constructor_kwargs(spec.obj, init or {}, strict)
     args, kwargs = _positional_only(spec.obj, kwargs)
+    from shapecheck.engine.usercode import call_user, reraise_if_ours
+
     try:
         with torch.device(device):
-            return spec.obj(*args, **kwargs)
+            return call_user(spec.obj, *args, **kwargs)
     except Exception as exc:
+        reraise_if_ours(exc)
         message = f"building {spec.name} failed: {type(exc).__name__}: {exc}"
         raise BuildError(message, user_line(exc, spec.path), exc) from exc
 

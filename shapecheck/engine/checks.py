@@ -30,6 +30,8 @@ EVENT_KINDS = (
     "op_error",  # any other error an op raised
     "torch_error",  # an error raised somewhere the tracer could not place more exactly
     "unsupported",  # an op the fake tensors cannot run (data-dependent control flow, no meta kernel)
+    "missing_input",  # forward has required arguments that no input shape was given for
+    "missing_value",  # a None default that real callers replace (a sub-block, a mask) was used
 )
 
 LOSS_SAME_SHAPE = frozenset({
@@ -158,11 +160,9 @@ def check_loss_call(op: str, args, kwargs) -> Problem | None:
 
 
 def _check_loss(op, args, kwargs) -> Problem | None:
-    tensors = [a for a in args if isinstance(a, torch.Tensor)]
-    tensors += [kwargs[k] for k in ("input", "target") if isinstance(kwargs.get(k), torch.Tensor)]
-    if len(tensors) < 2:
+    inp, target = _operand(args, kwargs, 0), _operand(args, kwargs, 1)
+    if not isinstance(inp, torch.Tensor) or not isinstance(target, torch.Tensor):
         return None
-    inp, target = tensors[0], tensors[1]
     i_shape, t_shape = shape_of(inp), shape_of(target)
     facts = {"input_shape": i_shape, "target_shape": t_shape, "loss": op}
     if op in LOSS_CLASS_INDEX:
@@ -172,8 +172,8 @@ def _check_loss(op, args, kwargs) -> Problem | None:
     try:
         facts["broadcast_shape"] = tuple(torch.broadcast_shapes(tuple(i_shape), tuple(t_shape)))
     except RuntimeError:
-        return Problem("loss_shape", facts, (), _loss_args(args, kwargs, inp), kwargs)
-    return Problem("loss_broadcast", facts, (), _loss_args(args, kwargs, inp), kwargs)
+        return Problem("loss_shape", facts, (), *_loss_args(args, kwargs, inp))
+    return Problem("loss_broadcast", facts, (), *_loss_args(args, kwargs, inp))
 
 
 def _check_class_index(inp, target, facts, args, kwargs) -> Problem | None:
@@ -188,11 +188,27 @@ def _check_class_index(inp, target, facts, args, kwargs) -> Problem | None:
     if ok:
         return None
     fixed_target = inp.new_empty(facts["expected_target"], dtype=target.dtype)
-    return Problem("loss_shape", facts, (), (args[0], fixed_target) + tuple(args[2:]), kwargs)
+    return Problem("loss_shape", facts, (), *_with_operand(args, kwargs, 1, fixed_target))
 
 
 def _loss_args(args, kwargs, inp):
-    return (args[0], inp.new_empty(inp.shape)) + tuple(args[2:])
+    """The call with a target shaped like the input, so that the trace goes on."""
+    return _with_operand(args, kwargs, 1, inp.new_empty(inp.shape))
+
+
+# Every loss in torch takes (input, target, ...), by position or by these names.
+_LOSS_OPERANDS = ("input", "target")
+
+
+def _operand(args, kwargs, index: int):
+    return args[index] if len(args) > index else kwargs.get(_LOSS_OPERANDS[index])
+
+
+def _with_operand(args, kwargs, index: int, value) -> tuple[tuple, dict]:
+    """``(args, kwargs)`` with the loss's input (0) or target (1) replaced where it was given."""
+    if len(args) > index:
+        return tuple(args[:index]) + (value,) + tuple(args[index + 1:]), kwargs
+    return tuple(args), {**kwargs, _LOSS_OPERANDS[index]: value}
 
 
 # -- ops -------------------------------------------------------------------------------------

@@ -292,7 +292,7 @@ def find_models(src, namespace: dict) -> list:
     seen: set[int] = set()
     for name, line in _object_lines(src).items():
         obj = namespace.get(name)
-        if isinstance(obj, torch.nn.Module) and id(obj) not in seen:
+        if isinstance(obj, torch.nn.Module) and id(obj) not in seen and not _is_helper(obj, src, line):
             seen.add(id(obj))
             specs.append(ModelSpec(name, line, "object", obj, path=src.path))
     examples = find_examples(src)
@@ -306,6 +306,13 @@ def find_models(src, namespace: dict) -> list:
         _attach_example(spec, examples)
     specs.sort(key=lambda spec: spec.line)
     return specs
+
+
+def _is_helper(obj, src, line: int) -> bool:
+    """A loss, an activation, ``nn.Identity``...: a torch.nn module without parameters built at
+    top level is a helper the code uses, not a model to check (unless a hint asks for it)."""
+    return (type(obj).__module__.startswith("torch.nn.") and next(obj.parameters(), None) is None
+            and src.hint_for(line) is None)
 
 
 def _object_lines(src) -> dict[str, int]:

@@ -43,6 +43,8 @@ from ._compat import symbolic_tensor
 from .discover import InputSpec
 from .layers import expected_input
 from .loader import first_line
+from .symbolic import onto_trace_device
+from .usercode import StandInError, call_user, reraise_if_ours
 
 BATCH = 8
 LIMITS = {0: 1, 1: 2048, 2: 512, 3: 64}  # largest size tried per free dimension, by their number
@@ -63,6 +65,7 @@ class Inference:
     accepted: str
     reason: str
     ok: bool
+    proven: bool = False  # when not ok: solved, no size up to the limit fits (not only the sizes tried)
 
 
 @dataclass(frozen=True)
@@ -115,14 +118,19 @@ class SymbolicTrace:
 
 def infer_inputs(model: nn.Module, path: str) -> Inference | None:
     """The inputs ``model`` accepts, or None when its first layer does not say (no conv,
-    embedding, linear, recurrent or attention layer first). Never raises."""
+    embedding, linear, recurrent or attention layer first). The model's own errors are part
+    of the answer; an error of shapecheck's is InternalError."""
+    layout = find_layout(model)
+    if layout is None:
+        return None
     try:
-        layout = find_layout(model)
-        if layout is None:
-            return None
         return _solve(model, layout, path)
-    except Exception as exc:  # inference is a convenience: say why it stopped, never crash
-        return Inference((), "", f"inference failed: {type(exc).__name__}: {first_line(exc)}", False)
+    except Unsolvable as exc:
+        return Inference((), "", f"inference stopped: {exc}", False)
+
+
+class Unsolvable(Exception):
+    """The sizes the model accepts are beyond what the solver evaluates (an unknown function)."""
 
 
 def solve(model: nn.Module, layout: Layout, path: str = ""):
@@ -227,10 +235,11 @@ def _probe(model, candidates, layout: Layout):
 
     handles = [m.register_forward_pre_hook(hook) for m in candidates]
     try:
-        _forward(model, layout, _preferred_sizes(layout))
+        _forward(model, layout, preferred_sizes(layout))
     except _Reached as hit:
         return hit.module
-    except Exception:
+    except Exception as exc:
+        reraise_if_ours(exc)
         return None
     finally:
         for handle in handles:
@@ -238,7 +247,7 @@ def _probe(model, candidates, layout: Layout):
     return None
 
 
-def _preferred_sizes(layout: Layout) -> tuple[int, ...]:
+def preferred_sizes(layout: Layout) -> tuple[int, ...]:
     k = len(layout.free_axes)
     return (PREFERRED[k][0],) * k if k else ()
 
@@ -288,10 +297,12 @@ def symbolic_trace(model, layout: Layout, sizes, path: str = "") -> SymbolicTrac
     recorder = _Recorder(trace, model, path)
     try:
         with torch.device(device), mode, recorder, shape_only_rnns(model):
-            out = model(x)
-        _check_output_batch(trace, layout, out)
+            out = call_user(model, x)
     except Exception as exc:
+        reraise_if_ours(exc)
         trace.error = first_line(exc)
+    else:
+        _check_output_batch(trace, layout, out)
     finally:
         recorder.remove()
     trace.guards = [g.expr for g in env.guards]
@@ -325,6 +336,7 @@ class _Recorder(TorchFunctionMode):
         super().__init__()
         self.trace = trace
         self.path = path
+        self.device = _device(model)
         self.handles = [m.register_forward_pre_hook(self._layer(name))
                         for name, m in model.named_modules() if expected_input(m) is not None]
 
@@ -357,14 +369,14 @@ class _Recorder(TorchFunctionMode):
         return x.new_empty(shape) if changed else x
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
+        args, kwargs = onto_trace_device(args, kwargs or {}, self.device)
         frame = sys._getframe(1)
         if getattr(func, "__name__", "") in ("view", "reshape") and _from_user(frame):
             line = frame.f_lineno if frame.f_code.co_filename == self.path else None
             fitted = self._reshape(func.__name__, args, line)
             if fitted is not None:
                 return fitted
-        return func(*args, **kwargs)
+        return call_user(func, *args, **kwargs)
 
     def _reshape(self, op: str, args, line: int | None):
         """``x.view(-1, k...)`` on a batch-first tensor: per-sample size must be ``prod(k)``."""
@@ -469,7 +481,7 @@ def evaluate(expr, values: dict):
     name = type(expr).__name__
     op = _OPS.get(name)
     if op is None:
-        raise NotImplementedError(f"cannot evaluate {name} in {expr}")
+        raise Unsolvable(f"cannot evaluate {name} in {expr}")
     return op(*args)
 
 
@@ -556,7 +568,8 @@ def runs(model, layout: Layout, sizes, out_axis: int | None = 0) -> bool:
     """A plain forward pass at these sizes ends with the batch where the symbolic trace had it."""
     try:
         out = _forward(model, layout, sizes)
-    except Exception:
+    except Exception as exc:
+        reraise_if_ours(exc)
         return False
     tensors = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
     if out_axis is None or not tensors or tensors[0].dim() <= out_axis:
@@ -578,13 +591,21 @@ def _forward(model, layout: Layout, sizes):
     device = _device(model)
     x = torch.empty(layout.concrete(sizes), dtype=getattr(torch, layout.dtype), device=device)
     if device == "meta":
-        with torch.no_grad(), shape_only_rnns(model):
-            return model(x)
+        with torch.no_grad(), torch.device(device), _OnTraceDevice(), shape_only_rnns(model):
+            return call_user(model, x)
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     mode = FakeTensorMode(allow_non_fake_inputs=True)
     with torch.no_grad(), torch.device(device), mode, shape_only_rnns(model):
-        return model(mode.from_tensor(x, static_shapes=True))
+        return call_user(model, mode.from_tensor(x, static_shapes=True))
+
+
+class _OnTraceDevice(TorchFunctionMode):
+    """Tensors the model makes on the CPU in forward join the meta ones (see ``onto_trace_device``)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        args, kwargs = onto_trace_device(args, kwargs or {}, "meta")
+        return call_user(func, *args, **kwargs)
 
 
 @contextmanager
@@ -609,7 +630,7 @@ def _rnn_shapes(module: nn.RNNBase, forward):
         if not isinstance(x, torch.Tensor) or x.dim() not in (2, 3):
             return forward(x, hx)
         if x.shape[-1] != module.input_size:
-            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {module.input_size}, "
+            raise StandInError(f"input.size(-1) must be equal to input_size. Expected {module.input_size}, "
                                f"got {x.shape[-1]}")
         return _rnn_output(module, x)
     return shapes
@@ -759,10 +780,10 @@ def _no_size(layout: Layout, trace: SymbolicTrace, k: int) -> Inference:
         ok = torch.broadcast_to(torch.as_tensor(_satisfied(c, values)), valid.shape)
         if not bool((valid & ok).any()):
             return Inference((layout.spec(trace.sizes),), "no size", _unsatisfiable(layout, c, values, valid, k),
-                             False)
+                             False, proven=True)
         valid &= ok
     reason = f"from {layout.layer} = {layout.described}: no size fits"
-    return Inference((layout.spec(trace.sizes),), "no size", reason, False)
+    return Inference((layout.spec(trace.sizes),), "no size", reason, False, proven=True)
 
 
 def _unsatisfiable(layout: Layout, c: Constraint, values, valid, k: int) -> str:

@@ -54,7 +54,8 @@ class Target:
     device: str = "meta"
     symbolic: bool = True
     accepted: str = ""  # the input sizes inference found the model to accept
-    no_fit: str = ""  # why no input size at all fits, when inference found none
+    no_fit: str = ""  # why no input size at all fits, when inference proved that none does
+    guessed: str = ""  # why the inferred input is only a guess: every size tried failed
 
 
 @dataclass
@@ -112,8 +113,9 @@ def _target(spec, src, cli, config, init, several: bool, symbolic: bool, built: 
             target.inputs, target.input_source = tuple(value), source
             break
     else:
-        if not _infer(target, spec, init, not several):
-            target.problem = _needs_input(spec, quiet=spec.is_used_by_other or built)
+        failed = _infer(target, spec, init, not several)
+        if failed is not None:
+            target.problem = needs_input(spec, quiet=spec.is_used_by_other or built, reason=failed)
             return target
     if spec.kind == "class":
         target.init, target.strict = init, not several
@@ -124,34 +126,54 @@ def _target(spec, src, cli, config, init, several: bool, symbolic: bool, built: 
     return target
 
 
-def _infer(target: Target, spec, init: dict, strict: bool) -> bool:
-    """Infer the input from the first layer and the sizes the model accepts; False if impossible."""
+def _infer(target: Target, spec, init: dict, strict: bool) -> str | None:
+    """Infer the input from the first layer and the sizes the model accepts; None when it
+    worked, else why not ("" when there is nothing to say).
+
+    A forward with more required arguments than the one inferred input goes to the trace,
+    which says which input is missing. Failing at every size tried is not proof that no
+    size fits: errors at the size tried are not reported (``guessed``); only a size equation
+    that no size solves is (SC130).
+    """
     from .build import BuildError, build
     from .infer import infer_inputs
+    from .tracer import missing_inputs
 
     if spec.is_used_by_other:  # a building block: checked as part of its model
-        return False
+        return ""
     try:
         model = build(spec, init, "meta", strict)
-        found = infer_inputs(model, spec.path)
+        found = _first_input(model) if missing_inputs(model, 1) else infer_inputs(model, spec.path)
     except (BuildError, discover.MissingArguments, UsageError):
-        return False
+        return ""
     except (UserCodeStopped, SystemExit) as exc:  # the model's code was stopped: not checked, and why
         stopped = as_stopped(exc, spec.path)
         target.problem = NotChecked(stopped.code, stopped.message, line=stopped.line)
-        return True
+        return None
     if found is None or not found.inputs:
-        return False
+        return found.reason if found is not None else ""
     target.inputs, target.input_source, target.accepted = tuple(found.inputs), "inferred", found.accepted
-    if not found.ok:
+    if not found.ok and found.proven:
         target.no_fit = found.reason
-    return True
+    elif not found.ok:
+        target.guessed, target.accepted = found.reason, "not determined"
+    return None
 
 
-def _needs_input(spec, quiet: bool) -> NotChecked:
+def _first_input(model):
+    """For a forward of several arguments: the first one from the first layer, the rest unknown."""
+    from .infer import Inference, find_layout, preferred_sizes
+
+    layout = find_layout(model)
+    if layout is None:
+        return None
+    return Inference((layout.spec(preferred_sizes(layout)),), "", "", True)
+
+
+def needs_input(spec, quiet: bool, reason: str = "") -> NotChecked:
     guess = "(16, 3, 32, 32)"
     where = f"the line before `class {spec.name}`" if spec.kind == "class" else f"the line before `{spec.name} =`"
-    message = f"`{spec.name}` was not checked: no input shape is known"
+    message = f"`{spec.name}` was not checked: " + (reason or "no input shape is known")
     if spec.hint_error:
         message += f" (the hint cannot be read: {spec.hint_error})"
     notes = (f"add `# shapecheck: input={guess}` on {where} (your real sizes), or pass --input 16,3,32,32",)
@@ -323,10 +345,7 @@ class Locator:
         if self.src is None or self.target.model is None:
             return None
         from . import locate
-        try:
-            return locate.layer_site(self.src, self.target.model, name, self.target.spec)
-        except Exception:  # an unusual construct: fall back to the call in forward
-            return None
+        return locate.layer_site(self.src, self.target.model, name, self.target.spec)
 
     def op(self, line: int, names: tuple[str, ...]):
         if self.src is None:

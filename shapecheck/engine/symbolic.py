@@ -96,3 +96,41 @@ def batch_multiple(size, batch_symbol) -> bool:
     """Whether a symbolic size is k·batch for a positive integer k (rows of whole samples)."""
     ratio = (size.node.expr / batch_symbol).simplify() if hasattr(size.node.expr, "simplify") else None
     return ratio is not None and ratio.is_Integer and ratio > 0
+
+
+def onto_trace_device(args, kwargs, device: str):
+    """``(args, kwargs)`` with real tensors from another device moved onto the meta ``device``
+    of a trace, when a call mixes the two.
+
+    A model may make tensors on the CPU in forward (a module-level constant,
+    ``torch.from_numpy``, ``device="cpu"``); for real they share the CPU with everything else,
+    and only their shapes matter here. A ``device=`` argument (a factory call) becomes the
+    trace's device too. A call with no trace tensor is left alone (it may read
+    values: ``torch.tensor([1, 2]).tolist()``).
+    """
+    if device != "meta":
+        return args, kwargs
+    if kwargs.get("device") is not None:  # torch.zeros(..., device="cuda"): made where the trace runs
+        kwargs = {**kwargs, "device": device}
+    if not _any_off_meta(args) and not _any_off_meta(kwargs.values()):
+        return args, kwargs
+    from torch.utils._pytree import tree_flatten, tree_unflatten
+
+    flat, spec = tree_flatten((args, kwargs))
+    stray = [isinstance(t, torch.Tensor) and t.device.type != "meta" for t in flat]
+    tensors = sum(isinstance(t, torch.Tensor) for t in flat)
+    if not any(stray) or sum(stray) == tensors:
+        return args, kwargs
+    return tree_unflatten([t.to("meta") if moved else t for t, moved in zip(flat, stray)], spec)
+
+
+def _any_off_meta(values) -> bool:
+    """A tensor not on the meta device among ``values`` or in a list or tuple of them (cheap:
+    this runs on every torch call of a trace)."""
+    for value in values:
+        if isinstance(value, torch.Tensor):
+            if value.device.type != "meta":
+                return True
+        elif isinstance(value, (list, tuple)) and _any_off_meta(value):
+            return True
+    return False

@@ -19,7 +19,7 @@ The result is plain data: :class:`~shapecheck.diagnostics.ShapeRecord` rows and
 from __future__ import annotations
 
 import contextlib
-
+import inspect
 import os
 import sys
 from dataclasses import dataclass, field
@@ -31,8 +31,10 @@ from torch.utils._pytree import tree_flatten
 
 from ..diagnostics import ShapeRecord, shape_product
 from . import checks
+from .discover import InputSpec, hint_text
 from .loader import first_line, user_line
-from .symbolic import FakeSession, batch_multiple, is_symbolic, shape_of, size_expr, size_value
+from .symbolic import FakeSession, batch_multiple, is_symbolic, onto_trace_device, shape_of, size_expr, size_value
+from .usercode import call_user, reraise_if_ours, unset_global, unsupplied_from_exception, unsupplied_in_frame
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _THIS_DIR = os.path.dirname(os.path.dirname(__file__))
@@ -113,19 +115,35 @@ class Tracer:
             self.batch_expr = size_expr(fakes[0].shape[0])
             self.batch_symbol = fakes[0].shape[0].node.expr
         self.names = {id(m): name for name, m in model.named_modules()}
+        missing = missing_inputs(model, len(fakes))
+        if missing:
+            self._missing_inputs(model, inputs, missing)
+            return self.result
         wrapped = self._wrap_leaves(model)
         try:
             with torch.device(self.device), self.session.mode, _Recorder(self), _shape_only_mask_test():
-                out = model(*fakes)
+                out = call_user(model, *fakes)
             self.result.output_shapes = tuple(shape_of(t) for t in _tensors(out))
         except TraceStopped as stop:
             self._stop(str(stop))
         except Exception as exc:  # an error no layer or op handler could place
+            reraise_if_ours(exc)
             self._unplaced_error(exc)
         finally:
             for module in wrapped:
                 del module.forward
         return self.result
+
+    def _missing_inputs(self, model, inputs, missing: list[str]) -> None:
+        """forward takes arguments nobody gave a shape for: say which, with the hint to paste."""
+        code = getattr(type(model).forward, "__code__", None)
+        line = code.co_firstlineno if code is not None and code.co_filename == self.path else None
+        batch = inputs[0][0][:1] if inputs and inputs[0][0] else (8,)
+        given = [InputSpec(tuple(shape), dtype) for shape, dtype in inputs]
+        unknown = [InputSpec(batch + ("...",)) for _ in missing]  # sizes for the user to fill in
+        facts = {"names": tuple(missing), "hint": hint_text(tuple(given + unknown))}
+        self._event("missing_input", type(model).__name__, "forward", line, facts)
+        self._stop(f"forward needs an input for {', '.join(missing)}")
 
     # -- layers --------------------------------------------------------------------------
     def _wrap_leaves(self, model: torch.nn.Module) -> list[torch.nn.Module]:
@@ -153,10 +171,11 @@ class Tracer:
             self._event(problem.kind, name, type(module).__name__, line, problem.facts, chain)
             args, kwargs = problem.args, problem.kwargs
         try:
-            out = forward(*args, **kwargs) if problem is None or problem.output is None else problem.output
+            out = call_user(forward, *args, **kwargs) if problem is None or problem.output is None else problem.output
         except TraceStopped:
             raise
         except Exception as exc:
+            reraise_if_ours(exc)
             if problem is not None:  # the corrected call failed too: nothing more to learn here
                 raise TraceStopped(f"{name} failed after correction: {exc}") from exc
             if checks.is_unsupported(exc):  # the layer reads tensor values (e.g. a mask's `.item()`)
@@ -184,8 +203,9 @@ class Tracer:
             self._event(loss_problem.kind, op, op, line, loss_problem.facts, loss_problem.chain)
             args, kwargs = loss_problem.args, loss_problem.kwargs
         try:
-            out = func(*args, **kwargs)
+            out = call_user(func, *args, **kwargs)
         except Exception as exc:
+            reraise_if_ours(exc)
             return self._op_failed(func, op, args, kwargs, line, in_shapes, exc)
         out_tensors = _tensors(out)
         if not out_tensors:
@@ -224,6 +244,10 @@ class Tracer:
         return checks.keep_batch(x)
 
     def _op_failed(self, func, op, args, kwargs, line, in_shapes, exc):
+        if isinstance(exc, TypeError) and any(a is None for a in tree_flatten((args, kwargs))[0]):
+            reason = self._unsupplied(self._none_on_line(line), exc)
+            if reason:
+                raise TraceStopped(reason) from exc
         facts = {"in_shapes": in_shapes, "args": _describe_args(args[1:] if op in RESHAPE_OPS else ())}
         tensors_in = _tensors(args)
         chain = self.origin_chain(tensors_in[0]) if tensors_in else ()
@@ -247,6 +271,13 @@ class Tracer:
                 return frame.f_lineno
             frame = frame.f_back
         return None
+
+    def _none_on_line(self, line: int):
+        """The None default read on ``line`` of the innermost frame of the user's file, if any."""
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename != self.path:
+            frame = frame.f_back
+        return unsupplied_in_frame(frame, line, self.path) if frame is not None else None
 
     def caller_line(self, frame) -> int | None:
         """The user's line if the user's file called this torch function directly."""
@@ -276,10 +307,23 @@ class Tracer:
         self.result.stopped = True
         self.result.stop_reason = reason
 
+    def _unsupplied(self, found, exc: Exception) -> str:
+        """A None default that real callers replace was used: an event, and why the check stops."""
+        if found is None:
+            return ""
+        facts = {"param": found.name, "used": found.used, "constructor": found.constructor}
+        self._event("missing_value", found.used, "forward", found.line, facts, error=first_line(exc))
+        return f"line {found.line}: needs a value for `{found.name}`"
+
     def _unplaced_error(self, exc: Exception) -> None:
         line = user_line(exc, self.path)
-        if checks.is_unsupported(exc):
-            reason = checks.unsupported_reason("", exc)
+        reason = self._unsupplied(unsupplied_from_exception(exc, self.path), exc)
+        if reason:
+            self._stop(reason)
+            return
+        unset = unset_global(exc, self.path)
+        if checks.is_unsupported(exc) or unset:
+            reason = unset or checks.unsupported_reason("", exc)
             self._event("unsupported", type(exc).__name__, "forward", line, {}, error=reason)
             self._stop(f"line {line}: {reason}" if line else reason)
             return
@@ -318,11 +362,22 @@ class _Recorder(TorchFunctionMode):
         self.tracer = tracer
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
+        args, kwargs = onto_trace_device(args, kwargs or {}, self.tracer.device)
         line = self.tracer.caller_line(sys._getframe(1))
         if line is None:
-            return func(*args, **kwargs)
+            return call_user(func, *args, **kwargs)
         return self.tracer.run_op(func, args, kwargs, line)
+
+
+def missing_inputs(model, given: int) -> list[str]:
+    """The names of ``model.forward``'s required arguments that ``given`` inputs leave out."""
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return []
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    keyword = [p for p in params if p.kind is p.KEYWORD_ONLY]
+    return [p.name for p in positional[given:] + keyword if p.default is p.empty]
 
 
 def is_leaf(module: torch.nn.Module) -> bool:

@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None, worker=None) -> int:
             return run_command(argv, worker)
         return {"explain": _explain, "verify": _verify, "lsp": _lsp}[command](argv)
     except InternalError as exc:
+        if "--debug" in argv:
+            raise
         print(f"shapecheck: internal error: {exc}{_REPORT_IT}", file=sys.stderr)
         return EXIT_USAGE
     except ShapecheckError as exc:
@@ -209,6 +211,8 @@ def _report_all(outcomes, args) -> int:
 
     reports, code = [], EXIT_OK
     for path, named, outcome in outcomes:
+        if isinstance(outcome, InternalError) and args.debug and outcome.__cause__ is not None:
+            raise outcome  # raised in this process (--no-sandbox): the traceback is here
         if isinstance(outcome, (InternalError, UsageError)):
             kind = "internal error" if isinstance(outcome, InternalError) else "error"
             print(f"shapecheck: {kind}: {outcome}" + _REPORT_IT * isinstance(outcome, InternalError), file=sys.stderr)
@@ -226,7 +230,7 @@ def _report_all(outcomes, args) -> int:
     return max([code] + [r.exit_code(args.strict) for r in reports])
 
 
-_REPORT_IT = "\n  this is a bug in shapecheck; please report it with the file (run with --debug for the traceback)"
+_REPORT_IT = " (a bug in shapecheck: please report it with the file; run with --debug for the traceback)"
 
 
 def _check_one(path, settings, worker, args):

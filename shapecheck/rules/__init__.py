@@ -296,6 +296,31 @@ def _op_error(event, ctx: Context) -> Diagnostic:
     return _diag("op-error", message, span, ctx, event, event.chain)
 
 
+# -- what the check could not supply -------------------------------------------------------
+def _missing_input(event, ctx: Context) -> Diagnostic:
+    names = " and ".join(f"`{n}`" for n in event.facts["names"])
+    span = ctx.locator.line_span(event.line) if event.line else None
+    message = f"`{ctx.model}` was not checked: its forward needs an input for {names}, and none is known"
+    notes = [f"add `{event.facts['hint']}` on the line before the class, with the real sizes in place of `...`",
+             "or pass --input once per forward argument, in order"]
+    return _diag("needs-input-shape", message, span, ctx, event, notes)
+
+
+def _missing_value(event, ctx: Context) -> Diagnostic:
+    f = event.facts
+    span = ctx.locator.line_span(event.line) if event.line else None
+    what = "the constructor argument" if f["constructor"] else "an input for"
+    message = (f"`{ctx.model}` needs {what} `{f['param']}`: its default None is used at line {event.line} "
+               f"(`{f['used']}`), so the check stopped there")
+    if f["constructor"]:
+        notes = [f"real callers pass `{f['param']}`; build the model in the file with it "
+                 f"(`model = {ctx.model}({f['param']}=...)`) to check the rest"]
+        return _diag("needs-constructor-args", message, span, ctx, event, notes)
+    notes = [f"give `{f['param']}` a shape with a `# shapecheck: input=(...)` hint (one shape per forward "
+             "argument) or --input once per argument"]
+    return _diag("needs-input-shape", message, span, ctx, event, notes)
+
+
 def _generic(event, ctx: Context) -> Diagnostic:
     span = ctx.locator.line_span(event.line) if event.line else None
     if event.kind == "unsupported":
@@ -320,4 +345,6 @@ _BUILDERS: dict[str, Callable] = {
     "loss_shape": _loss,
     "loss_broadcast": _loss,
     "op_error": _op_error,
+    "missing_input": _missing_input,
+    "missing_value": _missing_value,
 }

@@ -77,7 +77,7 @@ def _silence(debug: bool) -> None:
 def _serve(request: dict, guard, write_fd: int) -> dict:
     from .. import api
     from ..config import Settings
-    from ..errors import UsageError, UserCodeStopped
+    from ..errors import InternalError, UsageError, UserCodeStopped
 
     path = request["path"]
 
@@ -98,7 +98,8 @@ def _serve(request: dict, guard, write_fd: int) -> dict:
         channel.send(write_fd, {"event": "stopped", "message": str(exc) or type(exc).__name__})
         _leave(0)
     except Exception as exc:  # a bug in shapecheck
-        return {"event": "internal", "message": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+        text = str(exc) if isinstance(exc, InternalError) else f"{type(exc).__name__}: {exc}"
+        return {"event": "internal", "message": text, "traceback": traceback.format_exc()}
     finally:
         guard.active = False
 
