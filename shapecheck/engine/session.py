@@ -95,7 +95,7 @@ def prepare(source: str, path: str, settings) -> Prepared:
 
 def _attach_examples(src, specs) -> None:
     try:
-        from .examples import find_examples
+        from ..source.examples import find_examples
     except ImportError:
         return
     found = find_examples(src)

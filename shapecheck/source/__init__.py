@@ -1,1 +1,2 @@
-"""Source handling without torch: which files to read, and how."""
+"""Source handling without torch: which files to read, and how; example calls, construction
+sites, factories, argparse defaults and the code blocks of documentation."""

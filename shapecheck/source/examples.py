@@ -28,7 +28,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
-from shapecheck.engine.discover import DTYPES, InputSpec
+from shapecheck.source.inputs import DTYPES, InputSpec
 
 FACTORIES = frozenset({"randn", "rand", "zeros", "ones", "empty", "full", "randint",
                        "tensor", "as_tensor"})
