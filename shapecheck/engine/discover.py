@@ -182,6 +182,23 @@ def read_config(path: str) -> dict[str, tuple[InputSpec, ...]]:
     return result
 
 
+def read_init_config(path: str) -> dict[str, dict]:
+    """`[tool.shapecheck] init = { UNet = { n_channels = 3 } }`: class name -> arguments."""
+    config = find_config(path)
+    if config is None:
+        return {}
+    try:
+        with open(config, "rb") as handle:
+            table = tomllib.load(handle).get("tool", {}).get("shapecheck", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"{config}: cannot read it: {exc}") from None
+    init = table.get("init", {}) if isinstance(table, dict) else {}
+    if not isinstance(init, dict) or not all(isinstance(v, dict) for v in init.values()):
+        raise UsageError(f"{config}: [tool.shapecheck] init must be a table such as "
+                         f"{{ UNet = {{ n_channels = 3, n_classes = 2 }} }}")
+    return init
+
+
 # ---------------------------------------------------------------- constructor arguments
 
 

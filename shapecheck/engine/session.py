@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..diagnostics import Span
-from . import discover, loader
+from . import construct, discover, loader
 from ..errors import UsageError, UserCodeStopped
 from .discover import InputSpec
 
@@ -55,6 +55,8 @@ class Target:
     symbolic: bool = True
     accepted: str = ""  # the input sizes inference found the model to accept
     no_fit: str = ""  # why no input size at all fits, when inference found none
+    construction: construct.Construction | None = None  # how it is built (None: not decided)
+    context: construct.Context | None = None
 
 
 @dataclass
@@ -69,6 +71,7 @@ def prepare(source: str, path: str, settings) -> Prepared:
     src = loader.parse(source, path)
     loaded = loader.load_report(src)
     specs = discover.find_models(src, loaded.namespace)
+    specs = _with_factories(specs, src, loaded.namespace)
     missing = loaded.missing_imports
     if missing and not specs:  # nothing to check: the failed import is the likely reason
         raise loader.LoadError(missing[0].reason, missing[0].line, None, "import")
@@ -83,14 +86,72 @@ def prepare(source: str, path: str, settings) -> Prepared:
     cli = tuple(discover.parse_input_flag(t) for t in settings.inputs)
     init = discover.parse_init_flags(list(settings.init))
     config = discover.read_config(path)
+    context = construct.Context(src, loaded.namespace, lambda: _site_index(path, settings),
+                                discover.read_init_config(path))
     roots = [s for s in specs if not s.is_used_by_other] or specs
     built = {type(s.obj) for s in specs if s.kind == "object"}  # classes the file builds itself
     targets = []
     for s in specs:
         settings.notify("model", s.name, s.line)  # inference runs the model's code
         targets.append(_target(s, src, cli if s in roots else (), config, init, len(specs) > 1, settings.symbolic,
-                               s.kind == "class" and s.obj in built))
+                               s.kind == "class" and s.obj in built, context))
     return Prepared(src, targets, missing)
+
+
+def _site_index(path: str, settings):
+    """The project's construction sites: the index the caller gives, else one read from the
+    project root (settings.root, or the nearest folder with pyproject.toml, .git, setup.py)."""
+    from ..source.project import project_root, project_sites
+
+    if settings.sites is not None:
+        return settings.sites
+    if not os.path.isfile(path):
+        return None
+    if settings.root:
+        return project_sites(settings.root)
+    return project_sites(*project_root(path))
+
+
+def _with_factories(specs: list, src, namespace: dict) -> list:
+    """The file's factory functions (`def ResNet18(): return ResNet(...)`) as models of their
+    own; the classes they build, and the blocks they pass, are checked through them."""
+    from ..source.sites import factories
+
+    classes = frozenset(s.name for s in specs if s.kind == "class")
+    found = {name: where for name, where in factories(src.tree, classes).items()
+             if callable(namespace.get(name)) and not loader.call_problem(_call_of(name), namespace, src)}
+    if not found:
+        return specs
+    used = _names_in_functions(src, found)
+    for spec in specs:
+        if spec.kind == "class" and spec.name in used:
+            spec.is_used_by_other = True
+    made = [discover.ModelSpec(name, line, "factory", namespace[name], path=src.path)
+            for name, (_, line) in found.items()]
+    examples = find_examples_for(src, frozenset(found))
+    for spec in made:
+        if spec.name in examples:
+            spec.example, spec.example_line = examples[spec.name]
+    return sorted(specs + made, key=lambda spec: spec.line)
+
+
+def _call_of(name: str):
+    import ast
+
+    return ast.parse(f"{name}()", mode="eval").body
+
+
+def _names_in_functions(src, functions) -> set[str]:
+    import ast
+
+    bodies = [s for s in src.tree.body if isinstance(s, ast.FunctionDef) and s.name in functions]
+    return {n.id for body in bodies for n in ast.walk(body) if isinstance(n, ast.Name)}
+
+
+def find_examples_for(src, names: frozenset[str]) -> dict:
+    from ..source.examples import find_examples
+
+    return find_examples(src, names)
 
 
 def _attach_examples(src, specs) -> None:
@@ -104,35 +165,40 @@ def _attach_examples(src, specs) -> None:
             spec.example, spec.example_line = found[spec.name]
 
 
-def _target(spec, src, cli, config, init, several: bool, symbolic: bool, built: bool = False) -> Target:
-    target = Target(name=spec.name, path=src.path, line=spec.line, spec=spec, src=src, symbolic=symbolic)
-    for source, value in (("cli", cli), ("hint", spec.hint), ("config", config.get(spec.name)),
-                          ("example", spec.example)):
+def _target(spec, src, cli, config, init, several: bool, symbolic: bool, built: bool, context) -> Target:
+    target = Target(name=spec.name, path=src.path, line=spec.line, spec=spec, src=src, symbolic=symbolic,
+                    context=context, init=init, strict=not several)
+    given = [("cli", cli), ("hint", spec.hint), ("config", config.get(spec.name))]
+    if spec.is_used_by_other and not any(v for _, v in given) and not spec.example:
+        target.problem = _needs_input(spec, quiet=True)  # a building block: checked inside its model
+        return target
+    try:
+        target.construction = construct.choose(spec, init, not several, context, sites=not built)
+    except discover.MissingArguments as exc:  # quiet when the file builds it with arguments itself
+        target.problem = NotChecked("SC904", str(exc), quiet=spec.is_used_by_other or built)
+        return target
+    given += [("example", target.construction.example), ("example", spec.example)]
+    for source, value in given:
         if value:
             target.inputs, target.input_source = tuple(value), source
-            break
-    else:
-        if not _infer(target, spec, init, not several):
-            target.problem = _needs_input(spec, quiet=spec.is_used_by_other or built)
             return target
-    if spec.kind == "class":
-        target.init, target.strict = init, not several
-        try:
-            discover.constructor_kwargs(spec.obj, init, strict=not several)
-        except discover.MissingArguments as exc:  # quiet when the file builds it with arguments itself
-            target.problem = NotChecked("SC904", str(exc), quiet=spec.is_used_by_other or built)
+    missing = _unfed_arguments(target)
+    if missing:
+        target.problem = _needs_inputs(spec, missing, quiet=built)
+    elif not _infer(target, spec, init, not several):
+        target.problem = _needs_input(spec, quiet=spec.is_used_by_other or built)
     return target
 
 
 def _infer(target: Target, spec, init: dict, strict: bool) -> bool:
     """Infer the input from the first layer and the sizes the model accepts; False if impossible."""
-    from .build import BuildError, build
+    from .build import BuildError
     from .infer import infer_inputs
 
     if spec.is_used_by_other:  # a building block: checked as part of its model
         return False
     try:
-        model = build(spec, init, "meta", strict)
+        model = build_target(target)
         found = infer_inputs(model, spec.path)
     except (BuildError, discover.MissingArguments, UsageError):
         return False
@@ -148,30 +214,65 @@ def _infer(target: Target, spec, init: dict, strict: bool) -> bool:
     return True
 
 
+def _where(spec) -> str:
+    if spec.kind == "class":
+        return f"the line before `class {spec.name}`"
+    if spec.kind == "factory":
+        return f"the line before `def {spec.name}`"
+    return f"the line before `{spec.name} =`"
+
+
 def _needs_input(spec, quiet: bool) -> NotChecked:
     guess = "(16, 3, 32, 32)"
-    where = f"the line before `class {spec.name}`" if spec.kind == "class" else f"the line before `{spec.name} =`"
     message = f"`{spec.name}` was not checked: no input shape is known"
     if spec.hint_error:
         message += f" (the hint cannot be read: {spec.hint_error})"
-    notes = (f"add `# shapecheck: input={guess}` on {where} (your real sizes), or pass --input 16,3,32,32",)
+    notes = (f"add `# shapecheck: input={guess}` on {_where(spec)} (your real sizes), or pass --input 16,3,32,32",)
+    return NotChecked("SC903", message, notes, quiet=quiet)
+
+
+def _unfed_arguments(target: Target) -> list[str]:
+    """The required forward arguments after the first: no example gave them, and inference
+    finds only the first."""
+    spec = target.spec
+    cls = spec.obj if spec.kind == "class" else type(target.construction.model or spec.obj)
+    try:
+        params = list(inspect.signature(cls.forward).parameters.values())[1:]
+    except (AttributeError, TypeError, ValueError):
+        return []
+    required = [p.name for p in params if p.default is p.empty
+                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return required[1:]
+
+
+def _needs_inputs(spec, missing: list[str], quiet: bool) -> NotChecked:
+    names = ", ".join(f"`{name}`" for name in missing)
+    message = f"`{spec.name}` was not checked: it needs an input for {names} as well"
+    shapes = ", ".join(["(16, 3, 32, 32)"] + ["(16, 10)"] * len(missing))
+    notes = (f"add `# shapecheck: input=({shapes})` on {_where(spec)}: one shape per forward argument "
+             f"(your real sizes), or repeat --input once per argument",)
     return NotChecked("SC903", message, notes, quiet=quiet)
 
 
 def build_target(target: Target):
     """The model on the meta device; raises build.BuildError with the user's line."""
-    from .build import build
-
-    return build(target.spec, target.init, target.device, target.strict)
+    return _build_on(target, target.device)
 
 
 def build_real(target: Target):
     """The model with real, freshly initialised weights on ``target.device``."""
+    if target.spec.kind == "object":
+        return with_real_weights(target.spec.obj, target.device)  # built on meta by the loader
+    return _build_on(target, target.device)
+
+
+def _build_on(target: Target, device: str):
     from .build import build
 
-    if target.spec.kind != "object":
-        return build(target.spec, target.init, target.device, target.strict)
-    return with_real_weights(target.spec.obj, target.device)  # built on meta by the loader
+    if target.construction is None or target.context is None:
+        return build(target.spec, target.init, device, target.strict)
+    return construct.build_with(target.construction, target.spec, target.init, target.strict,
+                                target.context, device)
 
 
 def with_real_weights(model, device: str):
@@ -364,3 +465,30 @@ class Locator:
         return "\n".join([lines[0][span.column:]] + lines[1:-1] + [lines[-1][:span.end_column]])
 
 
+
+
+def built_as(target: Target) -> dict:
+    """The model's class, the file that defines it, and how it was built, for its result."""
+    construction = target.construction
+    spec = target.spec
+    model = construction.model if construction is not None and construction.model is not None else target.model
+    if model is not None:
+        cls = type(model)
+    elif spec is not None:
+        cls = spec.obj if spec.kind == "class" else type(spec.obj) if spec.kind == "object" else None
+    else:
+        cls = None
+    return {"class_name": cls.__name__ if cls is not None else "", "class_path": _class_path(cls, target.path),
+            "init_source": construction.source if construction is not None else "",
+            "init_call": construction.call if construction is not None else ""}
+
+
+def _class_path(cls, path: str) -> str:
+    if cls is None:
+        return ""
+    if cls.__module__ == loader.USER_MODULE_NAME:
+        return path
+    try:
+        return inspect.getsourcefile(cls) or ""
+    except (OSError, TypeError):
+        return ""
