@@ -254,7 +254,9 @@ class ModelResult:
                    input_source=data.get("input_source") or "", accepted_inputs=data.get("accepted_inputs") or "",
                    status=Status(data["status"]), reason=data.get("reason") or "",
                    output_shapes=_shapes(data.get("output_shapes", ())),
-                   records=tuple(ShapeRecord.from_dict(r) for r in data.get("layers", ())))
+                   records=tuple(ShapeRecord.from_dict(r) for r in data.get("layers", ())),
+                   class_name=data.get("class") or "", class_path=data.get("class_path") or "",
+                   init_source=data.get("init_source") or "", init_call=data.get("init") or "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,7 +85,7 @@ def test_markdown_blocks_and_docstring_examples():
     assert sites.doc_blocks(page) == [(2, "v = ViT(dim=4)"), (5, "not python ?")]
     tree = ast.parse('class A:\n    """Doc.\n\n    >>> a = A(2)\n    >>> a(x)\n    """\n')
     (offset, code), = sites.docstring_blocks(tree)
-    assert offset == 1 and code.splitlines()[3] == "a = A(2)"
+    assert offset == 1 and code.splitlines()[2] == "a = A(2)"  # file line 1 + 3
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -10,6 +10,7 @@ with every part of known value written as a literal, so `UNet(n_classes=args.cla
 from __future__ import annotations
 
 import ast
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,14 @@ class Namespace(dict):
 
 class Parser(dict):
     """An `argparse.ArgumentParser` (or argument group) being filled: dest -> default."""
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A name bound to a call whose value is not known here but that can be written out and
+    evaluated later: `gptconf = GPTConfig(**model_args)`, `model = Unet(dim=64)`."""
+
+    node: ast.expr
 
 
 @dataclass
@@ -193,6 +202,9 @@ def _assign(targets: list[ast.expr], node: ast.expr, scope: Scope) -> None:
     found = _parser_value(node, scope)
     if found is UNKNOWN:
         found = value(node, scope)
+    if found is UNKNOWN and isinstance(node, ast.Call):
+        written = substitute(node, scope)
+        found = UNKNOWN if unresolved(written, scope) else Expression(written)
     for target in targets:
         if isinstance(target, ast.Subscript):
             _assign_item(target, node, scope)
@@ -308,6 +320,8 @@ class _Substitute(ast.NodeTransformer):
         self.scope = scope
 
     def visit(self, node: ast.AST) -> ast.AST:
+        if isinstance(node, ast.Name) and isinstance(self.scope.lookup(node.id), Expression):
+            return ast.copy_location(copy.deepcopy(self.scope.lookup(node.id).node), node)
         if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.BinOp, ast.Dict)) and not isinstance(
                 getattr(node, "ctx", ast.Load()), (ast.Store, ast.Del)):
             literal = as_literal(value(node, self.scope))
@@ -317,9 +331,8 @@ class _Substitute(ast.NodeTransformer):
 
 
 def substitute(node: ast.expr, scope: Scope) -> ast.expr:
-    """`node` with every sub-expression of known value written as a literal."""
-    import copy
-
+    """`node` with every sub-expression of known value written as a literal, and names bound
+    to an `Expression` written as that expression."""
     return _Substitute(scope).visit(copy.deepcopy(node))
 
 
