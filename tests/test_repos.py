@@ -9,6 +9,7 @@ import pytest
 
 from shapecheck.api import check_file
 from shapecheck.diagnostics import ModelResult, Severity
+from shapecheck.render.terminal import model_header
 
 REPOS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "repos")
 
@@ -40,6 +41,8 @@ def test_call_site_in_another_file_with_argparse_defaults():
     assert input_source == "inferred" and shapes[0][1] == 3
     assert report.models[0].to_dict()["class_path"].endswith(os.path.join("unet", "unet_model.py"))
     assert ModelResult.from_dict(report.models[0].to_dict()) == report.models[0]
+    header = model_header(report.models[0]).plain
+    assert "built as UNet(n_channels=3, n_classes=2, bilinear=False) from call site train.py:25" in header
 
 
 def test_module_level_argparse_and_multi_input_forwards():

@@ -39,7 +39,7 @@ def model_header(model) -> Text:
         text.append(f"  input {shapes}" + (f" ({', '.join(dtypes)})" if dtypes else ""))
         if model.input_source:
             text.append(f" from {SOURCES.get(model.input_source, model.input_source)}", style="dim")
-    if model.init_source:
+    if model.init_source and (model.init_source != "defaults" or model.init_call):  # plain defaults go unsaid
         text.append(f"\n  built {_built(model)}", style="dim")
     if model.accepted_inputs:
         text.append(f"\n  accepts {model.accepted_inputs}", style="dim")
@@ -51,14 +51,12 @@ def model_header(model) -> Text:
 
 
 def _built(model) -> str:
-    """`as UNet(n_channels=3, n_classes=2) from call site train.py:41`, `with its defaults`."""
-    if model.init_source == "defaults" and not model.init_call:
-        return "with its defaults"
+    """`as UNet(n_channels=3, n_classes=2) from call site train.py:41`."""
     if model.init_source == "factory":
         return f"by its factory function, called with its defaults: {model.init_call}"
     how = f"as {model.init_call} " if model.init_call else ""
-    where = {"cli": "--init", "hint": "the in-file hint", "config": "pyproject.toml"}.get(
-        model.init_source, model.init_source)
+    where = {"cli": "--init", "hint": "the in-file hint", "config": "pyproject.toml",
+             "defaults": "the defaults of its config class"}.get(model.init_source, model.init_source)
     return f"{how}from {where}"
 
 
