@@ -9,8 +9,9 @@ Hidden folders, virtualenvs, build/ and dist/ are skipped. Whether a file define
 decided from its syntax tree: a class whose base is `nn.Module` (any spelling ending in
 `Module`) or a class of the same repository that is one.
 
-Printed per repository and in total: model entries found (building blocks reported as part
-of their models are not counted), checked with no configuration, partial, not checked by
+Printed per repository and in total: model entries found and the classes they build (a class,
+its factory functions and its module objects count once; building blocks reported as part of
+their models are not counted), classes checked with no configuration (by any of its entries), partial, not checked by
 diagnostic code (SC903 needs-input-shape, SC904 needs-constructor-args, SC905 build failed,
 ...), error findings, files that crashed or timed out, and the slowest file. A second section
 lists every error finding with file:line, code and message: the repositories work, so each
@@ -139,7 +140,8 @@ def _reports(document) -> list[dict]:
 @dataclass
 class Tally:
     files: int = 0
-    models: int = 0
+    models: int = 0  # classes
+    entries: int = 0  # model entries of the reports (factories and module objects included)
     checked: int = 0
     partial: int = 0
     not_checked: Counter = field(default_factory=Counter)
@@ -151,19 +153,29 @@ class Tally:
         self.files += 1
         if result.failure:
             self.failures[result.failure.split(":")[0]] += 1
-        for model in result.models:
-            if model.get("reason") == BLOCK_REASON:
-                continue
+        for entries in model_classes(result).values():
             self.models += 1
-            status = model.get("status")
-            if status == "checked":
+            self.entries += len(entries)
+            statuses = {model.get("status") for model in entries}
+            if "checked" in statuses:
                 self.checked += 1
-            elif status == "partial":
+            elif "partial" in statuses:
                 self.partial += 1
             else:
-                self.not_checked[_not_checked_code(model, result.diagnostics)] += 1
+                self.not_checked[_not_checked_code(entries[0], result.diagnostics)] += 1
         self.errors += sum(d.get("severity") == "error" for d in result.diagnostics)
         self.slowest = max(self.slowest, (result.seconds, os.path.relpath(result.path, root)))
+
+
+def model_classes(result: FileResult) -> dict[tuple[str, str], list[dict]]:
+    """A file's model entries grouped by the class they build (a class and its factories, a
+    class and a module object of it count once); building blocks left out."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for model in result.models:
+        if model.get("reason") != BLOCK_REASON:
+            key = (model.get("class_path") or result.path, model.get("class") or model.get("name"))
+            groups.setdefault(key, []).append(model)
+    return groups
 
 
 def _not_checked_code(model: dict, diagnostics: list[dict]) -> str:
@@ -183,13 +195,13 @@ def tallies(results: list[FileResult], roots: dict[str, str]) -> dict[str, Tally
 
 def render(table: dict[str, Tally]) -> str:
     codes = sorted({code for tally in table.values() for code in tally.not_checked})
-    head = ["repository", "files", "models", "checked", "%", "partial",
+    head = ["repository", "files", "entries", "classes", "checked", "%", "partial",
             *(f"not:{c}" for c in codes), "errors", "timeout", "crash", "slowest file"]
     rows = [head]
     for name, t in table.items():
         share = f"{100 * t.checked / t.models:.0f}" if t.models else "-"
         slow = f"{t.slowest[0]:.1f}s {t.slowest[1]}" if t.slowest[1] else "-"
-        rows.append([name, t.files, t.models, t.checked, share, t.partial,
+        rows.append([name, t.files, t.entries, t.models, t.checked, share, t.partial,
                      *(t.not_checked.get(c, 0) for c in codes), t.errors,
                      t.failures.get("timeout", 0), t.failures.get("crash", 0), slow])
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
@@ -216,15 +228,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--json", metavar="OUT", help="also write every file's result here")
+    parser.add_argument("--tally", metavar="IN", help="print the tables of a --json file; run nothing")
     args = parser.parse_args(argv)
     repos = repositories(args.dirs)
     roots = dict(repos)
-    work = [(name, path) for name, folder in repos for path in model_files(folder)]
     start = time.perf_counter()
-    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        results = list(pool.map(lambda item: check(*item, args.timeout, args.python), work))
+    if args.tally:
+        with open(args.tally, encoding="utf-8") as handle:
+            results = [FileResult(**item) for item in json.load(handle)]
+    else:
+        work = [(name, path) for name, folder in repos for path in model_files(folder)]
+        with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+            results = list(pool.map(lambda item: check(*item, args.timeout, args.python), work))
     print(render(tallies(results, roots)))
-    print(f"\n{len(work)} files in {time.perf_counter() - start:.0f} s "
+    print(f"\n{len(results)} files in {time.perf_counter() - start:.0f} s "
           f"({args.jobs} at a time, timeout {args.timeout:.0f} s)")
     print("\nError findings (false alarms: these repositories work), crashes and timeouts:")
     print("\n".join(f"  {line}" for line in findings(results, roots)) or "  none")
