@@ -96,3 +96,8 @@ def test_values(text, expected):
     scope = values.Scope()
     values.follow(ast.parse(text).body, scope)
     assert scope.lookup("x") == expected
+
+
+def test_every_star_import_is_kept():
+    tree = ast.parse("from models import *\nfrom utils import *\nfrom unet import UNet as U\n")
+    assert sites.imported_names(tree) == {"*": "models;utils", "U": "unet"}

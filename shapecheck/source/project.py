@@ -64,7 +64,8 @@ class SiteIndex:
             return self.defined.get(site.callee) == [path]
         base = site.path if site.origin == "call" else os.path.join(self.root, "README.md")
         return any(self._defining(candidate, site.callee, 4) == path
-                   for candidate in self._module_files(base, site.imported_from))
+                   for module in site.imported_from.split(";")
+                   for candidate in self._module_files(base, module))
 
     def _module_files(self, importer: str, module: str) -> list[str]:
         level = len(module) - len(module.lstrip("."))

@@ -36,7 +36,8 @@ class Site:
     path: str  # the file that holds the call (a .py file or a documentation page)
     line: int
     origin: str  # "call" in code, "docs" in documentation
-    imported_from: str = ""  # the module the callee was imported from ("" when not imported)
+    imported_from: str = ""  # the module the callee was imported from ("" when not imported;
+    # the `;`-separated star-imported modules when it is not imported by name)
     example: tuple[InputSpec, ...] | None = None  # inputs of the first call of the built model
     unknown: tuple[str, ...] = ()  # local names of unknown value the call still reads
 
@@ -121,14 +122,17 @@ def _site(call: ast.Call, scope: values.Scope, path: str, origin: str, offset: i
 
 def imported_names(tree: ast.Module) -> dict[str, str]:
     """Name bound by an import -> the module it comes from ("." prefixes kept): `from
-    unet import UNet` -> {"UNet": "unet"}; `from .models import *` -> {"*": ".models"} (the
-    last star import). Top-level imports only."""
+    unet import UNet` -> {"UNet": "unet"}; star imports under "*", `;`-separated:
+    {"*": "models;utils"}. Top-level imports only."""
     found: dict[str, str] = {}
     for node in tree.body:
         if isinstance(node, ast.ImportFrom):
             module = "." * node.level + (node.module or "")
             for alias in node.names:
-                found[alias.asname or alias.name] = module
+                if alias.name == "*":
+                    found["*"] = f"{found['*']};{module}" if "*" in found else module
+                else:
+                    found[alias.asname or alias.name] = module
     return found
 
 
