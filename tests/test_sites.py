@@ -90,7 +90,7 @@ def test_markdown_blocks_and_docstring_examples():
 
 @pytest.mark.parametrize("text, expected", [
     ("x = 3 + 4", 7), ("x = (1, 2)[1]", 2), ("x = {'a': 1, **{'b': 2}}", {"a": 1, "b": 2}),
-    ("x = 2 ** 3", values.UNKNOWN), ("x = f(1)", values.UNKNOWN), ("x = -1.5", -1.5),
+    ("x = 2 ** 3", values.UNKNOWN), ("x = [i for i in range(3)]", values.UNKNOWN), ("x = -1.5", -1.5),
 ])
 def test_values(text, expected):
     scope = values.Scope()
@@ -101,3 +101,15 @@ def test_values(text, expected):
 def test_every_star_import_is_kept():
     tree = ast.parse("from models import *\nfrom utils import *\nfrom unet import UNet as U\n")
     assert sites.imported_names(tree) == {"*": "models;utils", "U": "unet"}
+
+
+def test_a_local_bound_to_a_call_is_written_in_where_it_is_read():
+    found = sites_of("""
+        def main(data):
+            conf = Config(**dict(width=8))
+            net = Net(conf, depth=2)
+            loader = Loader(data)
+            other = Net(loader)
+    """, "Net")
+    assert [(s.text, s.usable) for s in found] == [
+        ("Net(Config(**{'width': 8}), depth=2)", True), ("Net(loader)", False)]

@@ -322,7 +322,7 @@ class _Substitute(ast.NodeTransformer):
     def visit(self, node: ast.AST) -> ast.AST:
         if isinstance(node, ast.Name) and isinstance(self.scope.lookup(node.id), Expression):
             return ast.copy_location(copy.deepcopy(self.scope.lookup(node.id).node), node)
-        if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.BinOp, ast.Dict)) and not isinstance(
+        if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.BinOp, ast.Dict, ast.Call)) and not isinstance(
                 getattr(node, "ctx", ast.Load()), (ast.Store, ast.Del)):
             literal = as_literal(value(node, self.scope))
             if literal is not None:
