@@ -120,6 +120,8 @@ def _candidates(spec, context: Context):
 
 
 def _from_site(site, root: str) -> Construction:
+    if site.text == f"{site.callee}()":  # `net = Net()`: the defaults, with the site's example
+        return Construction("defaults", example=site.example)
     where = site.where(root)
     label = where if site.origin == "docs" else f"call site {where}"
     return Construction(label, site.text, example=site.example)

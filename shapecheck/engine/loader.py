@@ -5,6 +5,8 @@ a skeleton of the file in a fresh namespace and returns that namespace:
 
 - kept: imports, `def`s, `class`es, assignments of constant expressions and of module
   objects (`model = nn.Sequential(...)`, `net = Net()`), and `if`/`try` blocks made of these;
+  an argparse parser with its `add_argument` calls, and `opt = parser.parse_args()` evaluated
+  with an empty command line (defaults only);
 - dropped: everything under `if __name__ == "__main__":`, loops, `with` blocks, bare calls,
   and assignments of any other call (`loader = DataLoader(...)`, `x = torch.randn(...)`).
 

@@ -1,18 +1,23 @@
 """One file's models, from source text to traces: the engine's side of a check.
 
-``prepare`` loads the skeleton and decides, for every model, its inputs (flag > in-file
-hint > pyproject config > example found in the file) and constructor arguments, or why it
+``prepare`` loads the skeleton, adds the file's factory functions as models, and decides for
+every model how it is built (``construct``: flag, hint, config, call sites, defaults, the
+project's sites and docs) and its inputs (flag > in-file hint > pyproject config > the example
+of the call site it was built from > an example found in the file > inference), or why it
 cannot be checked. ``build_target`` and ``trace_target`` then do the work; ``Locator`` maps
 names and lines back to spans for the rules.
 """
 
 from __future__ import annotations
 
+import ast
 import inspect
 import os
 from dataclasses import dataclass, field
 
 from ..diagnostics import Span
+from ..source.examples import find_examples
+from ..source.sites import factories
 from . import construct, discover, loader
 from ..errors import UsageError, UserCodeStopped
 from .discover import InputSpec
@@ -115,8 +120,6 @@ def _site_index(path: str, settings):
 def _with_factories(specs: list, src, namespace: dict) -> list:
     """The file's factory functions (`def ResNet18(): return ResNet(...)`) as models of their
     own; the classes they build, and the blocks they pass, are checked through them."""
-    from ..source.sites import factories
-
     classes = frozenset(s.name for s in specs if s.kind == "class")
     found = {name: where for name, where in factories(src.tree, classes).items()
              if callable(namespace.get(name)) and not loader.call_problem(_call_of(name), namespace, src)}
@@ -128,37 +131,23 @@ def _with_factories(specs: list, src, namespace: dict) -> list:
             spec.is_used_by_other = True
     made = [discover.ModelSpec(name, line, "factory", namespace[name], path=src.path)
             for name, (_, line) in found.items()]
-    examples = find_examples_for(src, frozenset(found))
+    examples = find_examples(src, frozenset(found))
     for spec in made:
         if spec.name in examples:
             spec.example, spec.example_line = examples[spec.name]
     return sorted(specs + made, key=lambda spec: spec.line)
 
 
-def _call_of(name: str):
-    import ast
-
+def _call_of(name: str) -> ast.expr:
     return ast.parse(f"{name}()", mode="eval").body
 
 
 def _names_in_functions(src, functions) -> set[str]:
-    import ast
-
     bodies = [s for s in src.tree.body if isinstance(s, ast.FunctionDef) and s.name in functions]
     return {n.id for body in bodies for n in ast.walk(body) if isinstance(n, ast.Name)}
 
 
-def find_examples_for(src, names: frozenset[str]) -> dict:
-    from ..source.examples import find_examples
-
-    return find_examples(src, names)
-
-
 def _attach_examples(src, specs) -> None:
-    try:
-        from ..source.examples import find_examples
-    except ImportError:
-        return
     found = find_examples(src)
     for spec in specs:
         if spec.name in found and spec.example is None:
