@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     if args.tally:
         with open(args.tally, encoding="utf-8") as handle:
-            results = [FileResult(**item) for item in json.load(handle)]
+            results = [FileResult(**item) for item in json.load(handle) if item["repo"] in roots]
     else:
         work = [(name, path) for name, folder in repos for path in model_files(folder)]
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
