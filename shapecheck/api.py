@@ -365,12 +365,14 @@ def _not_checked(target, src) -> tuple[ModelResult, list[Diagnostic]]:
 
 
 def _result(target, status, records=(), reason="", outputs=()) -> ModelResult:
+    from .engine import session
+
     return ModelResult(
         name=target.name, path=target.path, line=target.line,
         input_shapes=tuple(tuple(i.shape) for i in target.inputs),
         input_dtypes=tuple(i.dtype for i in target.inputs), input_source=target.input_source,
         status=status, records=records, reason=reason, output_shapes=outputs,
-        accepted_inputs=target.accepted)
+        accepted_inputs=target.accepted, **session.built_as(target))
 
 
 def _class_span(target, src) -> Span | None:

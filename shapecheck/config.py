@@ -31,17 +31,20 @@ class Settings:
     unproven: tuple[str, ...] = ()  # models whose fixes are not re-checked (a re-check crashed)
     # called as observer(phase, model, line) when a phase starts: "load", "model", "fix"
     observer: Callable[[str, str, Any], None] | None = field(default=None, compare=False, repr=False)
+    root: str = ""  # the project read for construction sites ("" = found from the file: see source.project)
+    # a prebuilt source.project.SiteIndex, shared by the files of one run in one process
+    sites: Any = field(default=None, compare=False, repr=False)
 
     def notify(self, phase: str, model: str = "", line: int | None = None) -> None:
         if self.observer is not None:
             self.observer(phase, model, line)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for the worker (the observer stays behind)."""
+        """Plain data for the worker (the observer and the site index stay behind)."""
         return {"inputs": list(self.inputs), "init": list(self.init), "models": list(self.models),
                 "symbolic": self.symbolic, "prove_fixes": self.prove_fixes, "extra": dict(self.extra),
                 "timeout": self.timeout, "memory_mb": self.memory_mb, "exclude": list(self.exclude),
-                "unproven": list(self.unproven)}
+                "unproven": list(self.unproven), "root": self.root}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Settings":

@@ -223,6 +223,10 @@ class ModelResult:
     input_dtypes: tuple[str, ...] = ()
     accepted_inputs: str = ""
     output_shapes: tuple[tuple, ...] = ()
+    class_name: str = ""  # the nn.Module class (for a factory-built model too); "class" in JSON
+    class_path: str = ""  # the file that defines the class
+    init_source: str = ""  # "defaults", "factory", "call site train.py:41", "README.md:12", "hint", "config", "cli"
+    init_call: str = ""  # how it was built: "UNet(n_channels=3, n_classes=2)"; "" for defaults
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -237,6 +241,10 @@ class ModelResult:
             "reason": self.reason or None,
             "output_shapes": [list(s) for s in self.output_shapes],
             "layers": [r.to_dict() for r in self.records],
+            "class": self.class_name or None,
+            "class_path": self.class_path or None,
+            "init_source": self.init_source or None,
+            "init": self.init_call or None,
         }
 
     @classmethod
@@ -246,7 +254,9 @@ class ModelResult:
                    input_source=data.get("input_source") or "", accepted_inputs=data.get("accepted_inputs") or "",
                    status=Status(data["status"]), reason=data.get("reason") or "",
                    output_shapes=_shapes(data.get("output_shapes", ())),
-                   records=tuple(ShapeRecord.from_dict(r) for r in data.get("layers", ())))
+                   records=tuple(ShapeRecord.from_dict(r) for r in data.get("layers", ())),
+                   class_name=data.get("class") or "", class_path=data.get("class_path") or "",
+                   init_source=data.get("init_source") or "", init_call=data.get("init") or "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ import textwrap
 
 from shapecheck.engine import discover, loader
 from shapecheck.engine.discover import InputSpec
-from shapecheck.engine.examples import find_examples
+from shapecheck.source.examples import find_examples
 
 PATH = os.path.join(os.path.dirname(__file__), "models", "loading", "example_cases.py")
 

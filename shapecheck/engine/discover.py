@@ -21,33 +21,14 @@ from typing import Any
 
 from shapecheck.config import find_config
 from shapecheck.errors import ShapecheckError, UsageError
+from shapecheck.source.inputs import DTYPES, InputSpec
 
 try:
     import tomllib
 except ImportError:  # Python 3.10
     import tomli as tomllib
 
-DTYPES = {
-    "float32": "float32", "float": "float32", "float16": "float16", "half": "float16",
-    "bfloat16": "bfloat16", "float64": "float64", "double": "float64",
-    "int64": "int64", "long": "int64", "int32": "int32", "int": "int32",
-    "int16": "int16", "short": "int16", "int8": "int8", "uint8": "uint8", "bool": "bool",
-}
 _SIZE_SEPARATORS = re.compile(r"\s*[,x×X]\s*")
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """One forward argument: its shape and dtype name (a key of `DTYPES`' values)."""
-
-    shape: tuple[int, ...]
-    dtype: str = "float32"
-
-    @property
-    def text(self) -> str:
-        """`16,1,32,32` or `16,20:int64`: the form `--input` takes."""
-        sizes = ",".join(str(size) for size in self.shape)
-        return sizes if self.dtype == "float32" else f"{sizes}:{self.dtype}"
 
 
 @dataclass
@@ -201,6 +182,23 @@ def read_config(path: str) -> dict[str, tuple[InputSpec, ...]]:
     return result
 
 
+def read_init_config(path: str) -> dict[str, dict]:
+    """`[tool.shapecheck] init = { UNet = { n_channels = 3 } }`: class name -> arguments."""
+    config = find_config(path)
+    if config is None:
+        return {}
+    try:
+        with open(config, "rb") as handle:
+            table = tomllib.load(handle).get("tool", {}).get("shapecheck", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"{config}: cannot read it: {exc}") from None
+    init = table.get("init", {}) if isinstance(table, dict) else {}
+    if not isinstance(init, dict) or not all(isinstance(v, dict) for v in init.values()):
+        raise UsageError(f"{config}: [tool.shapecheck] init must be a table such as "
+                         f"{{ UNet = {{ n_channels = 3, n_classes = 2 }} }}")
+    return init
+
+
 # ---------------------------------------------------------------- constructor arguments
 
 
@@ -280,7 +278,7 @@ def find_models(src, namespace: dict) -> list:
     in-file hints and example inputs (`examples.find_examples`)."""
     import torch
 
-    from shapecheck.engine.examples import find_examples
+    from shapecheck.source.examples import find_examples
     from shapecheck.engine.loader import USER_MODULE_NAME
 
     specs: list[ModelSpec] = []

@@ -5,6 +5,8 @@ a skeleton of the file in a fresh namespace and returns that namespace:
 
 - kept: imports, `def`s, `class`es, assignments of constant expressions and of module
   objects (`model = nn.Sequential(...)`, `net = Net()`), and `if`/`try` blocks made of these;
+  an argparse parser with its `add_argument` calls, and `opt = parser.parse_args()` evaluated
+  with an empty command line (defaults only);
 - dropped: everything under `if __name__ == "__main__":`, loops, `with` blocks, bare calls,
   and assignments of any other call (`loader = DataLoader(...)`, `x = torch.randn(...)`).
 
@@ -23,9 +25,11 @@ never pays for it.
 from __future__ import annotations
 
 import __future__ as future_module
+import argparse
 import ast
 import builtins
 import collections
+import contextlib
 import copy
 import dataclasses
 import enum
@@ -261,7 +265,8 @@ def _run_top_statement(stmt: ast.stmt, namespace: dict, src: SourceFile, flags: 
     code = compile(ast.fix_missing_locations(ast.Module(body=[kept], type_ignores=[])),
                    src.path, "exec", flags=flags, dont_inherit=True)
     try:
-        exec(code, namespace)
+        with contextlib.redirect_stderr(io.StringIO()):
+            exec(code, namespace)
     except (Exception, SystemExit) as exc:
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             error = _import_error(stmt, exc, src)
@@ -389,7 +394,7 @@ def _keep(stmt: ast.stmt, namespace: dict, src: SourceFile) -> tuple[ast.stmt | 
                          ast.ClassDef, ast.Pass)):
         return stmt, ""
     if isinstance(stmt, ast.Expr):
-        if isinstance(stmt.value, ast.Constant):
+        if isinstance(stmt.value, ast.Constant) or _parser_call(stmt.value, namespace):
             return stmt, ""
         return None, "bare expression or call"
     if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
@@ -412,7 +417,7 @@ def _keep_assignment(stmt: ast.stmt, namespace: dict, src: SourceFile
         return None, "assignment to a complex target"
     if stmt.value is None:
         return stmt, ""
-    value = _strip_moves(copy.deepcopy(stmt.value))
+    value = _empty_command_line(_strip_moves(copy.deepcopy(stmt.value)), namespace)
     problem = _unsafe_reason(value, namespace, src)
     if problem:
         return None, problem
@@ -482,6 +487,31 @@ def _simple_target(target: ast.expr) -> bool:
     return isinstance(target, (ast.Name, ast.Attribute, ast.Subscript))
 
 
+PARSER_METHODS = frozenset({"add_argument", "add_argument_group", "add_mutually_exclusive_group",
+                            "set_defaults", "parse_args", "parse_known_args"})
+
+
+def _parser_call(node: ast.expr, namespace: dict) -> bool:
+    """`parser.add_argument(...)` (or another method of PARSER_METHODS) on an argparse parser
+    or group of the module."""
+    import argparse
+
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in PARSER_METHODS and isinstance(node.func.value, ast.Name)):
+        return False
+    owner = namespace.get(node.func.value.id)
+    return isinstance(owner, (argparse.ArgumentParser, argparse._ArgumentGroup))
+
+
+def _empty_command_line(value: ast.expr, namespace: dict) -> ast.expr:
+    """`parser.parse_args()` -> `parser.parse_args([])`: the defaults, never the command line
+    shapecheck itself was given."""
+    if (_parser_call(value, namespace) and value.func.attr in ("parse_args", "parse_known_args")
+            and not value.args and not value.keywords):
+        value.args = [ast.List(elts=[], ctx=ast.Load())]
+    return value
+
+
 class _StripMoves(ast.NodeTransformer):
     def visit_Call(self, node: ast.Call) -> ast.expr:
         self.generic_visit(node)
@@ -514,6 +544,12 @@ def _unsafe_reason(expr: ast.expr, namespace: dict, src: SourceFile) -> str:
             if problem:
                 return problem
     return ""
+
+
+def call_problem(expr: ast.expr, namespace: dict, src: SourceFile) -> str:
+    """'' when a call found in the source (a construction site, a factory call) only builds
+    constants and modules, like a kept top-level assignment; else why it is not run."""
+    return _unsafe_reason(expr, namespace, src)
 
 
 def _walk_evaluated(expr: ast.AST):
@@ -578,6 +614,10 @@ def _safe_callable(target: object, src: SourceFile, namespace: dict) -> bool:
     if module_name.startswith(FACTORY_MODULES):
         return True
     owner = getattr(target, "__self__", None)
+    if target is argparse.ArgumentParser or (
+            isinstance(owner, (argparse.ArgumentParser, argparse._ArgumentGroup))
+            and getattr(target, "__name__", "") in PARSER_METHODS):
+        return True
     if owner is not None and getattr(target, "__name__", "") in SAFE_METHODS:
         return isinstance(owner, (dict, list, tuple, str, torch.nn.Module))
     code = getattr(target, "__code__", None)
@@ -602,7 +642,7 @@ def _is_builder(name: str, src: SourceFile, namespace: dict, seen: set[str]) -> 
     definition = _function_defs(src).get(name)
     if definition is None:
         return False
-    for node in ast.walk(definition):
+    for node in _walk_taken(definition):
         if isinstance(node, (ast.While, ast.With, ast.AsyncWith, ast.Global, ast.Nonlocal)):
             return False
         if not isinstance(node, ast.Call):
@@ -615,6 +655,24 @@ def _is_builder(name: str, src: SourceFile, namespace: dict, seen: set[str]) -> 
             if not _is_builder(called, src, namespace, seen):
                 return False
     return True
+
+
+def _walk_taken(definition: ast.FunctionDef):
+    """ast.walk, leaving out `if pretrained:` blocks: an `if` on a parameter whose default is
+    False or None does not run when the function is called with its defaults."""
+    args = definition.args
+    positional = args.posonlyargs + args.args
+    defaults = dict(zip([a.arg for a in positional[len(positional) - len(args.defaults):]], args.defaults))
+    defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
+    off = {name for name, node in defaults.items() if isinstance(node, ast.Constant) and not node.value}
+    todo: list[ast.AST] = [definition]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id in off:
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
 
 
 def _function_defs(src: SourceFile) -> dict[str, ast.FunctionDef]:

@@ -1,19 +1,24 @@
 """One file's models, from source text to traces: the engine's side of a check.
 
-``prepare`` loads the skeleton and decides, for every model, its inputs (flag > in-file
-hint > pyproject config > example found in the file) and constructor arguments, or why it
+``prepare`` loads the skeleton, adds the file's factory functions as models, and decides for
+every model how it is built (``construct``: flag, hint, config, call sites, defaults, the
+project's sites and docs) and its inputs (flag > in-file hint > pyproject config > the example
+of the call site it was built from > an example found in the file > inference), or why it
 cannot be checked. ``build_target`` and ``trace_target`` then do the work; ``Locator`` maps
 names and lines back to spans for the rules.
 """
 
 from __future__ import annotations
 
+import ast
 import inspect
 import os
 from dataclasses import dataclass, field
 
 from ..diagnostics import Span
-from . import discover, loader
+from ..source.examples import find_examples
+from ..source.sites import factories
+from . import construct, discover, loader
 from ..errors import UsageError, UserCodeStopped
 from .discover import InputSpec
 
@@ -56,6 +61,8 @@ class Target:
     accepted: str = ""  # the input sizes inference found the model to accept
     no_fit: str = ""  # why no input size at all fits, when inference proved that none does
     guessed: str = ""  # why the inferred input is only a guess: every size tried failed
+    construction: construct.Construction | None = None  # how it is built (None: not decided)
+    context: construct.Context | None = None
 
 
 @dataclass
@@ -70,6 +77,7 @@ def prepare(source: str, path: str, settings) -> Prepared:
     src = loader.parse(source, path)
     loaded = loader.load_report(src)
     specs = discover.find_models(src, loaded.namespace)
+    specs = _with_factories(specs, src, loaded.namespace)
     missing = loaded.missing_imports
     if missing and not specs:  # nothing to check: the failed import is the likely reason
         raise loader.LoadError(missing[0].reason, missing[0].line, None, "import")
@@ -84,45 +92,93 @@ def prepare(source: str, path: str, settings) -> Prepared:
     cli = tuple(discover.parse_input_flag(t) for t in settings.inputs)
     init = discover.parse_init_flags(list(settings.init))
     config = discover.read_config(path)
+    context = construct.Context(src, loaded.namespace, lambda: _site_index(path, settings),
+                                discover.read_init_config(path))
     roots = [s for s in specs if not s.is_used_by_other] or specs
     built = {type(s.obj) for s in specs if s.kind == "object"}  # classes the file builds itself
     targets = []
     for s in specs:
         settings.notify("model", s.name, s.line)  # inference runs the model's code
         targets.append(_target(s, src, cli if s in roots else (), config, init, len(specs) > 1, settings.symbolic,
-                               s.kind == "class" and s.obj in built))
+                               s.kind == "class" and s.obj in built, context))
     return Prepared(src, targets, missing)
 
 
+def _site_index(path: str, settings):
+    """The project's construction sites: the index the caller gives, else one read from the
+    project root (settings.root, or the nearest folder with pyproject.toml, .git, setup.py)."""
+    from ..source.project import project_root, project_sites
+
+    if settings.sites is not None:
+        return settings.sites
+    if not os.path.isfile(path):
+        return None
+    if settings.root:
+        return project_sites(settings.root)
+    return project_sites(*project_root(path))
+
+
+def _with_factories(specs: list, src, namespace: dict) -> list:
+    """The file's factory functions (`def ResNet18(): return ResNet(...)`) as models of their
+    own; the classes they build, and the blocks they pass, are checked through them."""
+    classes = frozenset(s.name for s in specs if s.kind == "class")
+    found = {name: where for name, where in factories(src.tree, classes).items()
+             if callable(namespace.get(name)) and not loader.call_problem(_call_of(name), namespace, src)}
+    if not found:
+        return specs
+    used = _names_in_functions(src, found)
+    for spec in specs:
+        if spec.kind == "class" and spec.name in used:
+            spec.is_used_by_other = True
+    made = [discover.ModelSpec(name, line, "factory", namespace[name], path=src.path)
+            for name, (_, line) in found.items()]
+    examples = find_examples(src, frozenset(found))
+    for spec in made:
+        if spec.name in examples:
+            spec.example, spec.example_line = examples[spec.name]
+    return sorted(specs + made, key=lambda spec: spec.line)
+
+
+def _call_of(name: str) -> ast.expr:
+    return ast.parse(f"{name}()", mode="eval").body
+
+
+def _names_in_functions(src, functions) -> set[str]:
+    bodies = [s for s in src.tree.body if isinstance(s, ast.FunctionDef) and s.name in functions]
+    return {n.id for body in bodies for n in ast.walk(body) if isinstance(n, ast.Name)}
+
+
 def _attach_examples(src, specs) -> None:
-    try:
-        from .examples import find_examples
-    except ImportError:
-        return
     found = find_examples(src)
     for spec in specs:
         if spec.name in found and spec.example is None:
             spec.example, spec.example_line = found[spec.name]
 
 
-def _target(spec, src, cli, config, init, several: bool, symbolic: bool, built: bool = False) -> Target:
-    target = Target(name=spec.name, path=src.path, line=spec.line, spec=spec, src=src, symbolic=symbolic)
-    for source, value in (("cli", cli), ("hint", spec.hint), ("config", config.get(spec.name)),
-                          ("example", spec.example)):
+def _target(spec, src, cli, config, init, several: bool, symbolic: bool, built: bool, context) -> Target:
+    target = Target(name=spec.name, path=src.path, line=spec.line, spec=spec, src=src, symbolic=symbolic,
+                    context=context, init=init, strict=not several)
+    given = [("cli", cli), ("hint", spec.hint), ("config", config.get(spec.name))]
+    if spec.is_used_by_other and not any(v for _, v in given) and not spec.example:
+        target.problem = needs_input(spec, quiet=True)  # a building block: checked inside its model
+        return target
+    try:
+        target.construction = construct.choose(spec, init, not several, context, sites=not built)
+    except discover.MissingArguments as exc:  # quiet when the file builds it with arguments itself
+        target.problem = NotChecked("SC904", str(exc), quiet=spec.is_used_by_other or built)
+        return target
+    given += [("example", target.construction.example), ("example", spec.example)]
+    for source, value in given:
         if value:
             target.inputs, target.input_source = tuple(value), source
-            break
-    else:
-        failed = _infer(target, spec, init, not several)
-        if failed is not None:
-            target.problem = needs_input(spec, quiet=spec.is_used_by_other or built, reason=failed)
             return target
-    if spec.kind == "class":
-        target.init, target.strict = init, not several
-        try:
-            discover.constructor_kwargs(spec.obj, init, strict=not several)
-        except discover.MissingArguments as exc:  # quiet when the file builds it with arguments itself
-            target.problem = NotChecked("SC904", str(exc), quiet=spec.is_used_by_other or built)
+    missing = _unfed_arguments(target)
+    if missing:
+        target.problem = _needs_inputs(spec, missing, quiet=built)
+        return target
+    failed = _infer(target, spec, init, not several)
+    if failed is not None:
+        target.problem = needs_input(spec, quiet=spec.is_used_by_other or built, reason=failed)
     return target
 
 
@@ -130,20 +186,19 @@ def _infer(target: Target, spec, init: dict, strict: bool) -> str | None:
     """Infer the input from the first layer and the sizes the model accepts; None when it
     worked, else why not ("" when there is nothing to say).
 
-    A forward with more required arguments than the one inferred input goes to the trace,
-    which says which input is missing. Failing at every size tried is not proof that no
-    size fits: errors at the size tried are not reported (``guessed``); only a size equation
-    that no size solves is (SC130).
+    A forward that needs more arguments than one is sent here only when an example or a hint
+    gave none (`_unfed_arguments` says which are missing first). Failing at every size tried is
+    not proof that no size fits: errors at the size tried are not reported (``guessed``); only a
+    size equation that no size solves is (SC130).
     """
-    from .build import BuildError, build
+    from .build import BuildError
     from .infer import infer_inputs
-    from .tracer import missing_inputs
 
     if spec.is_used_by_other:  # a building block: checked as part of its model
         return ""
     try:
-        model = build(spec, init, "meta", strict)
-        found = _first_input(model) if missing_inputs(model, 1) else infer_inputs(model, spec.path)
+        model = build_target(target)
+        found = infer_inputs(model, spec.path)
     except (BuildError, discover.MissingArguments, UsageError):
         return ""
     except (UserCodeStopped, SystemExit) as exc:  # the model's code was stopped: not checked, and why
@@ -160,40 +215,65 @@ def _infer(target: Target, spec, init: dict, strict: bool) -> str | None:
     return None
 
 
-def _first_input(model):
-    """For a forward of several arguments: the first one from the first layer, the rest unknown."""
-    from .infer import Inference, find_layout, preferred_sizes
-
-    layout = find_layout(model)
-    if layout is None:
-        return None
-    return Inference((layout.spec(preferred_sizes(layout)),), "", "", True)
+def _where(spec) -> str:
+    if spec.kind == "class":
+        return f"the line before `class {spec.name}`"
+    if spec.kind == "factory":
+        return f"the line before `def {spec.name}`"
+    return f"the line before `{spec.name} =`"
 
 
 def needs_input(spec, quiet: bool, reason: str = "") -> NotChecked:
     guess = "(16, 3, 32, 32)"
-    where = f"the line before `class {spec.name}`" if spec.kind == "class" else f"the line before `{spec.name} =`"
     message = f"`{spec.name}` was not checked: " + (reason or "no input shape is known")
     if spec.hint_error:
         message += f" (the hint cannot be read: {spec.hint_error})"
-    notes = (f"add `# shapecheck: input={guess}` on {where} (your real sizes), or pass --input 16,3,32,32",)
+    notes = (f"add `# shapecheck: input={guess}` on {_where(spec)} (your real sizes), or pass --input 16,3,32,32",)
+    return NotChecked("SC903", message, notes, quiet=quiet)
+
+
+def _unfed_arguments(target: Target) -> list[str]:
+    """The required forward arguments after the first: no example gave them, and inference
+    finds only the first."""
+    spec = target.spec
+    cls = spec.obj if spec.kind == "class" else type(target.construction.model or spec.obj)
+    try:
+        params = list(inspect.signature(cls.forward).parameters.values())[1:]
+    except (AttributeError, TypeError, ValueError):
+        return []
+    required = [p.name for p in params if p.default is p.empty
+                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return required[1:]
+
+
+def _needs_inputs(spec, missing: list[str], quiet: bool) -> NotChecked:
+    names = ", ".join(f"`{name}`" for name in missing)
+    message = f"`{spec.name}` was not checked: it needs an input for {names} as well"
+    shapes = ", ".join(["(16, 3, 32, 32)"] + ["(16, 10)"] * len(missing))
+    notes = (f"add `# shapecheck: input=({shapes})` on {_where(spec)}: one shape per forward argument "
+             f"(your real sizes), or repeat --input once per argument",)
     return NotChecked("SC903", message, notes, quiet=quiet)
 
 
 def build_target(target: Target):
     """The model on the meta device; raises build.BuildError with the user's line."""
-    from .build import build
-
-    return build(target.spec, target.init, target.device, target.strict)
+    return _build_on(target, target.device)
 
 
 def build_real(target: Target):
     """The model with real, freshly initialised weights on ``target.device``."""
+    if target.spec.kind == "object":
+        return with_real_weights(target.spec.obj, target.device)  # built on meta by the loader
+    return _build_on(target, target.device)
+
+
+def _build_on(target: Target, device: str):
     from .build import build
 
-    if target.spec.kind != "object":
-        return build(target.spec, target.init, target.device, target.strict)
-    return with_real_weights(target.spec.obj, target.device)  # built on meta by the loader
+    if target.construction is None or target.context is None:
+        return build(target.spec, target.init, device, target.strict)
+    return construct.build_with(target.construction, target.spec, target.init, target.strict,
+                                target.context, device)
 
 
 def with_real_weights(model, device: str):
@@ -383,3 +463,30 @@ class Locator:
         return "\n".join([lines[0][span.column:]] + lines[1:-1] + [lines[-1][:span.end_column]])
 
 
+
+
+def built_as(target: Target) -> dict:
+    """The model's class, the file that defines it, and how it was built, for its result."""
+    construction = target.construction
+    spec = target.spec
+    model = construction.model if construction is not None and construction.model is not None else target.model
+    if model is not None:
+        cls = type(model)
+    elif spec is not None:
+        cls = spec.obj if spec.kind == "class" else type(spec.obj) if spec.kind == "object" else None
+    else:
+        cls = None
+    return {"class_name": cls.__name__ if cls is not None else "", "class_path": _class_path(cls, target.path),
+            "init_source": construction.source if construction is not None else "",
+            "init_call": construction.call if construction is not None else ""}
+
+
+def _class_path(cls, path: str) -> str:
+    if cls is None:
+        return ""
+    if cls.__module__ == loader.USER_MODULE_NAME:
+        return path
+    try:
+        return inspect.getsourcefile(cls) or ""
+    except (OSError, TypeError):
+        return ""

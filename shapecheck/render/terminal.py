@@ -43,6 +43,8 @@ def model_header(model) -> Text:
         text.append(f"  input {shapes}" + (f" ({', '.join(dtypes)})" if dtypes else ""))
         if model.input_source:
             text.append(f" from {SOURCES.get(model.input_source, model.input_source)}", style="dim")
+    if model.init_source and (model.init_source != "defaults" or model.init_call):  # plain defaults go unsaid
+        text.append(f"\n  built {_built(model)}", style="dim")
     if model.accepted_inputs:
         text.append(f"\n  accepts {model.accepted_inputs}", style="dim")
     status = {Status.CHECKED: "", Status.PARTIAL: "  [stopped early]", Status.NOT_CHECKED: "  [not checked]"}
@@ -50,6 +52,16 @@ def model_header(model) -> Text:
     if model.status is not Status.CHECKED and model.reason:
         text.append(f"\n  {model.reason}", style="dim")
     return text
+
+
+def _built(model) -> str:
+    """`as UNet(n_channels=3, n_classes=2) from call site train.py:41`."""
+    if model.init_source == "factory":
+        return f"by its factory function, called with its defaults: {model.init_call}"
+    how = f"as {model.init_call} " if model.init_call else ""
+    where = {"cli": "--init", "hint": "the in-file hint", "config": "pyproject.toml",
+             "defaults": "the defaults of its config class"}.get(model.init_source, model.init_source)
+    return f"{how}from {where}"
 
 
 def shape_table(model) -> Table:

@@ -28,7 +28,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
-from shapecheck.engine.discover import DTYPES, InputSpec
+from shapecheck.source.inputs import DTYPES, InputSpec
 
 FACTORIES = frozenset({"randn", "rand", "zeros", "ones", "empty", "full", "randint",
                        "tensor", "as_tensor"})
@@ -61,21 +61,38 @@ class _Context:
     factory_names: dict[str, str]  # `from torch import randn as r` -> {"r": "randn"}
     summary_names: dict[str, str]  # name -> "torchinfo" | "torchsummary"
     summary_modules: dict[str, str]  # module alias -> "torchinfo" | "torchsummary"
-    found: list[tuple[int, tuple[str, ...], tuple[InputSpec, ...]]] = field(default_factory=list)
+    # (line of the call, model names, inputs, line where the called model was built)
+    found: list[tuple[int, tuple[str, ...], tuple[InputSpec, ...], int | None]] = field(default_factory=list)
 
 
-def find_examples(src) -> dict[str, tuple[tuple[InputSpec, ...], int]]:
-    """Model name -> (example input shapes, line of the example call)."""
-    if "examples" not in src.cache:
-        src.cache["examples"] = _find(src.tree, frozenset(src.class_lines))
-    return src.cache["examples"]
+def find_examples(src, names: frozenset[str] | None = None) -> dict[str, tuple[tuple[InputSpec, ...], int]]:
+    """Model name -> (example input shapes, line of the example call), for the classes of
+    the file (or the given names: factory functions)."""
+    names = frozenset(src.class_lines) if names is None else names
+    key = ("examples", names)
+    if key not in src.cache:
+        src.cache[key] = _find(src.tree, names)
+    return src.cache[key]
+
+
+def construction_examples(tree: ast.Module, names: frozenset[str]) -> dict[int, tuple[InputSpec, ...]]:
+    """Line where a model is built (`net = Net(...)`) -> inputs of the first call of that model."""
+    result: dict[int, tuple[InputSpec, ...]] = {}
+    for _, _, specs, built in sorted(_calls(tree, names), key=lambda item: item[0]):
+        if built is not None:
+            result.setdefault(built, specs)
+    return result
+
+
+def _calls(tree: ast.Module, classes: frozenset[str]) -> list:
+    context = _imports(tree, classes)
+    _scan_scope(tree.body, _Scope(None, is_module=True), context)
+    return context.found
 
 
 def _find(tree: ast.Module, classes: frozenset[str]) -> dict:
-    context = _imports(tree, classes)
-    _scan_scope(tree.body, _Scope(None, is_module=True), context)
     result: dict[str, tuple[tuple[InputSpec, ...], int]] = {}
-    for line, names, specs in sorted(context.found, key=lambda item: item[0]):
+    for line, names, specs, _ in sorted(_calls(tree, classes), key=lambda item: item[0]):
         for name in names:
             result.setdefault(name, (specs, line))
     return result
@@ -200,7 +217,7 @@ def _binding(value: ast.expr, target_names: list[str], scope: _Scope,
     model = _model_names(value, scope, context)
     if model is not None:
         names = model + tuple(target_names) if scope.is_module else model
-        return ("model", tuple(dict.fromkeys(names)))
+        return ("model", tuple(dict.fromkeys(names)), _built_line(value, scope))
     spec = _tensor(value, scope, context)
     if spec is not None:
         return ("tensor", spec)
@@ -208,7 +225,7 @@ def _binding(value: ast.expr, target_names: list[str], scope: _Scope,
     if constant is not _UNKNOWN:
         return ("const", constant)
     if scope.is_module and isinstance(_strip(value), ast.Call):
-        return ("model", tuple(target_names))  # maybe a top-level model object
+        return ("model", tuple(target_names), value.lineno)  # maybe a top-level model object
     return None
 
 
@@ -228,7 +245,7 @@ def _scan_calls(expr: ast.expr, scope: _Scope, context: _Context) -> None:
             continue
         specs = [_tensor(arg, scope, context) for arg in node.args]
         if all(spec is not None for spec in specs):
-            context.found.append((node.lineno, names, tuple(specs)))
+            context.found.append((node.lineno, names, tuple(specs), _built_line(node.func, scope)))
 
 
 def _walk_no_lambda(expr: ast.AST):
@@ -261,6 +278,18 @@ def _model_names(value: ast.expr, scope: _Scope, context: _Context) -> tuple[str
         if bound and bound[0] == "model":
             return bound[1]
     return None
+
+
+def _built_line(value: ast.expr, scope: _Scope) -> int | None:
+    """Where the model `value` names was built: its own line for `Net(...)`, the line of the
+    assignment for a variable bound to one."""
+    if isinstance(value, ast.Attribute) and value.attr == "forward":
+        value = value.value
+    value = _strip(value)
+    if isinstance(value, ast.Name):
+        bound = scope.lookup(value.id)
+        return bound[2] if bound and bound[0] == "model" and len(bound) > 2 else None
+    return value.lineno if isinstance(value, ast.Call) else None
 
 
 def _strip(value: ast.expr) -> ast.expr:
@@ -298,7 +327,7 @@ def _record_summary(call: ast.Call, kind: str, scope: _Scope, context: _Context)
     else:
         specs = None
     if specs:
-        context.found.append((call.lineno, names, specs))
+        context.found.append((call.lineno, names, specs, _built_line(call.args[0], scope)))
 
 
 def _summary_specs(sizes: Any, kind: str, keywords: dict, scope: _Scope

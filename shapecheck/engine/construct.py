@@ -1,0 +1,197 @@
+"""How each model of a file is built, from what the code itself does (never guessed values).
+
+For a class, strongest first: `--init` values, the hint `# shapecheck: init(n=3)` above the
+class, `[tool.shapecheck] init` in pyproject.toml; else the construction sites of the file
+(those whose built model is then called on example tensors first), the class's own defaults,
+the sites of other files of the project, the sites of its documentation (README blocks,
+docstring `>>>` examples), and a config class with defaults for a `config` argument
+(`GPT(GPTConfig())`). Each candidate is built on the meta device; the first that builds
+wins. A factory function is built by calling it with its defaults; a module object was
+built by the loader.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import os
+import re
+from dataclasses import dataclass, field
+
+from ..errors import UsageError, UserCodeStopped
+from ..source import sites as source_sites
+from . import discover, loader
+from .build import BuildError, build
+
+CONFIG_NAMES = re.compile(r"(config|cfg|conf|args|hparams|params|opt)$", re.I)
+
+
+@dataclass
+class Construction:
+    """How one model is built: `call` evaluated in the file's namespace, or (`call` empty)
+    the class called with `init` values and its defaults."""
+
+    source: str = ""  # init_source: "defaults", "factory", "call site train.py:41", "hint", ...
+    call: str = ""
+    init: dict = field(default_factory=dict)
+    example: tuple | None = None  # inputs of the site's own example call
+    model: object = None  # the model built while choosing (meta device)
+
+
+@dataclass
+class Context:
+    """What choosing needs about the file: its source, namespace and the project's sites."""
+
+    src: object
+    namespace: dict
+    load_index: object = None  # () -> source.project.SiteIndex or None; called at most once
+    config_init: dict = field(default_factory=dict)  # class name -> {arg: value} from pyproject
+    _index: object = None
+
+    @property
+    def index(self):
+        """The project's construction sites, read on first use (most models never need it)."""
+        if self._index is None and self.load_index is not None:
+            self._index, self.load_index = self.load_index(), None
+        return self._index
+
+
+def choose(spec, init: dict, strict: bool, context: Context, sites: bool = True) -> Construction:
+    """The construction of `spec`; raises MissingArguments when nothing builds a class.
+    `sites` False: only explicit values and defaults (the file builds the model itself)."""
+    if spec.kind == "object":
+        return Construction(source=f"call site {os.path.basename(spec.path)}:{spec.line}")
+    if spec.kind == "factory":  # built when checked; a failure is the factory's own error
+        return Construction("factory", f"{spec.name}()")
+    explicit = _explicit(spec, init, context)
+    if explicit is not None:
+        discover.constructor_kwargs(spec.obj, explicit.init, strict)  # raises MissingArguments
+        return explicit
+    candidates = _candidates(spec, context) if sites else [Construction("defaults")]
+    found = _first(candidates, spec, init, strict, context)
+    if found is None:  # nothing builds: the class's own defaults, whose error the check reports
+        discover.constructor_kwargs(spec.obj, init, strict)  # raises MissingArguments
+        return Construction("defaults")
+    return found
+
+
+def _explicit(spec, init: dict, context: Context) -> Construction | None:
+    """--init > hint > config: each gives single arguments, a stronger one wins per argument."""
+    cli = {k.rpartition(".")[2] for k in init if "." not in k or k.startswith(spec.name + ".")}
+    layers = [("config", context.config_init.get(spec.name) or {}), ("hint", _hint_init(spec, context.src))]
+    values, source = {}, "cli" if cli else ""
+    for name, layer in layers:
+        values.update({f"{spec.name}.{k}": v for k, v in layer.items() if k not in cli})
+        source = name if layer and not cli else source
+    return Construction(source=source, init={**init, **values}) if source else None
+
+
+def _hint_init(spec, src) -> dict:
+    found = src.hint_for(spec.line, key="init(")
+    if found is None:
+        return {}
+    return parse_init_hint(found[1])
+
+
+def parse_init_hint(text: str) -> dict:
+    """`init(n_channels=3, n_classes=2)` -> {"n_channels": 3, "n_classes": 2}."""
+    match = re.search(r"\binit\((.*)\)", text)
+    if not match:
+        return {}
+    try:
+        call = ast.parse(f"f({match.group(1)})", mode="eval").body
+        return {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg}
+    except (SyntaxError, ValueError) as exc:
+        raise UsageError(f"hint {text!r}: write init(NAME=VALUE, ...) with Python literals") from exc
+
+
+def _candidates(spec, context: Context):
+    """The constructions to try, in order; the project is read only when it comes to that."""
+    here = source_sites.file_sites(context.src.tree, spec.path, frozenset({spec.name}))
+    yield from (_from_site(s, "") for s in sorted(here, key=lambda s: s.example is None) if s.usable)
+    yield Construction("defaults")
+    index = context.index
+    elsewhere = index.sites_for(spec.name, spec.path) if index is not None else []
+    code = sorted((s for s in elsewhere if s.origin == "call"), key=lambda s: s.example is None)
+    docs = [s for s in elsewhere if s.origin == "docs"]
+    yield from (_from_site(s, index.root) for s in code + docs if s.usable)
+    yield from _config_defaults(spec, context)
+
+
+def _from_site(site, root: str) -> Construction:
+    if site.text == f"{site.callee}()":  # `net = Net()`: the defaults, with the site's example
+        return Construction("defaults", example=site.example)
+    where = site.where(root)
+    label = where if site.origin == "docs" else f"call site {where}"
+    return Construction(label, site.text, example=site.example)
+
+
+def _config_defaults(spec, context: Context) -> list[Construction]:
+    """`GPT(config)`: the file's config class built with its own defaults."""
+    try:
+        params = inspect.signature(spec.obj).parameters
+    except (TypeError, ValueError):
+        return []
+    required = [p for p in params.values() if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    configs = {n: c for n, c in context.namespace.items() if _config_class(c)}
+    if len(required) != 1 or not configs:
+        return []
+    param = required[0]
+    named = param.annotation if isinstance(param.annotation, str) else getattr(param.annotation, "__name__", "")
+    if named not in configs:
+        named = next(iter(configs)) if len(configs) == 1 and CONFIG_NAMES.search(param.name) else ""
+    return [Construction("defaults", f"{spec.name}({param.name}={named}())")] if named else []
+
+
+def _config_class(obj) -> bool:
+    """A dataclass or NamedTuple of the user's file whose fields all have defaults."""
+    if not isinstance(obj, type) or obj.__module__ != loader.USER_MODULE_NAME:
+        return False
+    if dataclasses.is_dataclass(obj):
+        return all(f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+                   for f in dataclasses.fields(obj) if f.init)
+    if issubclass(obj, tuple) and hasattr(obj, "_fields"):
+        return len(getattr(obj, "_field_defaults", {})) == len(obj._fields)
+    return False
+
+
+def _first(candidates, spec, init, strict, context) -> Construction | None:
+    for candidate in candidates:
+        try:
+            candidate.model = build_with(candidate, spec, init, strict, context, "meta")
+        except (BuildError, discover.MissingArguments, UsageError, SystemExit):
+            continue
+        except UserCodeStopped as exc:  # a side effect refused: this way of building is not for checking
+            if exc.code != "SC910":
+                raise
+            continue
+        return candidate
+    return None
+
+
+def build_with(construction: Construction, spec, init: dict, strict: bool, context: Context, device: str):
+    """The model built as `construction` says, on `device`. Raises BuildError."""
+    if not construction.call:
+        return build(spec, construction.init or init, device, strict)
+    return evaluate(construction.call, context, spec, device)
+
+
+def evaluate(call: str, context: Context, spec, device: str):
+    """Evaluate a call written by `source.sites` in the namespace of the file defining the
+    class, after the loader's safety check (no I/O, no training, no downloads)."""
+    import torch
+
+    tree = ast.parse(call, mode="eval")
+    problem = loader.call_problem(tree.body, context.namespace, context.src)
+    if problem:
+        raise BuildError(f"building {spec.name} as {call} was not tried: it {problem}")
+    try:
+        with torch.device(device):
+            model = eval(compile(tree, spec.path, "eval"), context.namespace)
+    except Exception as exc:
+        raise BuildError(f"building {spec.name} as {call} failed: {type(exc).__name__}: {exc}",
+                         loader.user_line(exc, spec.path), exc) from exc
+    if not isinstance(model, torch.nn.Module):
+        raise BuildError(f"{call} does not return an nn.Module")
+    return model

@@ -1,0 +1,180 @@
+"""Construction sites across a project: the other Python files and the documentation.
+
+`project_sites(root)` reads every Python file below `root` (hidden folders, virtualenvs,
+`build/` and `dist/` skipped) and the Markdown pages (README, docs/), and returns a
+`SiteIndex`. `index.sites_for(name, path)` gives the sites that build the class `name` defined in
+`path`: a site's callee is followed through its imports (`from unet import UNet`, package
+`__init__` re-exports, star imports) to the file that defines it; a site whose callee is not
+imported (a documentation block that imported it in an earlier block) counts when exactly
+one file of the project defines that name. Nothing is run.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from dataclasses import dataclass, field
+
+from . import sites, values
+
+MARKERS = (".git", "pyproject.toml", "setup.py", "setup.cfg")
+SKIP = frozenset({"build", "dist", "site-packages", "node_modules", "__pycache__", "venv", "env"})
+MAX_FILES = 2000
+MAX_BYTES = 512 * 1024
+
+
+def project_root(path: str) -> tuple[str, bool]:
+    """The nearest folder above `path` with .git, pyproject.toml, setup.py or setup.cfg; else
+    the folder above the file's top package; else the file's folder. The flag says whether
+    it is a project (read with its subfolders) or only the file's folder (read alone)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    probe = folder
+    while True:
+        if any(os.path.exists(os.path.join(probe, marker)) for marker in MARKERS):
+            return probe, True
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    top = folder
+    while os.path.isfile(os.path.join(top, "__init__.py")) and os.path.dirname(top) != top:
+        top = os.path.dirname(top)
+    return top, top != folder
+
+
+@dataclass
+class SiteIndex:
+    root: str
+    sites: list[sites.Site] = field(default_factory=list)
+    defined: dict[str, list[str]] = field(default_factory=dict)  # class name -> defining files
+    trees: dict[str, ast.Module | None] = field(default_factory=dict, repr=False)
+
+    def sites_for(self, name: str, path: str) -> list[sites.Site]:
+        """Sites elsewhere in the project that build the class `name` of the file `path`:
+        code first, then documentation, each in path and line order."""
+        path = os.path.abspath(path)
+        found = [s for s in self.sites if s.callee == name and self._resolves(s, path)
+                 and (s.origin == "docs" or os.path.abspath(s.path) != path)]
+        return sorted(found, key=lambda s: (s.origin != "call", s.path, s.line))
+
+    def _resolves(self, site: sites.Site, path: str) -> bool:
+        if os.path.abspath(site.path) == path:  # the file's own docstrings
+            return True
+        if not site.imported_from:
+            return self.defined.get(site.callee) == [path]
+        base = site.path if site.origin == "call" else os.path.join(self.root, "README.md")
+        return any(self._defining(candidate, site.callee, 4) == path
+                   for module in site.imported_from.split(";")
+                   for candidate in self._module_files(base, module))
+
+    def _module_files(self, importer: str, module: str) -> list[str]:
+        level = len(module) - len(module.lstrip("."))
+        parts = [p for p in module.lstrip(".").split(".") if p]
+        if level:
+            bases = [os.path.dirname(os.path.abspath(importer))]
+            for _ in range(level - 1):
+                bases = [os.path.dirname(bases[0])]
+        else:
+            bases = [self.root, os.path.dirname(os.path.abspath(importer))]
+        out = []
+        for base in bases:
+            stem = os.path.join(base, *parts)
+            out += [f for f in (stem + ".py", os.path.join(stem, "__init__.py")) if os.path.isfile(f)]
+        return out
+
+    def _defining(self, path: str, name: str, depth: int) -> str | None:
+        """The file that defines `name` as seen from `path` (following re-exports)."""
+        tree = self._tree(path)
+        if tree is None or depth < 0:
+            return None
+        for stmt in tree.body:
+            if isinstance(stmt, (ast.ClassDef, ast.FunctionDef)) and stmt.name == name:
+                return os.path.abspath(path)
+        for stmt in tree.body:
+            if isinstance(stmt, ast.ImportFrom) and any(a.name in (name, "*") and (a.asname or a.name) in (name, "*")
+                                                       for a in stmt.names):
+                module = "." * stmt.level + (stmt.module or "")
+                for candidate in self._module_files(path, module):
+                    found = self._defining(candidate, name, depth - 1)
+                    if found:
+                        return found
+        return None
+
+    def _tree(self, path: str) -> ast.Module | None:
+        path = os.path.abspath(path)
+        if path not in self.trees:
+            self.trees[path] = _parse(path)
+        return self.trees[path]
+
+
+def project_sites(root: str, subfolders: bool = True) -> SiteIndex:
+    """Every construction site of a class defined in the project, in code and documentation
+    (with `subfolders` False, only the files of `root` itself)."""
+    index = SiteIndex(os.path.abspath(root))
+    files = _files(index.root, subfolders)
+    for path in files["py"]:
+        tree = index._tree(path)
+        for stmt in tree.body if tree else []:
+            if isinstance(stmt, ast.ClassDef):
+                index.defined.setdefault(stmt.name, []).append(path)
+    names = frozenset(index.defined)
+    for path in files["py"]:
+        tree = index.trees.get(path)
+        if tree is not None:
+            index.sites += sites.file_sites(tree, path, names)
+            index.sites += _block_sites(sites.docstring_blocks(tree), path, names)
+    for path in files["md"]:
+        index.sites += _block_sites(sites.doc_blocks(_read(path)), path, names)
+    return index
+
+
+def _block_sites(blocks: list[tuple[int, str]], path: str, names: frozenset[str]) -> list[sites.Site]:
+    """Sites of the code blocks of one page, read in order (names bound and imports made in an
+    earlier block hold in later ones)."""
+    found, scope, imports = [], values.Scope(), {}
+    for offset, code in blocks:
+        tree = sites.parse_block(code)
+        if tree is None:
+            continue
+        imports.update(sites.imported_names(tree))
+        for site in sites.file_sites(tree, path, names, "docs", offset, scope):
+            module = site.imported_from or imports.get(site.callee, "")
+            found.append(_with_module(site, module))
+    return found
+
+
+def _with_module(site: sites.Site, module: str) -> sites.Site:
+    from dataclasses import replace
+
+    return replace(site, imported_from=module)
+
+
+def _files(root: str, subfolders: bool) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {"py": [], "md": []}
+    for here, dirs, names in os.walk(root):
+        dirs[:] = [] if not subfolders else sorted(d for d in dirs if not d.startswith(".") and d not in SKIP
+                         and not os.path.isfile(os.path.join(here, d, "pyvenv.cfg")))
+        for name in sorted(names):
+            path = os.path.join(here, name)
+            kind = "py" if name.endswith(".py") else "md" if name.lower().endswith(".md") else ""
+            if kind and os.path.getsize(path) <= MAX_BYTES:
+                found[kind].append(os.path.abspath(path))
+        if len(found["py"]) + len(found["md"]) > MAX_FILES:
+            break
+    return found
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
+def _parse(path: str) -> ast.Module | None:
+    text = _read(path)
+    try:
+        return ast.parse(text) if text else None
+    except (SyntaxError, ValueError):
+        return None

@@ -1,0 +1,351 @@
+"""Values the source states without running it: literals, constants, dict literals and the
+defaults of argparse parsers (`args.classes` is the `default=` of `--classes`).
+
+`Scope` follows the assignments of one block of code in order; `value(node, scope)` is the
+Python value of an expression or `UNKNOWN`; `substitute(node, scope)` rewrites an expression
+with every part of known value written as a literal, so `UNet(n_classes=args.classes)` becomes
+`UNet(n_classes=2)`. Names of unknown value are left as they are.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+UNKNOWN: Any = type("Unknown", (), {"__repr__": lambda self: "UNKNOWN"})()
+_CONVERTERS = {"int": int, "float": float, "str": str}
+_OPERATORS = {
+    ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+    ast.FloorDiv: lambda a, b: a // b, ast.Div: lambda a, b: a / b, ast.Mod: lambda a, b: a % b,
+}
+
+
+class Namespace(dict):
+    """What `parser.parse_args()` returns with an empty command line: dest -> default."""
+
+
+class Parser(dict):
+    """An `argparse.ArgumentParser` (or argument group) being filled: dest -> default."""
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A name bound to a call whose value is not known here but that can be written out and
+    evaluated later: `gptconf = GPTConfig(**model_args)`, `model = Unet(dim=64)`."""
+
+    node: ast.expr
+
+
+@dataclass
+class Scope:
+    parent: Scope | None = None
+    bindings: dict[str, Any] = field(default_factory=dict)
+    functions: dict[str, ast.FunctionDef] = field(default_factory=dict)  # parser-returning helpers
+
+    def lookup(self, name: str) -> Any:
+        scope = self
+        while scope is not None:
+            if name in scope.bindings:
+                return scope.bindings[name]
+            scope = scope.parent
+        return UNKNOWN
+
+    def function(self, name: str) -> ast.FunctionDef | None:
+        scope = self
+        while scope is not None:
+            if name in scope.functions:
+                return scope.functions[name]
+            scope = scope.parent
+        return None
+
+
+def value(node: ast.expr, scope: Scope) -> Any:
+    """The value of `node`, or UNKNOWN."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return scope.lookup(node.id)
+    if isinstance(node, (ast.Tuple, ast.List)):
+        items = [value(element, scope) for element in node.elts]
+        if any(item is UNKNOWN for item in items):
+            return UNKNOWN
+        return tuple(items) if isinstance(node, ast.Tuple) else items
+    if isinstance(node, ast.Dict):
+        return _dict(node, scope)
+    if isinstance(node, ast.Attribute):
+        base = value(node.value, scope)
+        return base.get(node.attr, UNKNOWN) if isinstance(base, Namespace) else UNKNOWN
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        operand = value(node.operand, scope)
+        if isinstance(operand, (int, float)) and not isinstance(operand, bool):
+            return -operand if isinstance(node.op, ast.USub) else operand
+        return UNKNOWN
+    if isinstance(node, ast.BinOp):
+        return _binary(node, scope)
+    if isinstance(node, ast.Subscript):
+        return _subscript(node, scope)
+    if isinstance(node, ast.Call):
+        return _call(node, scope)
+    return UNKNOWN
+
+
+def _dict(node: ast.Dict, scope: Scope) -> Any:
+    out = {}
+    for key, item in zip(node.keys, node.values):
+        if key is None:
+            merged = value(item, scope)
+            if not isinstance(merged, dict):
+                return UNKNOWN
+            out.update(merged)
+            continue
+        key_value, item_value = value(key, scope), value(item, scope)
+        if key_value is UNKNOWN or item_value is UNKNOWN:
+            return UNKNOWN
+        out[key_value] = item_value
+    return out
+
+
+def _binary(node: ast.BinOp, scope: Scope) -> Any:
+    left, right = value(node.left, scope), value(node.right, scope)
+    operator = _OPERATORS.get(type(node.op))
+    if operator is None or left is UNKNOWN or right is UNKNOWN:
+        return UNKNOWN
+    numbers = (int, float)
+    if isinstance(left, numbers) and isinstance(right, numbers) or (
+            isinstance(node.op, ast.Add) and type(left) is type(right) and isinstance(left, (tuple, list, str))):
+        try:
+            return operator(left, right)
+        except (ArithmeticError, TypeError):
+            return UNKNOWN
+    return UNKNOWN
+
+
+def _subscript(node: ast.Subscript, scope: Scope) -> Any:
+    base, index = value(node.value, scope), value(node.slice, scope)
+    try:
+        return base[index] if isinstance(base, (tuple, list, dict, str)) and index is not UNKNOWN else UNKNOWN
+    except (IndexError, KeyError, TypeError):
+        return UNKNOWN
+
+
+def _call(node: ast.Call, scope: Scope) -> Any:
+    """`dict(a=1)`, `parser.parse_args()`, `get_args()` (a helper that returns parsed args)."""
+    func = node.func
+    if isinstance(func, ast.Name) and func.id == "dict" and not node.args:
+        items = {k.arg: value(k.value, scope) for k in node.keywords if k.arg}
+        return UNKNOWN if UNKNOWN in items.values() or len(items) != len(node.keywords) else items
+    if isinstance(func, ast.Attribute) and func.attr in ("parse_args", "parse_known_args"):
+        parser = value(func.value, scope)
+        if isinstance(parser, Parser) and not node.args:
+            parsed = Namespace(parser)
+            return (parsed, []) if func.attr == "parse_known_args" else parsed
+        return UNKNOWN
+    if isinstance(func, ast.Name) and not node.args and not node.keywords:
+        helper = scope.function(func.id)
+        return _helper_result(helper, scope) if helper is not None else UNKNOWN
+    return UNKNOWN
+
+
+def _helper_result(helper: ast.FunctionDef, scope: Scope) -> Any:
+    """What a module function like `def get_args(): ...; return parser.parse_args()` returns."""
+    if len(helper.args.args) > len(helper.args.defaults) or helper.args.kwonlyargs:
+        return UNKNOWN
+    inner = Scope(parent=scope)
+    follow(helper.body, inner)
+    returns = [s for s in helper.body if isinstance(s, ast.Return) and s.value is not None]
+    return value(returns[-1].value, inner) if returns else UNKNOWN
+
+
+# ---------------------------------------------------------------- following a block
+
+
+def follow(body: list[ast.stmt], scope: Scope) -> None:
+    """Record the bindings of a block, in order (nested if/for/with/try blocks included)."""
+    for stmt in body:
+        step(stmt, scope)
+        for block in blocks(stmt):
+            follow(block, scope)
+
+
+def blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
+    """The nested blocks a statement runs in place (not those of functions and classes)."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return []
+    found = [getattr(stmt, name) for name in ("body", "orelse", "finalbody")
+             if isinstance(getattr(stmt, name, None), list)]
+    found.extend(handler.body for handler in getattr(stmt, "handlers", []))
+    found.extend(case.body for case in getattr(stmt, "cases", []))
+    return found
+
+
+def step(stmt: ast.stmt, scope: Scope) -> None:
+    """Record what one statement binds (not its nested blocks); an unknown value unbinds."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        scope.functions[stmt.name] = stmt
+        scope.bindings.pop(stmt.name, None)
+    elif isinstance(stmt, ast.Assign):
+        _assign(stmt.targets, stmt.value, scope)
+    elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+        _assign([stmt.target], stmt.value, scope)
+    elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+        _add_argument(stmt.value, scope)
+    else:
+        targets = [getattr(stmt, "target", None)] + [i.optional_vars for i in getattr(stmt, "items", [])]
+        for target in targets:
+            if isinstance(target, ast.expr):
+                _unbind(target, scope)
+
+
+def _assign(targets: list[ast.expr], node: ast.expr, scope: Scope) -> None:
+    found = _parser_value(node, scope)
+    if found is UNKNOWN:
+        found = value(node, scope)
+    if found is UNKNOWN and isinstance(node, ast.Call):
+        written = substitute(node, scope)
+        found = UNKNOWN if unresolved(written, scope) else Expression(written)
+    for target in targets:
+        if isinstance(target, ast.Subscript):
+            _assign_item(target, node, scope)
+        else:
+            _bind(target, found, scope)
+
+
+def _bind(target: ast.expr, found: Any, scope: Scope) -> None:
+    if isinstance(target, ast.Name):
+        scope.bindings[target.id] = found
+    elif (isinstance(target, (ast.Tuple, ast.List)) and isinstance(found, (tuple, list))
+          and len(found) == len(target.elts)):
+        for element, item in zip(target.elts, found):
+            _bind(element, item, scope)
+    else:
+        _unbind(target, scope)
+
+
+def _assign_item(target: ast.Subscript, node: ast.expr, scope: Scope) -> None:
+    """`model_args['vocab_size'] = 50304` updates a known dict."""
+    base = value(target.value, scope)
+    key, item = value(target.slice, scope), value(node, scope)
+    if isinstance(base, dict) and key is not UNKNOWN:
+        if item is UNKNOWN:
+            _unbind(target.value, scope)
+        else:
+            base[key] = item
+
+
+def _unbind(target: ast.expr, scope: Scope) -> None:
+    for node in ast.walk(target):
+        if isinstance(node, ast.Name):
+            scope.bindings[node.id] = UNKNOWN
+
+
+def _parser_value(node: ast.expr, scope: Scope) -> Any:
+    """A new parser (`argparse.ArgumentParser(...)`) or a group of a known one."""
+    if not isinstance(node, ast.Call):
+        return UNKNOWN
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    if name == "ArgumentParser":
+        return Parser()
+    if name in ("add_argument_group", "add_mutually_exclusive_group") and isinstance(func, ast.Attribute):
+        parser = value(func.value, scope)
+        return parser if isinstance(parser, Parser) else UNKNOWN
+    return UNKNOWN
+
+
+def _add_argument(call: ast.Call, scope: Scope) -> None:
+    func = call.func
+    if not (isinstance(func, ast.Attribute) and func.attr == "add_argument"):
+        return
+    parser = value(func.value, scope)
+    if not isinstance(parser, Parser):
+        return
+    dest = argument_dest(call)
+    if dest:
+        parser[dest] = argument_default(call, scope)
+
+
+def argument_dest(call: ast.Call) -> str | None:
+    keywords = {k.arg: k.value for k in call.keywords if k.arg}
+    if isinstance(keywords.get("dest"), ast.Constant):
+        return keywords["dest"].value
+    flags = [a.value for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+    if not flags:
+        return None
+    longs = [f for f in flags if f.startswith("--")]
+    name = (longs or flags)[0].lstrip("-")
+    return name.replace("-", "_") if name else None
+
+
+def argument_default(call: ast.Call, scope: Scope) -> Any:
+    """argparse's value for an empty command line: `default=` (converted by `type=` when it
+    is a string), False for store_true, True for store_false, None otherwise."""
+    keywords = {k.arg: k.value for k in call.keywords if k.arg}
+    action = value(keywords["action"], scope) if "action" in keywords else None
+    if "default" not in keywords:
+        return {"store_true": False, "store_false": True}.get(action)
+    default = value(keywords["default"], scope)
+    converter = keywords.get("type")
+    if isinstance(default, str) and isinstance(converter, ast.Name) and converter.id in _CONVERTERS:
+        try:
+            return _CONVERTERS[converter.id](default)
+        except ValueError:
+            return UNKNOWN
+    return default
+
+
+# ---------------------------------------------------------------- writing values back
+
+
+def _literal(item: Any) -> bool:
+    if item is None or isinstance(item, (bool, int, float, str)):
+        return not isinstance(item, Namespace)
+    if isinstance(item, (tuple, list)) and not isinstance(item, Namespace):
+        return all(_literal(i) for i in item)
+    if type(item) is dict:
+        return all(_literal(k) and _literal(v) for k, v in item.items())
+    return False
+
+
+def as_literal(item: Any) -> ast.expr | None:
+    """An expression that writes `item`, or None when it is not a plain literal."""
+    if not _literal(item):
+        return None
+    return ast.parse(repr(item), mode="eval").body
+
+
+class _Substitute(ast.NodeTransformer):
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        if isinstance(node, ast.Name) and isinstance(self.scope.lookup(node.id), Expression):
+            return ast.copy_location(copy.deepcopy(self.scope.lookup(node.id).node), node)
+        if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.BinOp, ast.Dict, ast.Call)) and not isinstance(
+                getattr(node, "ctx", ast.Load()), (ast.Store, ast.Del)):
+            literal = as_literal(value(node, self.scope))
+            if literal is not None:
+                return ast.copy_location(literal, node)
+        return self.generic_visit(node)
+
+
+def substitute(node: ast.expr, scope: Scope) -> ast.expr:
+    """`node` with every sub-expression of known value written as a literal, and names bound
+    to an `Expression` written as that expression."""
+    return _Substitute(scope).visit(copy.deepcopy(node))
+
+
+def unresolved(node: ast.expr, scope: Scope) -> list[str]:
+    """Names `node` still reads after `substitute` that the scope knows to be unknown values
+    (locals such as `device` or `dataset`): such a site cannot be evaluated."""
+    return sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+                   and _bound_unknown(n.id, scope)})
+
+
+def _bound_unknown(name: str, scope: Scope) -> bool:
+    while scope is not None:
+        if name in scope.bindings:
+            return scope.bindings[name] is UNKNOWN
+        scope = scope.parent
+    return False

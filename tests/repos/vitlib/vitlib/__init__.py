@@ -1,0 +1,2 @@
+from vitlib.tiny import TinyViT
+from vitlib.mixer import Mixer

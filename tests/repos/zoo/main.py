@@ -1,0 +1,5 @@
+import torch
+from models import *
+
+net = ResNetish12()
+print(net)

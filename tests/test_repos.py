@@ -1,0 +1,93 @@
+"""Small repositories in the shapes real ones take: each model is built from what the code
+itself does (factories, call sites in other files, argparse defaults, config dataclasses,
+README and docstring examples, hints), every forward argument gets an input, and nothing is
+reported as an error."""
+
+import os
+
+import pytest
+
+from shapecheck.api import check_file
+from shapecheck.diagnostics import ModelResult, Severity
+from shapecheck.render.terminal import model_header
+
+REPOS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "repos")
+
+
+def models(relative: str) -> dict:
+    """name -> (status, class, init_source, init call, input shapes, input source)."""
+    report = check_file(os.path.join(REPOS, relative))
+    assert not [d for d in report.diagnostics if d.severity is Severity.ERROR]
+    return {m.name: (m.status.value, m.class_name, m.init_source, m.init_call, m.input_shapes, m.input_source)
+            for m in report.models}, report
+
+
+def test_factories_are_models_under_their_own_names():
+    found, _ = models("zoo/models/resnetish.py")
+    assert found["ResNetish8"] == ("checked", "ResNetish", "factory", "ResNetish8()", ((2, 3, 32, 32),), "example")
+    assert found["ResNetish12"][:4] == ("checked", "ResNetish", "factory", "ResNetish12()")
+    assert found["ResNetish12"][5] == "inferred"
+    # `if pretrained:` does not run with the defaults, so the torchvision-style factory is built
+    assert found["resnetish_pretrained"][:3] == ("checked", "ResNetish", "factory")
+    # the class and the block it is given are checked through the factories
+    assert found["ResNetish"][0] == found["Block"][0] == "not_checked"
+
+
+def test_call_site_in_another_file_with_argparse_defaults():
+    found, report = models("segment/unet/unet_model.py")
+    status, cls, source, call, shapes, input_source = found["UNet"]
+    assert (status, cls, source) == ("checked", "UNet", "call site train.py:25")
+    assert call == "UNet(n_channels=3, n_classes=2, bilinear=False)"  # "3" converted by type=int
+    assert input_source == "inferred" and shapes[0][1] == 3
+    assert report.models[0].to_dict()["class_path"].endswith(os.path.join("unet", "unet_model.py"))
+    assert ModelResult.from_dict(report.models[0].to_dict()) == report.models[0]
+    header = model_header(report.models[0]).plain
+    assert "built as UNet(n_channels=3, n_classes=2, bilinear=False) from call site train.py:25" in header
+
+
+def test_module_level_argparse_and_multi_input_forwards():
+    found, report = models("gan/cgan.py")
+    assert found["discriminator"][0] == "checked"
+    assert found["discriminator"][4] == ((8, 1024),)  # 1 x 32 x 32 from the parser's defaults
+    assert found["critic"][4:] == (((4, 1, 32, 32), (4, 1, 32, 32)), "example")
+    assert found["generator"][0] == "not_checked"
+    info = [d for d in report.diagnostics if d.model == "generator"]
+    assert [(d.code, d.severity) for d in info] == [("SC903", Severity.INFO)]
+    assert "`labels`" in info[0].message
+    assert "# shapecheck: input=((16, 3, 32, 32), (16, 10))" in info[0].notes[0]
+
+
+def test_config_dataclass_defaults():
+    found, _ = models("gpt/model.py")
+    assert found["GPT"][:4] == ("checked", "GPT", "defaults", "GPT(config=GPTConfig())")
+    assert found["GPT"][5] == "inferred"
+
+
+@pytest.mark.parametrize("module, call, shape", [
+    ("tiny", "TinyViT(image_size=32, patch_size=8, num_classes=10, dim=24)", (1, 3, 32, 32)),
+    ("small", "TinyViT(image_size=16, patch_size=4, num_classes=5, dim=12, depth=2)", (2, 1, 16, 16)),
+])
+def test_readme_blocks_build_the_class_their_import_names(module, call, shape):
+    found, _ = models(f"vitlib/vitlib/{module}.py")
+    status, cls, source, written, shapes, input_source = found["TinyViT"]
+    assert (status, written, shapes, input_source) == ("checked", call, (shape,), "example")
+    assert source.startswith("README.md:")
+
+
+def test_docstring_example():
+    found, _ = models("vitlib/vitlib/mixer.py")
+    assert found["Mixer"] == ("checked", "Mixer", "vitlib/mixer.py:8", "Mixer(dim=16, depth=2)", ((2, 3, 32, 32),), "example")
+
+
+def test_hint_and_pyproject_init():
+    found, _ = models("hinted/models.py")
+    assert found["Encoder"][:3] == ("checked", "Encoder", "config")
+    assert found["Encoder"][4][0][1] == 3
+    assert found["Decoder"][:3] == ("checked", "Decoder", "hint")
+    assert found["Decoder"][4][0][1] == 4  # width=4 from the hint
+
+
+def test_cli_init_beats_the_hint():
+    report = check_file(os.path.join(REPOS, "hinted/models.py"), init={"Decoder.width": 5})
+    decoder = next(m for m in report.models if m.name == "Decoder")
+    assert decoder.init_source == "cli" and decoder.input_shapes[0][1] == 5
