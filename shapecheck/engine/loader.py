@@ -34,6 +34,7 @@ import copy
 import dataclasses
 import enum
 import functools
+import io
 import linecache
 import os
 import sys
