@@ -22,6 +22,8 @@ Two layouts of the buffer:
 The GEMM path has a hand-written backward: the weight gradient is one GEMM per tap against
 the same buffer slices, and the input gradient accumulates ``W_tap^T @ grad`` into a phase
 buffer that is then gathered back to the image: a transposed convolution done tap by tap.
+It records no graph; when the caller wants one (``create_graph=True``), autograd differentiates
+the forward's own operations instead, so second-order gradients are exact.
 """
 
 from __future__ import annotations
