@@ -153,6 +153,10 @@ def backward_row(layer: Layer, reps: int) -> dict:
     return {"layer": layer, "times": interleaved(fns, 1 if slow else reps, warmup=not slow), "skipped": skipped}
 
 
+def _backward(out, grad, x, w):
+    return lambda: torch.autograd.grad(out, [x, w], grad, retain_graph=True)
+
+
 def matmul_gflops(reps: int) -> float:
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
     return 2 * 2048**3 / median_ms(lambda: a @ b, reps) / 1e6
@@ -291,9 +295,9 @@ def main(argv=None) -> int:
     bandwidth = copy_bandwidth(reps)
     load = os.getloadavg()[0]
     rows = [forward_row(layer, reps) for layer in layers]
-    backs = [backward_row(layer, reps) for layer in layers]
     print_forward(rows)
-    print_backward(backs)
+    sys.stdout.flush()
+    print_backward([backward_row(layer, reps) for layer in layers])
     if any(r["layer"].name == "depthwise" for r in rows):
         print_bandwidth(rows, bandwidth)
     print_throughput(rows, peak)
