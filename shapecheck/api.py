@@ -177,21 +177,30 @@ def load_models(path: str, inputs=(), init=(), device: str = "cpu") -> list[Load
 VERIFY_SEED = 0
 
 
-def verify_file(path: str, inputs=(), init=(), impls: str = "all", device: str = "auto"):
+def verify_file(path: str, inputs=(), init=(), impls: str = "all", device: str = "auto", train: int = 0,
+                optimizer: str = "sgd", lr: float = 0.01, train_dtype: str = "float64"):
     """``shapecheck verify``: every model of a file, its convolutions swapped for each from-scratch
-    implementation in turn, compared with torch forward and backward in float64 and float32.
+    implementation in turn, compared with torch (forward, backward and double backward, every
+    call, eval and train mode) in float64 and float32. With ``train`` > 0, each model is instead
+    trained that many steps with torch's convolutions and with each implementation, and the loss
+    curves and final weights are compared (one TrainReport per model and implementation).
 
-    Returns (one VerifyReport per model, (name, reason) for each model that could not be
-    verified). Models are built on CPU after seeding torch's generator, so their weights are
-    reproducible. Raises UsageError for bad arguments and for a model torch itself cannot run.
+    Returns (the reports, (name, reason) for each model that could not be verified). Models are
+    built on CPU after seeding torch's generator, so their weights are reproducible. Raises
+    UsageError for bad arguments, for a model torch itself cannot run, and when no model could be
+    verified (a model without convolutions has nothing to verify).
     """
     import torch
 
     from .conv import IMPLEMENTATIONS
-    from .conv.verify import resolve_device, verify_model
+    from .conv.train import OPTIMIZERS, train_compare
+    from .conv.verify import NothingToVerify, check_names, resolve_device, verify_model
 
     names = IMPLEMENTATIONS.names() if impls == "all" else [n.strip() for n in impls.split(",") if n.strip()]
-    resolve_device(device)  # fail on a missing GPU before loading anything
+    target = resolve_device(device)  # fail on a missing GPU before loading anything
+    check_names(names, (train_dtype,))
+    if optimizer not in OPTIMIZERS:
+        raise UsageError(f"unknown optimizer {optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
     torch.manual_seed(VERIFY_SEED)
     loaded = load_models(path, inputs, init, "cpu")
     reports, skipped = [], []
@@ -201,7 +210,14 @@ def verify_file(path: str, inputs=(), init=(), impls: str = "all", device: str =
             continue
         args = [_input(spec, torch) for spec in found.inputs]
         _runs_in_torch(found, args, path, torch)
-        reports.append(verify_model(found.model, args, names, device, seed=VERIFY_SEED, name=found.name))
+        try:
+            if train:
+                reports += [train_compare(found.model, args, impl, train, optimizer, lr, train_dtype, str(target),
+                                          VERIFY_SEED, found.name) for impl in names]
+            else:
+                reports.append(verify_model(found.model, args, names, device, seed=VERIFY_SEED, name=found.name))
+        except NothingToVerify as nothing:
+            skipped.append((found.name, str(nothing)))
     if not reports:
         raise UsageError(f"{path}: no model could be verified"
                          + "".join(f"\n  {name}: {reason}" for name, reason in skipped))

@@ -196,3 +196,81 @@ def test_shift_add_output_is_contiguous_for_view():
     for kwargs in ({"padding": 1}, {"stride": 2}, {}):
         assert shift_add.conv2d(x, w, **kwargs).is_contiguous()
     assert shift_add.conv2d(x, torch.randn(6, 1, 3, 3), groups=3).is_contiguous()
+
+
+def test_implementations_lists_every_name_before_any_is_loaded():
+    import subprocess
+    import sys
+
+    code = ("import sys; from shapecheck.conv import IMPLEMENTATIONS as I; "
+            "print(list(I)); print(sorted(m for m in sys.modules if m.startswith('shapecheck.conv.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    names, loaded = out.splitlines()
+    assert names == "['naive', 'shift_add', 'im2col', 'toeplitz', 'fft', 'winograd']"
+    assert loaded == "['shapecheck.conv._args']"
+
+
+class FakeClock:
+    """A timer under which each implementation takes a set time per call."""
+
+    def __init__(self, costs):
+        self.now, self.costs, self.calls = 0.0, costs, {}
+
+    def __call__(self):
+        return self.now
+
+    def wrap(self, monkeypatch, name):
+        good = IMPLEMENTATIONS[name]
+
+        def timed(*args, **kwargs):
+            self.calls[name] = self.calls.get(name, 0) + 1
+            self.now += self.costs[name]
+            return good(*args, **kwargs)
+
+        monkeypatch.setitem(IMPLEMENTATIONS, name, timed)
+
+
+def tuner_with_costs(monkeypatch, costs, **kwargs):
+    from shapecheck.conv.auto import Tuner
+
+    clock = FakeClock(costs)
+    for name in costs:
+        clock.wrap(monkeypatch, name)
+    return Tuner(timer=clock, **kwargs), clock
+
+
+def test_auto_measures_once_per_layer_key_and_picks_the_fastest(monkeypatch):
+    costs = {"im2col": 3.0, "shift_add": 1.0, "winograd": 2.0, "fft": 5.0, "toeplitz": 4.0}
+    tuner, clock = tuner_with_costs(monkeypatch, costs)
+    x, w = torch.randn(1, 4, 8, 8), torch.randn(4, 4, 3, 3)
+    args = normalize(x, w, 1, 1, 1, 1)
+    assert tuner.choose(x, w, (1, 1, 1, 1), args) == "shift_add"
+    measured = dict(clock.calls)
+    assert tuner.choose(x, w, (1, 1, 1, 1), args) == "shift_add"
+    assert clock.calls == measured  # cached: nothing timed again
+    assert measured["shift_add"] == 4 and measured["fft"] == 1  # fft's first run was over 4x the best
+    bigger = torch.randn(2, 4, 8, 8)
+    tuner.choose(bigger, w, (1, 1, 1, 1), normalize(bigger, w, 1, 1, 1, 1))
+    assert len(tuner.choices) == 2
+
+
+def test_auto_choices_survive_in_the_disk_cache(monkeypatch, tmp_path):
+    costs = {"im2col": 1.0, "shift_add": 2.0, "winograd": 2.0, "fft": 2.0, "toeplitz": 2.0}
+    path = str(tmp_path / "choices.json")
+    tuner, _ = tuner_with_costs(monkeypatch, costs, path=path)
+    x, w = torch.randn(1, 4, 8, 8), torch.randn(4, 4, 3, 3)
+    args = normalize(x, w, 1, 1, 1, 1)
+    assert tuner.choose(x, w, (1, 1, 1, 1), args) == "im2col"
+    later, clock = tuner_with_costs(monkeypatch, {**costs, "im2col": 9.0}, path=path)
+    assert later.choose(x, w, (1, 1, 1, 1), args) == "im2col"
+    assert clock.calls == {}
+
+
+def test_auto_without_measuring_follows_the_rule(monkeypatch):
+    tuner, clock = tuner_with_costs(monkeypatch, {"im2col": 1.0, "shift_add": 9.0}, measure=False)
+    x, w = torch.randn(1, 16, 8, 8), torch.randn(16, 1, 3, 3)
+    args = normalize(x, w, 1, 1, 1, 16)
+    assert tuner.choose(x, w, (1, 1, 1, 16), args) == "shift_add" == choose(x.shape, w.shape, args, x.device)
+    assert clock.calls == {}
+    meta = torch.empty(1, 16, 8, 8, device="meta")
+    assert tuner.measure is False and tuner.choose(meta, w.to("meta"), (1, 1, 1, 16), args) == "shift_add"

@@ -136,6 +136,21 @@ def test_drop_in_conv_transpose_honours_output_size(impl):
     torch.testing.assert_close(out, theirs(x, output_size=[10, 8]), **TIGHT)
 
 
+@pytest.mark.parametrize("impl", ["auto", "im2col"])
+@pytest.mark.parametrize("torch_cls, ours, shape, size", [
+    (nn.ConvTranspose1d, modules.ConvTranspose1d, (2, 4, 5), [10]),
+    (nn.ConvTranspose3d, modules.ConvTranspose3d, (1, 4, 3, 4, 2), [6, 8, 4]),
+])
+def test_conv_transpose_1d_and_3d_are_swapped_and_match_torch(torch_cls, ours, shape, size, impl):
+    torch.manual_seed(0)
+    net = nn.Sequential(torch_cls(4, 6, 3, stride=2, padding=1, groups=2)).double()
+    x = torch.randn(shape, dtype=torch.float64)
+    want = net[0](x, output_size=size)
+    assert swap(net, impl) == [("0", torch_cls.__name__)]
+    assert type(net[0]) is ours
+    torch.testing.assert_close(net[0](x, output_size=size), want, **TIGHT)
+
+
 def test_drop_in_conv2d_auto_matches_torch():
     try:
         importlib.import_module("shapecheck.conv.functional")

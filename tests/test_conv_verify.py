@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 
 import pytest
 import torch
@@ -11,7 +12,8 @@ from rich.console import Console
 from torch import nn
 
 from shapecheck.conv import IMPLEMENTATIONS, NotApplicable, toeplitz
-from shapecheck.conv.verify import MODEL_ROW, tolerance, verify_model
+from shapecheck.conv.tolerance import tolerance
+from shapecheck.conv.verify import MODEL_ROW, NothingToVerify, verify_model
 from shapecheck.errors import UsageError
 from shapecheck.render.verify_table import render_verify
 
@@ -41,21 +43,24 @@ def run(impls, **kwargs):
 
 
 def rows(report, impl, dtype="float64"):
-    return {c.layer: c for c in report.checks if c.impl == impl and c.dtype == dtype}
+    """Rows by layer name (the model's eval-mode row under MODEL_ROW)."""
+    return {c.layer: c for c in report.checks if c.impl == impl and c.dtype == dtype and c.mode != "train"}
 
 
-def test_every_layer_and_the_whole_model_pass_in_both_dtypes():
-    report = run(["naive", "im2col"])
+def test_every_layer_and_the_whole_model_pass_in_both_dtypes_and_modes():
+    report = run(["im2col"])
     assert report.ok
-    assert report.impls == ("naive", "im2col")
-    for impl in report.impls:
-        for dtype in ("float64", "float32"):
-            checks = rows(report, impl, dtype)
-            assert list(checks) == ["stem", "depthwise", "up", MODEL_ROW]
-            assert all(c.status == "pass" and c.max_rel <= c.tolerance for c in checks.values())
-            assert checks["stem"].kernel == 5 and checks["stem"].kind == "Conv2d 5x5 s2x2"
-            assert checks[MODEL_ROW].kind == "3 of 3 conv layers swapped"
-            assert checks[MODEL_ROW].time_ratio > 0
+    assert report.impls == ("im2col",)
+    for dtype in ("float64", "float32"):
+        checks = [c for c in report.checks if c.dtype == dtype]
+        assert [(c.layer, c.mode) for c in checks] == [
+            ("stem", ""), ("depthwise", ""), ("up", ""), (MODEL_ROW, "eval"), (MODEL_ROW, "train")]
+        assert all(c.status == "pass" and c.max_rel <= c.tolerance for c in checks)
+        assert checks[0].kind == "Conv2d 5x5 s2x2" and checks[0].reduction > 0
+        assert checks[3].kind == "3 convolution calls, eval mode" and checks[3].time_ratio > 0
+    assert [(s.name, s.kind, s.calls, s.source) for s in report.sites] == [
+        ("stem", "Conv2d 5x5 s2x2", 1, "torch layer"), ("depthwise", "Conv2d 3x3 g8", 1, "torch layer"),
+        ("up", "ConvTranspose2d 2x2 s2x2", 1, "torch layer")]
 
 
 def test_report_is_plain_data():
@@ -74,33 +79,76 @@ def test_report_is_plain_data():
     assert plain(data)
 
 
-def test_a_wrong_forward_is_caught_as_a_mismatch(monkeypatch):
-    good = IMPLEMENTATIONS["im2col"]
+def plant(monkeypatch, name, change):
+    """Replace implementation ``name`` by ``change(good, x, weight, bias, *rest)``."""
+    good = IMPLEMENTATIONS[name]
 
-    def off_by_a_little(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-        return good(x, weight, bias, stride, padding, dilation, groups) * (1 + 1e-6)
+    def planted(x, weight, bias=None, *rest, **kwargs):
+        return change(good, x, weight, bias, *rest, **kwargs)
 
-    monkeypatch.setitem(IMPLEMENTATIONS, "im2col", off_by_a_little)
-    report = run(["im2col"])
-    assert not report.ok
-    checks = rows(report, "im2col")
-    assert checks["stem"].status == "fail"
-    assert checks["stem"].max_rel == pytest.approx(1e-6, rel=1e-3)
-    assert checks[MODEL_ROW].status == "fail"
+    monkeypatch.setitem(IMPLEMENTATIONS, name, planted)
+
+
+def test_a_planted_1e_5_relative_error_in_float32_fails(monkeypatch):
+    """(a) The tolerance is u * sqrt(n) based, not torch's own error: 1e-5 is far outside it."""
+    plant(monkeypatch, "im2col", lambda good, *a, **k: good(*a, **k) * (1 + 1e-5))
+    report = run(["im2col"], dtypes=("float32",), modes=("eval",))
+    checks = rows(report, "im2col", "float32")
+    assert checks["stem"].status == "fail" and checks["stem"].max_rel == pytest.approx(1e-5, rel=0.05)
+    assert checks["stem"].tolerance < 1e-5 and checks["stem"].reduction in (5 * 5 * 3, 2 * 6 * 6)
+    first, worst = report.divergence("im2col")
+    assert first.layer == "stem"
+    # end to end the bound is looser (every layer's rounding adds up): the calls are what catch it
+    assert checks[MODEL_ROW].tolerance > checks["stem"].tolerance
 
 
 def test_a_wrong_gradient_is_caught_even_when_the_output_is_right(monkeypatch):
-    good = IMPLEMENTATIONS["im2col"]
-
-    def wrong_backward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-        out = good(x, weight, bias, stride, padding, dilation, groups)
+    def scaled_backward(good, *a, **k):
+        out = good(*a, **k)
         return out + 1e-3 * (out - out.detach())  # same value, gradients scaled by 1.001
 
-    monkeypatch.setitem(IMPLEMENTATIONS, "im2col", wrong_backward)
-    checks = rows(run(["im2col"], dtypes=("float64",)), "im2col")
+    plant(monkeypatch, "im2col", scaled_backward)
+    checks = rows(run(["im2col"], dtypes=("float64",), modes=("eval",)), "im2col")
     assert checks["stem"].status == "fail"
     assert checks["stem"].worst.startswith("grad")
     assert checks["stem"].max_rel == pytest.approx(1e-3, rel=1e-6)
+
+
+class _NoSecondOrder(torch.autograd.Function):
+    """Right output and first-order gradients, computed without a graph (the old shift_add bug)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, conv):
+        ctx.save_for_backward(x, weight, bias)
+        ctx.conv = conv
+        return conv(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad):
+        leaves = [t.detach().requires_grad_() for t in ctx.saved_tensors]
+        with torch.enable_grad():
+            out = ctx.conv(*leaves)
+        return (*torch.autograd.grad(out, leaves, grad), None)
+
+
+def test_a_wrong_double_backward_is_caught(monkeypatch):
+    def no_graph(good, x, weight, bias, *rest, **kwargs):
+        return _NoSecondOrder.apply(x, weight, bias, lambda x, w, b: good(x, w, b, *rest, **kwargs))
+
+    plant(monkeypatch, "im2col", no_graph)
+    checks = rows(run(["im2col"], dtypes=("float64",), modes=("eval",)), "im2col")
+    assert checks["stem"].status == "fail"
+    assert checks["stem"].worst.startswith("grad²")
+
+
+def test_a_dropped_gradient_is_a_failure_row_not_a_crash(monkeypatch):
+    """(b)"""
+    plant(monkeypatch, "im2col", lambda good, x, w, b, *a, **k: good(x, w.detach(), b, *a, **k))
+    report = run(["im2col"], dtypes=("float64",), modes=("eval",))
+    checks = rows(report, "im2col")
+    assert checks["stem"].status == "fail" and checks["stem"].max_rel == math.inf
+    assert checks["stem"].worst == "grad weight (missing)"
+    assert checks[MODEL_ROW].worst == "grad stem.weight (missing)"
 
 
 def test_an_implementation_that_raises_is_an_error_row(monkeypatch):
@@ -108,7 +156,7 @@ def test_an_implementation_that_raises_is_an_error_row(monkeypatch):
         raise IndexError("tap out of range")
 
     monkeypatch.setitem(IMPLEMENTATIONS, "naive", crashes)
-    checks = rows(run(["naive"], dtypes=("float64",)), "naive")
+    checks = rows(run(["naive"], dtypes=("float64",), modes=("eval",)), "naive")
     assert checks["stem"].status == "error"
     assert checks["stem"].note == "IndexError: tap out of range"
     assert not checks["stem"].ok
@@ -116,14 +164,14 @@ def test_an_implementation_that_raises_is_an_error_row(monkeypatch):
 
 def test_layers_an_implementation_refuses_are_not_applicable_not_failures(monkeypatch):
     monkeypatch.setattr(toeplitz, "MEMORY_BUDGET", 100_000)
-    report = run(["toeplitz"], dtypes=("float64",))
+    report = run(["toeplitz"], dtypes=("float64",), modes=("eval",))
     checks = rows(report, "toeplitz")
     # stem: 8 x 36 output rows by 3 x 144 input columns, 8 bytes each; "up" is refused too
     assert checks["stem"].status == "not applicable"
-    assert "995,328 bytes" in checks["stem"].note
+    assert checks["stem"].note.startswith("not swapped, because the Toeplitz matrix would be 995,328 bytes")
     assert checks["depthwise"].status == "pass"
     assert checks["up"].status == "not applicable"
-    assert checks[MODEL_ROW].kind == "1 of 3 conv layers swapped"
+    assert checks[MODEL_ROW].note == "2 of 3 calls ran torch's own (refused)"
     assert checks[MODEL_ROW].status == "pass"
     assert report.ok
 
@@ -134,13 +182,81 @@ def test_a_model_no_layer_accepts_is_not_applicable(monkeypatch):
 
     monkeypatch.setitem(IMPLEMENTATIONS, "fft", refuses)
     report = verify_model(nn.Conv2d(1, 1, 3), [(1, 1, 5, 5)], ["fft"], device="cpu", repeats=1)
-    assert [c.status for c in report.checks] == ["not applicable"] * 4
+    assert [c.status for c in report.checks] == ["not applicable"] * 6
     assert report.ok
 
 
-def test_tolerances_follow_dtype_and_kernel_size():
-    assert tolerance("float64", 31) == 1e-13
-    assert [tolerance("float32", k) for k in (1, 7, 9, 31, 63)] == [1e-6, 1e-6, 1e-5, 1e-5, 1e-4]
+class Standardized(nn.Conv2d):
+    """A user subclass with its own forward (weight standardization)."""
+
+    def forward(self, x):
+        w = self.weight - self.weight.mean((1, 2, 3), keepdim=True)
+        return self._conv_forward(x, w, self.bias)
+
+
+class Functional(nn.Module):
+    """A convolution written as ``F.conv2d`` in ``forward``, and a layer called twice."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(4, 2, 3, 3) / 4)
+        self.shared = Standardized(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = torch.nn.functional.conv2d(x, self.weight, padding=1)
+        return self.shared(torch.relu(self.shared(x)))
+
+
+def test_user_subclasses_function_calls_and_every_call_are_counted_and_checked(monkeypatch):
+    """(c), (d) and every call: an error that only shows on inputs without negatives (the
+    second call of ``shared``, after a relu) is found there."""
+    torch.manual_seed(0)
+
+    def wrong_on_non_negative(good, x, *a, **k):
+        return good(x, *a, **k) * (1 + 1e-3 * bool(x.min() >= 0))
+
+    plant(monkeypatch, "im2col", wrong_on_non_negative)
+    report = verify_model(Functional(), [(1, 2, 6, 6)], ["im2col"], device="cpu", repeats=1,
+                          dtypes=("float64",), modes=("eval",))
+    assert [(s.name, s.kind, s.calls, s.source) for s in report.sites] == [
+        ("F.conv2d in (model)", "F.conv2d 3x3", 1, "function call"),
+        ("shared", "Standardized 3x3", 2, "user subclass")]
+    checks = rows(report, "im2col")
+    assert [checks[n].status for n in ("F.conv2d in (model)", "shared", "shared #2")] == ["pass", "pass", "fail"]
+    assert report.divergence("im2col")[0].layer == "shared #2"
+
+
+def test_a_model_without_convolutions_has_nothing_to_verify():
+    """(e)"""
+    with pytest.raises(NothingToVerify, match="nothing to verify"):
+        verify_model(nn.Sequential(nn.Linear(3, 2)), [(2, 3)], ["im2col"], device="cpu")
+
+
+def test_train_mode_compares_batchnorm_statistics(monkeypatch):
+    """A constant offset before BatchNorm leaves the train-mode output alone; the running
+    mean still shows it."""
+    plant(monkeypatch, "im2col", lambda good, *a, **k: good(*a, **k) + 1e-3)
+    checks = [c for c in run(["im2col"], dtypes=("float64",)).checks if c.layer == MODEL_ROW]
+    train = next(c for c in checks if c.mode == "train")
+    assert train.status == "fail" and train.worst == "buffer norm.running_mean"
+
+
+def test_reduced_precision_matmul_is_switched_off_and_reported():
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("medium")
+    try:
+        report = run(["im2col"], dtypes=("float32",), modes=("eval",))
+        assert torch.get_float32_matmul_precision() == "medium"
+    finally:
+        torch.set_float32_matmul_precision(before)
+    settings = {label: (was, used) for label, was, used in report.precision}
+    assert settings["torch.get_float32_matmul_precision()"] == ("medium", "highest")
+    assert settings["torch.backends.cudnn.conv.fp32_precision"][1] == "ieee"
+
+
+def test_tolerances_follow_unit_roundoff_and_reduction_length():
+    assert tolerance("float32", 576) == pytest.approx(8 * 2 ** -24 * 24)
+    assert tolerance("float64", 9) == pytest.approx(8 * 2 ** -53 * 3)
 
 
 def test_usage_errors():
@@ -169,14 +285,26 @@ def test_verify_on_the_gpu():
 def test_rendered_tables_show_each_implementation_and_verdict(monkeypatch):
     monkeypatch.setattr(toeplitz, "MEMORY_BUDGET", 100_000)
     report = run(["im2col", "toeplitz"], dtypes=("float64",))
-    console = Console(file=io.StringIO(), width=200, color_system=None)
+    console = Console(file=io.StringIO(), width=220, color_system=None)
     render_verify(report, console)
     text = console.file.getvalue()
-    assert "verify SmallNet on cpu" in text
+    assert "verify SmallNet on cpu" in text and "convolutions found" in text
+    assert "tolerance = 8 · u · √n" in text and "restored afterwards" in text
     assert "im2col" in text and "toeplitz" in text
-    assert "not applicable" in text and "995,328 bytes" in text
-    assert "3 of 3 conv layers swapped" in text and "1 of 3 conv layers swapped" in text
+    assert "not applicable" in text and "not swapped, because the Toeplitz matrix" in text
+    assert "2 of 3 calls ran torch's own (refused)" in text
     assert text.rstrip().endswith("all implementations match torch")
+
+
+def test_rendered_summary_names_the_first_divergence_and_the_worst_tensor(monkeypatch):
+    plant(monkeypatch, "im2col", lambda good, *a, **k: good(*a, **k) * (1 + 1e-5))
+    report = run(["im2col"], dtypes=("float32",), modes=("eval",))
+    console = Console(file=io.StringIO(), width=400, color_system=None)
+    render_verify(report, console)
+    lines = console.file.getvalue().rstrip().splitlines()
+    assert lines[-2].startswith("im2col: first diverges at float32 stem (")
+    assert "worst tensor: output 0 at float32 depthwise, error 1.0" in lines[-2]
+    assert lines[-1] == "3 check(s) failed (im2col)"
 
 
 def fake_loader(monkeypatch, inputs=((2, 3, 12, 12),)):
@@ -235,3 +363,72 @@ def test_verify_command_without_a_gpu_exits_2(monkeypatch, capsys):
     fake_loader(monkeypatch)
     assert run_cli("naive", device="cuda")[0] == 2
     assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_verify_command_on_a_model_without_convolutions_exits_2(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from shapecheck import api
+    from shapecheck.engine.discover import InputSpec
+
+    def load_models(path, inputs_flags, init, device):
+        return [SimpleNamespace(name="Mlp", model=nn.Sequential(nn.Linear(3, 2)), inputs=(InputSpec((2, 3)),))]
+
+    monkeypatch.setattr(api, "load_models", load_models, raising=False)
+    assert run_cli("im2col")[0] == 2
+    assert "Mlp: nothing to verify: no convolution runs in the forward pass" in capsys.readouterr().err
+
+
+class TinyCnn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, 3, padding=1)
+        self.fc = nn.Linear(3 * 4 * 4, 4)
+
+    def forward(self, x):
+        return self.fc(torch.max_pool2d(torch.relu(self.conv(x)), 2).flatten(1))
+
+
+def train_tiny(impl, **kwargs):
+    from shapecheck.conv.train import train_compare
+
+    torch.manual_seed(0)
+    return train_compare(TinyCnn(), [(4, 1, 8, 8)], impl, 5, lr=0.1, dtype="float64", **kwargs)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_training_with_a_correct_implementation_matches(optimizer):
+    """(f) first half"""
+    report = train_tiny("im2col", optimizer=optimizer)
+    assert report.ok and report.steps == 5
+    assert report.losses_torch[-1] < report.losses_torch[0]  # it learns
+    # longest reduction: the weight gradient, 4 images x 64 positions; two layers
+    assert report.loss_rel <= report.bound == 5 * tolerance("float64", 4 * 64 * 2)
+
+
+def test_training_with_a_planted_bias_does_not_match(monkeypatch):
+    """(f) second half: an output shifted by 1e-6 learns something else."""
+    plant(monkeypatch, "im2col", lambda good, *a, **k: good(*a, **k) + 1e-6)
+    report = train_tiny("im2col")
+    assert not report.ok
+    assert report.loss_rel > report.bound and report.weight_rel > report.bound
+
+
+def test_verify_command_train_prints_the_curves(monkeypatch):
+    from types import SimpleNamespace
+
+    from shapecheck import api
+    from shapecheck.engine.discover import InputSpec
+    from shapecheck.frontends.verify_cmd import TrainOptions, run_verify
+
+    def load_models(path, inputs_flags, init, device):
+        torch.manual_seed(0)
+        return [SimpleNamespace(name="TinyCnn", model=TinyCnn(), inputs=(InputSpec((4, 1, 8, 8)),))]
+
+    monkeypatch.setattr(api, "load_models", load_models, raising=False)
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    code = run_verify("model.py", [], [], "im2col", "cpu", "text", console, TrainOptions(3, "sgd", 0.1))
+    text = console.file.getvalue()
+    assert code == 0
+    assert "train TinyCnn: 3 steps of sgd (lr 0.1) in float64" in text
+    assert "im2col: loss within" in text and text.rstrip().endswith("same learning")

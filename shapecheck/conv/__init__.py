@@ -7,6 +7,7 @@ dilation=1, groups=1)`` and raises :class:`NotApplicable` for configurations it 
 from __future__ import annotations
 
 import importlib
+from collections.abc import MutableMapping
 
 from ._args import NotApplicable as NotApplicable
 
@@ -22,16 +23,38 @@ _MODULES = {
 }
 
 
-class _Registry(dict):
-    def __missing__(self, name):
-        if name not in _MODULES:
-            raise KeyError(f"unknown implementation {name!r}; choose from {', '.join(_MODULES)}")
-        fn = importlib.import_module(f"{__name__}.{_MODULES[name]}").conv2d
-        self[name] = fn
-        return fn
+class _Registry(MutableMapping):
+    """name -> conv2d function. Every name is listed from the start; a module is imported the
+    first time its function is looked up. Assigning a name replaces its function (tests plant
+    wrong implementations this way)."""
+
+    def __init__(self):
+        self._functions = {}
+
+    def __getitem__(self, name):
+        if name not in self._functions:
+            if name not in _MODULES:
+                raise KeyError(f"unknown implementation {name!r}; choose from {', '.join(_MODULES)}")
+            self._functions[name] = importlib.import_module(f"{__name__}.{_MODULES[name]}").conv2d
+        return self._functions[name]
+
+    def __setitem__(self, name, function):
+        self._functions[name] = function
+
+    def __delitem__(self, name):
+        del self._functions[name]
+
+    def __iter__(self):
+        return iter(dict.fromkeys([*_MODULES, *self._functions]))
+
+    def __len__(self):
+        return len(dict.fromkeys([*_MODULES, *self._functions]))
+
+    def __contains__(self, name):
+        return name in _MODULES or name in self._functions
 
     def names(self):
-        return list(_MODULES)
+        return list(self)
 
 
 IMPLEMENTATIONS = _Registry()

@@ -6,7 +6,6 @@ arguments, ``padding="same"``/``"valid"`` and group checks behave exactly like t
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import torch
@@ -92,18 +91,6 @@ def pad_input(x: torch.Tensor, pads: tuple[tuple[int, int], ...]) -> torch.Tenso
     """
     flat = [p for pair in reversed(pads) for p in pair]
     return F.pad(x, flat) if any(flat) else x
-
-
-def accepts_unbatched(conv):
-    """Let ``conv(x, weight, ...)`` take an unbatched (C, *spatial) input, as torch's do."""
-
-    @functools.wraps(conv)
-    def wrapper(x, weight, *args, **kwargs):
-        if x.dim() == weight.dim() - 1:
-            return conv(x.unsqueeze(0), weight, *args, **kwargs).squeeze(0)
-        return conv(x, weight, *args, **kwargs)
-
-    return wrapper
 
 
 class NotApplicable(ValueError):

@@ -1,5 +1,14 @@
 """Pick the fastest from-scratch convolution for a layer's shape.
 
+By default ``auto`` measures, as cuDNN's benchmark mode does: the first call with a new layer
+shape (input and weight shapes, stride, padding, dilation, groups, dtype, device, thread count,
+and whether gradients will be taken) times each applicable implementation on random tensors
+of that shape (forward, plus backward when gradients are wanted), and the fastest is used for
+every later call with that key. Choices live in :data:`TUNER` for the process, and also in a
+JSON file when ``SHAPECHECK_CONV_CACHE`` names one. ``SHAPECHECK_CONV_MEASURE=0`` (or
+``TUNER.measure = False``) turns measuring off; meta and fake tensors and ``torch.compile``
+tracing are never measured. Without measuring, the rule below decides.
+
 The rule, in order (``taps = k_h * k_w``, ``C/G`` the input channels per group):
 
 1. ``taps >= 49 * s_h * s_w``: **fft**. FFT time hardly depends on the kernel, while every
@@ -34,9 +43,17 @@ CPU (2-core AMD EPYC, AVX2) while other work shared the machine; the same rule i
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from ._args import ConvArgs
+import torch
+
+from ._args import ConvArgs, NotApplicable
 
 FFT_TAPS = 49
 IM2COL_DEPTH = 32
@@ -55,3 +72,125 @@ def choose(x_shape, weight_shape, args: ConvArgs, device) -> str:
     if args.kernel == (3, 3) and args.stride == (1, 1) and args.dilation == (1, 1):
         return "winograd"
     return "shift_add"
+
+
+CANDIDATES = ("im2col", "shift_add", "winograd", "fft", "toeplitz")
+"""What ``auto`` measures (naive is a reference, never the fastest)."""
+TOEPLITZ_MEASURED_BYTES = 16 * 2**20
+"""toeplitz is measured only when its matrix is at most this large."""
+REPEATS = 3
+GIVE_UP = 4.0
+"""A candidate whose untimed first run is this many times slower than the best is dropped."""
+
+
+@dataclass
+class Tuner:
+    """Measured choices, one per layer key (see the module docstring)."""
+
+    measure: bool = True
+    path: str | None = None
+    timer: Callable[[], float] = time.perf_counter
+    choices: dict[str, str] = field(default_factory=dict)
+    _loaded: bool = False
+
+    def choose(self, x, weight, conv_args: tuple, args: ConvArgs) -> str:
+        """The implementation for this call: measured (once per key) or by the rule."""
+        if not self.measure or not _measurable(x):
+            return choose(tuple(x.shape), tuple(weight.shape), args, x.device)
+        grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+        key = layer_key(x, weight, conv_args, grad)
+        self._load()
+        if key not in self.choices:
+            self.choices[key] = self.fastest(x, weight, conv_args, args, grad)
+            self._save()
+        return self.choices[key]
+
+    def fastest(self, x, weight, conv_args, args, grad) -> str:
+        times = {}
+        for name in _candidates(x, weight, args):
+            best = min(times.values(), default=math.inf)
+            elapsed = self.time(name, x, weight, conv_args, grad, give_up_after=GIVE_UP * best)
+            if elapsed < math.inf:
+                times[name] = elapsed
+        return min(times, key=times.get) if times else choose(tuple(x.shape), tuple(weight.shape), args, x.device)
+
+    def time(self, name, x, weight, conv_args, grad, give_up_after=math.inf) -> float:
+        """Median seconds of ``name`` on random tensors shaped like ``x`` and ``weight``;
+        infinite when it refuses the layer or its first run exceeds ``give_up_after``."""
+        from . import IMPLEMENTATIONS
+
+        gen = torch.Generator(x.device).manual_seed(0)  # the caller's random stream is left alone
+        xs, ws = (torch.randn(t.shape, dtype=t.dtype, device=t.device, generator=gen).requires_grad_(grad)
+                  for t in (x, weight))
+        run = lambda: _run(IMPLEMENTATIONS[name], xs, ws, conv_args, grad)  # noqa: E731
+        try:
+            if self._timed(run, x.device) > give_up_after:
+                return math.inf
+        except NotApplicable:
+            return math.inf
+        return statistics.median(self._timed(run, x.device) for _ in range(REPEATS))
+
+    def _timed(self, run, device) -> float:
+        _synchronize(device)
+        start = self.timer()
+        run()
+        _synchronize(device)
+        return self.timer() - start
+
+    def _load(self) -> None:
+        if self._loaded or not self.path:
+            return
+        self._loaded = True
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                self.choices = {**json.load(handle), **self.choices}
+        except (OSError, ValueError):
+            pass  # no cache yet, or an unreadable one: measure again
+
+    def _save(self) -> None:
+        if not self.path:
+            return
+        temporary = f"{self.path}.{os.getpid()}.tmp"
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(self.choices, handle, indent=0, sort_keys=True)
+        os.replace(temporary, self.path)
+
+
+def layer_key(x, weight, conv_args: tuple, grad: bool) -> str:
+    """What a measured choice depends on, as a string (the JSON cache's keys)."""
+    stride, padding, dilation, groups = conv_args
+    return (f"{x.device.type}|threads={torch.get_num_threads()}|{str(x.dtype).removeprefix('torch.')}"
+            f"|grad={int(grad)}|x={list(x.shape)}|w={list(weight.shape)}|stride={stride}|padding={padding}"
+            f"|dilation={dilation}|groups={groups}")
+
+
+def _candidates(x, weight, args) -> list[str]:
+    from .toeplitz import matrix_shape
+
+    names = list(CANDIDATES)
+    if math.prod(matrix_shape(x.shape, weight.shape, args)) * x.element_size() > TOEPLITZ_MEASURED_BYTES:
+        names.remove("toeplitz")
+    return names
+
+
+def _run(conv, x, weight, conv_args, grad) -> None:
+    out = conv(x, weight, None, *conv_args)
+    if grad:
+        torch.autograd.grad(out, (x, weight), torch.ones_like(out))
+
+
+def _measurable(x) -> bool:
+    """Real tensors outside compilation: not meta, not a fake or other tensor subclass."""
+    if x.device.type == "meta" or type(x) not in (torch.Tensor, torch.nn.Parameter):
+        return False
+    return not torch.compiler.is_compiling()
+
+
+def _synchronize(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+TUNER = Tuner(measure=os.environ.get("SHAPECHECK_CONV_MEASURE", "1") != "0",
+              path=os.environ.get("SHAPECHECK_CONV_CACHE") or None)
+"""The process's choices (the one piece of module state: a cache, like cuDNN's)."""

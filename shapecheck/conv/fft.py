@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from ._args import accepts_unbatched, normalize, pad_input
+from ._args import normalize, pad_input
+from ._entry import conv_entry
 
 _PRIMES = (2, 3, 5, 7)
 
@@ -58,13 +59,10 @@ def contract(xf: torch.Tensor, kf: torch.Tensor, groups: int) -> torch.Tensor:
     return yg.permute(2, 0, 3, 1).reshape(n, o, f)
 
 
-@accepts_unbatched
+@conv_entry
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution with the semantics of ``F.conv2d``, computed with real FFTs."""
     args = normalize(x, weight, stride, padding, dilation, groups)
-    dtype = x.dtype
-    if dtype in (torch.float16, torch.bfloat16):
-        x, weight = x.float(), weight.float()
     xp = pad_input(x, args.pads)
     kernel = dilate(weight, args.dilation)
     sizes = tuple(fast_length(n) for n in xp.shape[2:])
@@ -77,4 +75,4 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     out = y[:, :, : sh * (ho - 1) + 1 : sh, : sw * (wo - 1) + 1 : sw].contiguous()
     if bias is not None:
         out = out + bias.view(-1, 1, 1)
-    return out.to(dtype)
+    return out

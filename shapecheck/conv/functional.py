@@ -1,7 +1,7 @@
 """The public functional API: ``conv1d``, ``conv2d``, ``conv3d`` and ``conv_transpose2d``.
 
-``conv2d(..., impl="auto")`` asks :func:`shapecheck.conv.auto.choose` for the fastest
-applicable approach; any name of :data:`shapecheck.conv.IMPLEMENTATIONS` runs that one.
+``conv2d(..., impl="auto")`` asks :data:`shapecheck.conv.auto.TUNER` for the fastest
+applicable approach (measured on first use, or by the documented rule); any name of :data:`shapecheck.conv.IMPLEMENTATIONS` runs that one.
 Inputs may be batched ``(N, C, *spatial)`` or unbatched ``(C, *spatial)``, as in torch.
 """
 
@@ -10,18 +10,19 @@ from __future__ import annotations
 import importlib
 
 from . import IMPLEMENTATIONS
-from ._args import accepts_unbatched, normalize
-from .auto import choose
+from ._args import normalize
+from ._entry import conv_entry
+from .auto import TUNER
 
 NDIM_IMPLEMENTATIONS = ("im2col", "naive")
 
 
-@accepts_unbatched
+@conv_entry
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, impl="auto"):
     """2-D convolution with the semantics of ``torch.nn.functional.conv2d``."""
     if impl == "auto":
         args = normalize(x, weight, stride, padding, dilation, groups)
-        impl = choose(tuple(x.shape), tuple(weight.shape), args, x.device)
+        impl = TUNER.choose(x, weight, (stride, padding, dilation, groups), args)
     return IMPLEMENTATIONS[impl](x, weight, bias, stride, padding, dilation, groups)
 
 

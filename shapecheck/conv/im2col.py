@@ -12,7 +12,8 @@ import itertools
 
 import torch
 
-from ._args import accepts_unbatched, normalize, pad_input
+from ._args import normalize, pad_input
+from ._entry import conv_entry
 
 
 def columns(x: torch.Tensor, args) -> torch.Tensor:
@@ -32,7 +33,7 @@ def _tap_slices(tap, out_size, args) -> tuple[slice, ...]:
     )
 
 
-@accepts_unbatched
+@conv_entry
 def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """N-d convolution with the semantics of ``F.conv{N}d``; N is ``weight.dim() - 2``."""
     args = normalize(x, weight, stride, padding, dilation, groups)

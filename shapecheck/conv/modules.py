@@ -1,4 +1,4 @@
-"""Drop-in replacements for ``nn.Conv1d/2d/3d`` and ``nn.ConvTranspose2d``.
+"""Drop-in replacements for ``nn.Conv1d/2d/3d`` and ``nn.ConvTranspose1d/2d/3d``.
 
 Each is a subclass of the torch module with the same constructor (plus a keyword ``impl``),
 the same parameters and the same state-dict keys; only ``forward`` differs: it runs one of
@@ -8,7 +8,7 @@ this package's from-scratch convolutions.
 
 - 2-D, ``"auto"``: :func:`shapecheck.conv.functional.conv2d` picks the approach per call.
 - 1-D and 3-D, ``"auto"``: im2col (the N-d approach with a single GEMM).
-- ``ConvTranspose2d``: ``"auto"`` scatters kernel taps directly; a named implementation runs
+- ``ConvTranspose1d/2d/3d``: ``"auto"`` scatters kernel taps directly; a named implementation runs
   as zero insertion followed by that implementation's convolution.
 
 A named implementation without an N-d function for the layer raises :class:`NotApplicable`.
@@ -24,7 +24,7 @@ from torch import nn
 
 from . import IMPLEMENTATIONS
 from ._args import NotApplicable
-from .transposed import conv_transpose2d
+from .transposed import conv_transposend
 
 
 def conv_function(impl: str, dims: int):
@@ -73,23 +73,36 @@ class Conv3d(_ConvNd, nn.Conv3d):
     """``nn.Conv3d`` computed by a from-scratch implementation."""
 
 
-class ConvTranspose2d(_FromScratch, nn.ConvTranspose2d):
+class _ConvTransposeNd(_FromScratch):
+    def forward(self, input, output_size=None):
+        dims = len(self.kernel_size)
+        if self.padding_mode != "zeros":
+            raise ValueError(f"Only `zeros` padding mode is supported for {type(self).__name__}")
+        output_padding = self._output_padding(
+            input, output_size, self.stride, self.padding, self.kernel_size, dims, self.dilation)
+        conv = None if self.impl == "auto" else conv_function(self.impl, dims)
+        return conv_transposend(input, self.weight, self.bias, self.stride, self.padding,
+                                output_padding, self.groups, self.dilation, conv=conv)
+
+
+class ConvTranspose1d(_ConvTransposeNd, nn.ConvTranspose1d):
+    """``nn.ConvTranspose1d`` computed from scratch."""
+
+
+class ConvTranspose2d(_ConvTransposeNd, nn.ConvTranspose2d):
     """``nn.ConvTranspose2d`` computed from scratch."""
 
-    def forward(self, input, output_size=None):
-        if self.padding_mode != "zeros":
-            raise ValueError("Only `zeros` padding mode is supported for ConvTranspose2d")
-        output_padding = self._output_padding(
-            input, output_size, self.stride, self.padding, self.kernel_size, 2, self.dilation)
-        conv = None if self.impl == "auto" else conv_function(self.impl, 2)
-        return conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
-                                output_padding, self.groups, self.dilation, conv=conv)
+
+class ConvTranspose3d(_ConvTransposeNd, nn.ConvTranspose3d):
+    """``nn.ConvTranspose3d`` computed from scratch."""
 
 
 DROP_INS: dict[type[nn.Module], type[nn.Module]] = {
     nn.Conv1d: Conv1d,
     nn.Conv2d: Conv2d,
     nn.Conv3d: Conv3d,
+    nn.ConvTranspose1d: ConvTranspose1d,
     nn.ConvTranspose2d: ConvTranspose2d,
+    nn.ConvTranspose3d: ConvTranspose3d,
 }
 """torch class -> its drop-in replacement."""

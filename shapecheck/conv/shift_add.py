@@ -22,6 +22,8 @@ Two layouts of the buffer:
 The GEMM path has a hand-written backward: the weight gradient is one GEMM per tap against
 the same buffer slices, and the input gradient accumulates ``W_tap^T @ grad`` into a phase
 buffer that is then gathered back to the image: a transposed convolution done tap by tap.
+It records no graph; when the caller wants one (``create_graph=True``), autograd differentiates
+the forward's own operations instead, so second-order gradients are exact.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ._args import accepts_unbatched, normalize
+from ._args import normalize
+from ._autograd import vjp_with_graph
+from ._entry import conv_entry
 
 # Stack taps until the reduction depth of a GEMM reaches this many rows.
 MIN_DEPTH = 192
@@ -179,18 +183,29 @@ def tap_gemms(buf, weight, bias, lay, n, groups):
     return out
 
 
+def _gemm_forward(x, weight, bias, lay, groups):
+    buf = scatter(x, lay, batch_inside=True)
+    return crop(tap_gemms(buf, weight, bias, lay, x.shape[0], groups), x.shape[0], lay), buf
+
+
 class _ShiftAdd(torch.autograd.Function):
+    """The GEMM path with its hand-written backward; with ``create_graph`` the backward is
+    autograd's own through :func:`_gemm_forward`, so second-order gradients are exact."""
+
     @staticmethod
     def forward(ctx, x, weight, bias, lay, groups):
-        buf = scatter(x, lay, batch_inside=True)
-        ctx.save_for_backward(buf, weight)
+        out, buf = _gemm_forward(x, weight, bias, lay, groups)
+        ctx.save_for_backward(buf, x, weight, bias)
         ctx.lay, ctx.groups, ctx.x_shape, ctx.has_bias = lay, groups, x.shape, bias is not None
-        return crop(tap_gemms(buf, weight, bias, lay, x.shape[0], groups), x.shape[0], lay)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        buf, weight = ctx.saved_tensors
+        buf, x, weight, bias = ctx.saved_tensors
         lay, groups = ctx.lay, ctx.groups
+        if torch.is_grad_enabled():
+            forward = lambda *t: _gemm_forward(*t, lay, groups)[0]  # noqa: E731
+            return vjp_with_graph(forward, (x, weight, bias), ctx.needs_input_grad[:3], grad) + (None, None)
         wide = _widen(grad.contiguous(), lay).view(groups, -1, ctx.x_shape[0] * lay.block)
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
@@ -252,7 +267,7 @@ def _pointwise(x, weight, bias):
     return out.view(n, -1, h, w)
 
 
-@accepts_unbatched
+@conv_entry
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution with the semantics of ``F.conv2d``, by shift-and-add."""
     args = normalize(x, weight, stride, padding, dilation, groups)

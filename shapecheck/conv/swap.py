@@ -1,10 +1,11 @@
 """Put a from-scratch implementation in place of a model's convolution layers.
 
-Swapping changes the class of each ``nn.Conv1d/2d/3d`` and ``nn.ConvTranspose2d`` layer to its
+Swapping changes the class of each ``nn.Conv1d/2d/3d`` and ``nn.ConvTranspose1d/2d/3d`` layer to its
 drop-in subclass (:mod:`shapecheck.conv.modules`) and sets its ``impl``. The layer object
 itself stays: its parameters, buffers, hooks, state-dict keys and every reference to it are
 untouched, and nothing is copied. Subclasses of the torch layers defined by the user are
-left alone, since their own ``forward`` may differ from torch's.
+left alone, since their own ``forward`` may differ from torch's; ``shapecheck verify`` reaches
+them (and ``F.conv*`` calls) through :func:`shapecheck.conv.census.redirect` instead.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ import math
 
 import torch
 
-from ._args import NotApplicable, accepts_unbatched, normalize
+from ._args import NotApplicable, normalize
+from ._entry import conv_entry
 
 MEMORY_BUDGET = 256 * 2**20
 """Largest Toeplitz matrix, in bytes, that :func:`conv2d` and friends will build."""
@@ -82,7 +83,7 @@ def _tap_positions(in_size, out_size, args, device):
     return positions.reshape(-1), taps.reshape(-1), flat_in.reshape(-1), valid.reshape(-1)
 
 
-@accepts_unbatched
+@conv_entry
 def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, budget=None):
     """N-d convolution with the semantics of ``F.conv{N}d`` by one Toeplitz matmul.
 

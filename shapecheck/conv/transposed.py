@@ -17,7 +17,8 @@ import itertools
 
 import torch
 
-from ._args import accepts_unbatched, ntuple, pad_input
+from ._args import ntuple, pad_input
+from ._entry import conv_entry
 
 
 def _check(x, weight, groups, stride, padding, output_padding, dilation) -> tuple[int, ...]:
@@ -41,7 +42,7 @@ def _check(x, weight, groups, stride, padding, output_padding, dilation) -> tupl
     return out
 
 
-@accepts_unbatched
+@conv_entry
 def conv_transposend(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
                      *, conv=None):
     """N-d transposed convolution; N is ``weight.dim() - 2``. ``conv`` selects the construction."""

@@ -1,30 +1,26 @@
-"""Prove that from-scratch convolutions compute what torch computes, layer by layer and end to end.
+"""Prove that from-scratch convolutions compute what torch computes, call by call and end to end.
 
-For each dtype the model is copied, moved to the device and put in eval mode (dropout off).
-One reference run with torch's own layers records each convolution layer's input. Then, for
-each implementation:
+For each dtype the model is copied to the device. One run in eval mode records every
+convolution call (:mod:`.census`): torch's layers, user subclasses of them and ``F.conv*`` calls
+in a ``forward``, every call of each, with its inputs. Then, for each implementation:
 
-- every convolution layer is checked in isolation on its recorded input: output, input
-  gradient and parameter gradients for a fixed random cotangent, torch's layer against the
-  same layer swapped to the implementation;
-- the whole model runs with the implementation swapped into every layer that accepts it, and
-  its output, input gradients and every parameter gradient are compared with the reference.
+- every call is checked in isolation on its recorded inputs: the output, the first-order
+  gradients (input, weight, bias) for a fixed random cotangent, and the second-order ones
+  (the gradient of a random combination of the first-order gradients, as ``create_graph=True``
+  gives); a gradient one side has and the other lacks is a failure;
+- the whole model runs with the implementation in place of every convolution call
+  (:func:`.census.redirect`), in eval mode and in train mode (BatchNorm updating its running
+  statistics, which are compared too; dropout off so that both runs see the same network),
+  and its output, input and parameter gradients and second-order gradients are compared.
 
-The error of one tensor is ``max|ours - ref| / max|ref|`` (relative to the largest entry of
-the reference, so that entries near zero do not blow it up); a row reports the largest over
-the tensors it compares and names that tensor.
-
-- float64: the reference is torch in float64, and the row passes when the error is at most
-  :data:`FP64_TOLERANCE`.
-- float32: the reference is the exact answer to the same float32 problem, computed by torch in
-  float64 from the float32 inputs and weights. torch's own float32 result is measured against
-  it too (``torch_rel``): its gradients are off by up to about 1e-5 on ordinary layers, so
-  comparing with torch's float32 would measure torch's rounding, not ours. The row passes when
-  the error is at most the tolerance for the kernel size (:data:`FP32_TOLERANCES`) or within
-  :data:`TORCH_MARGIN` times torch's own error: as accurate as the stated bound, or as accurate
-  as torch up to a different order of summation (two correct float32 results differ from the
-  exact one by errors of the same size, either of which can be the larger; through a whole
-  model, with gradients flowing through several layers, they land within 2× of each other).
+The reference is the exact answer to the same problem: torch in float64 from the same inputs
+and weights (for float64 rows, torch in float64 itself). The error of one tensor is
+``max|ours - ref|`` divided by the largest reference entry of its family: the outputs, the
+first-order gradients taken as one vector over inputs and parameters, the second-order ones,
+each buffer (so a gradient that cancels to zero, as a bias's before a BatchNorm does, is judged
+at the scale of the whole gradient, not of its own rounding noise). Its tolerance comes from its dtype and reduction length
+(:mod:`.tolerance`), never from torch's own error, which is shown for information only. All
+of it runs under :func:`.tolerance.exact_arithmetic` (no TF32 or reduced-precision matmuls).
 
 Times are medians of forward + backward, as a ratio to torch's time in the same dtype.
 """
@@ -42,44 +38,36 @@ import torch
 from torch import nn
 
 from ..errors import UsageError
-from . import IMPLEMENTATIONS
+from . import IMPLEMENTATIONS, census
 from ._args import NotApplicable
-from .swap import conv_layers, swapped
+from .tolerance import RULE, exact_arithmetic, tolerance
 
 MODEL_ROW = "(model)"
-"""The ``layer`` of the end-to-end row."""
-
-FP64_TOLERANCE = 1e-13
-FP32_TOLERANCES = ((7, 1e-6), (31, 1e-5), (math.inf, 1e-4))
-"""(largest kernel side, relative tolerance) for float32, first match wins."""
+"""The ``layer`` of the end-to-end rows."""
+MODES = ("eval", "train")
 
 
-TORCH_MARGIN = 2.0
-"""A float32 row also passes when its error is at most this many times torch's own error."""
-
-
-def tolerance(dtype: str, kernel: int) -> float:
-    """The relative tolerance for a convolution of largest kernel side ``kernel``."""
-    if dtype == "float64":
-        return FP64_TOLERANCE
-    return next(tol for side, tol in FP32_TOLERANCES if kernel <= side)
+class NothingToVerify(UsageError):
+    """The model runs no convolution: there is nothing to swap."""
 
 
 @dataclass(frozen=True)
 class Check:
-    """One row: an implementation on one layer (or the whole model) in one dtype.
+    """One row: an implementation on one convolution call (or the whole model) in one dtype.
 
-    ``status`` is "pass", "fail", "not applicable" (the implementation refuses the layer) or
-    "error" (it raised); ``note`` says why for the last two. ``torch_rel`` is torch's own
-    float32 error against the exact answer. Values that were not measured (errors of a refused
-    layer, ``torch_rel`` in float64) are NaN and are left out of :meth:`to_dict`.
+    ``status`` is "pass", "fail", "not applicable" (the implementation refuses the call) or
+    "error" (it raised); ``note`` says why for the last two. ``worst`` is the tensor furthest
+    from the reference relative to its tolerance; ``max_rel``, ``tolerance`` and ``reduction``
+    are that tensor's. ``torch_rel`` is torch's own error on it (float32 only). Values not
+    measured are NaN and are left out of :meth:`to_dict`.
     """
 
     impl: str
     dtype: str
+    mode: str
     layer: str
     kind: str
-    kernel: int
+    reduction: int
     max_abs: float
     max_rel: float
     worst: str
@@ -98,11 +86,28 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Site:
+    """A place in the model that runs convolutions, and how many calls it made."""
+
+    name: str
+    kind: str
+    calls: int
+    source: str     # "torch layer", "user subclass" or "function call"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class VerifyReport:
     model: str
     device: str
     seed: int
     checks: tuple[Check, ...]
+    sites: tuple[Site, ...] = ()
+    precision: tuple[tuple[str, str, str], ...] = ()
+    rule: str = RULE
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -112,9 +117,26 @@ class VerifyReport:
     def impls(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(c.impl for c in self.checks))
 
+    def divergence(self, impl: str) -> tuple[Check, Check] | None:
+        """(first failing row in execution order, row with the worst tensor), or None."""
+        failed = [c for c in self.checks if c.impl == impl and not c.ok]
+        if not failed:
+            return None
+        layers = [c for c in failed if c.layer != MODEL_ROW] or failed
+        return layers[0], max(failed, key=_badness)
+
     def to_dict(self) -> dict:
         return {"model": self.model, "device": self.device, "seed": self.seed, "ok": self.ok,
+                "rule": self.rule, "notes": list(self.notes),
+                "precision": [{"setting": s, "before": b, "used": u} for s, b, u in self.precision],
+                "sites": [s.to_dict() for s in self.sites],
                 "checks": [c.to_dict() for c in self.checks]}
+
+
+def _badness(check: Check) -> float:
+    if check.status == "error" or math.isnan(check.max_rel):
+        return math.inf
+    return check.max_rel / check.tolerance
 
 
 def resolve_device(device: str) -> torch.device:
@@ -128,164 +150,279 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def verify_model(model: nn.Module, inputs: Sequence, impls: Sequence[str], device: str = "auto",
-                 dtypes: Sequence[str] = ("float64", "float32"), seed: int = 0, repeats: int = 3,
-                 name: str | None = None) -> VerifyReport:
-    """Compare each implementation in ``impls`` with torch on ``model``.
-
-    ``model`` is a real (not meta) module; it is copied, never changed. ``inputs`` are the
-    forward arguments: a shape (tuple of ints) becomes a seeded standard-normal tensor, a tensor
-    is used as given (floating tensors cast to each dtype).
-    """
-    target = resolve_device(device)
+def check_names(impls: Sequence[str], dtypes: Sequence[str]) -> None:
     for impl in impls:
         if impl != "auto" and impl not in IMPLEMENTATIONS.names():
             raise UsageError(f"unknown implementation {impl!r}; choose from auto, {', '.join(IMPLEMENTATIONS.names())}")
     for dtype in dtypes:
         if dtype not in ("float64", "float32"):
             raise UsageError(f"verify compares float64 and float32, not {dtype!r}")
-    checks = []
-    for dtype in dtypes:
-        checks += _verify_dtype(model, inputs, impls, target, getattr(torch, dtype), seed, repeats)
-    return VerifyReport(name or type(model).__name__, str(target), seed, tuple(checks))
 
 
-def _verify_dtype(model, inputs, impls, device, dtype, seed, repeats) -> list[Check]:
-    ref = copy.deepcopy(model).to(device=device, dtype=dtype).eval()
-    exact = None if dtype == torch.float64 else copy.deepcopy(ref).double()
-    args = _make_inputs(inputs, dtype, device, seed)
-    layers = conv_layers(ref)
-    layer_inputs = _record_layer_inputs(ref, layers, args)
-    model_ref = _reference(ref, exact, args, {}, seed, repeats)
-    layer_refs = {name: _reference(layer, None if exact is None else exact.get_submodule(name),
-                                   *layer_inputs[name], seed, repeats)
-                  for name, layer in layers if name in layer_inputs}
-    checks = []
-    for impl in impls:
-        rows = [_check_layer(impl, name, layer, layer_inputs[name], layer_refs[name], seed, repeats, device)
-                for name, layer in layers if name in layer_inputs]
-        checks += rows
-        checks.append(_check_model(impl, ref, args, rows, model_ref, seed, repeats, device))
-    return checks
+def verify_model(model: nn.Module, inputs: Sequence, impls: Sequence[str], device: str = "auto",
+                 dtypes: Sequence[str] = ("float64", "float32"), seed: int = 0, repeats: int = 3,
+                 name: str | None = None, modes: Sequence[str] = MODES) -> VerifyReport:
+    """Compare each implementation in ``impls`` with torch on ``model``.
+
+    ``model`` is a real (not meta) module; it is copied, never changed. ``inputs`` are the
+    forward arguments: a shape (tuple of ints) becomes a seeded standard-normal tensor, a tensor
+    is used as given (floating tensors cast to each dtype). Raises :class:`NothingToVerify` when
+    the model runs no convolution.
+    """
+    target = resolve_device(device)
+    check_names(impls, dtypes)
+    checks, sites = [], ()
+    with exact_arithmetic() as precision:
+        for dtype in dtypes:
+            run = _DtypeRun(model, inputs, target, getattr(torch, dtype), seed, repeats)
+            sites = sites or run.sites()
+            checks += run.checks(impls, modes)
+    notes = ("train mode: BatchNorm updates its running statistics; dropout is off",) if "train" in modes else ()
+    return VerifyReport(name or type(model).__name__, str(target), seed, tuple(checks), sites,
+                        precision, RULE, notes)
 
 
 @dataclass(frozen=True)
 class _Reference:
-    want: dict          # what an implementation must reproduce
-    torch_rel: float    # torch's own error against `want` (NaN when `want` is torch's result)
+    want: dict          # the exact derivatives an implementation must reproduce
+    torch: dict         # torch's own in the checked dtype (empty in float64: torch is the reference)
     torch_time: float
 
 
-def _reference(module, exact, args, kwargs, seed, repeats) -> _Reference:
-    """torch's results in the module's dtype, or the exact answer when ``exact`` (a float64
-    copy of ``module``) is given."""
-    device = next(module.parameters()).device
-    run = lambda: _forward_backward(module, args, seed, kwargs)  # noqa: E731
-    got = run()
-    torch_time = _median_time(run, repeats, device)
-    if exact is None:
-        return _Reference(got, math.nan, torch_time)
-    want = _forward_backward(exact, [a.double() if _is_float(a) else a for a in args], seed, kwargs)
-    return _Reference(want, _compare(got, want)[1], torch_time)
+class _DtypeRun:
+    """Everything verify does in one dtype: the recorded calls, the references, the rows."""
+
+    def __init__(self, model, inputs, device, dtype, seed, repeats):
+        self.device, self.dtype, self.seed, self.repeats = device, dtype, seed, repeats
+        self.dtype_name = str(dtype).removeprefix("torch.")
+        self.model = copy.deepcopy(model).to(device=device, dtype=dtype).eval()
+        self.args = _make_inputs(inputs, dtype, device, seed)
+        self.calls = census.record(self.model, self._plain_forward)
+        if not self.calls:
+            raise NothingToVerify(
+                "nothing to verify: no convolution runs in the forward pass (no nn.Conv*/nn.ConvTranspose* "
+                "layer, subclass of one, or F.conv*/torch.conv* call)")
+        self.layer_refs = [self._call_reference(call) for call in self.calls]
+        self.model_n = _model_reduction(self.model, self.calls)
+
+    def _plain_forward(self):
+        with torch.no_grad():
+            self.model(*self.args)
+
+    def sites(self) -> tuple[Site, ...]:
+        counts = {}
+        for call in self.calls:
+            counts.setdefault(call.site, [call, 0])[1] += 1
+        source = lambda c: "user subclass" if c.subclass else "torch layer" if c.layer else "function call"  # noqa: E731
+        return tuple(Site(site, call.kind(), n, source(call)) for site, (call, n) in counts.items())
+
+    def checks(self, impls, modes) -> list[Check]:
+        model_refs = {mode: self._model_reference(mode) for mode in modes}
+        rows = []
+        for impl in impls:
+            rows += [self._check_call(impl, call, ref) for call, ref in zip(self.calls, self.layer_refs)]
+            rows += [self._check_model(impl, mode, ref) for mode, ref in model_refs.items()]
+        return rows
+
+    # -- one convolution call ----------------------------------------------------------------
+    def _call_reference(self, call) -> _Reference:
+        torch_run = lambda a: [call.function(**a)]  # noqa: E731
+        want = _call_derivatives(torch_run, _cast(call.arguments, torch.float64), self.seed)
+        run = lambda: _call_derivatives(torch_run, call.arguments, self.seed)  # noqa: E731
+        return _Reference(want, {} if self.dtype == torch.float64 else run(), self._time(run))
+
+    def _check_call(self, impl, call, ref) -> Check:
+        reductions = _call_reductions(call)
+        make = self._row_maker(impl, "", call.name, call.kind(), reductions, ref)
+        ours = lambda a: [census.call_from_scratch(impl, call.function, a)]  # noqa: E731
+        try:
+            got = _call_derivatives(ours, call.arguments, self.seed)
+            ratio = self._time(lambda: _call_derivatives(ours, call.arguments, self.seed)) / ref.torch_time
+        except NotApplicable as refusal:
+            return make(status="not applicable", note=f"not swapped, because {refusal}")
+        except Exception as failure:  # an implementation's bug is a finding, not a crash
+            return make(status="error", note=f"{type(failure).__name__}: {failure}")
+        return make(got=got, time_ratio=ratio)
+
+    # -- the whole model ---------------------------------------------------------------------
+    def _model_reference(self, mode) -> _Reference:
+        exact = _prepared(copy.deepcopy(self.model).double(), mode)
+        want = _model_derivatives(exact, _cast(self.args, torch.float64), self.seed)
+        run = lambda: _model_derivatives(_prepared(self.model, mode), self.args, self.seed)  # noqa: E731
+        return _Reference(want, {} if self.dtype == torch.float64 else run(), self._time(run))
+
+    def _check_model(self, impl, mode, ref) -> Check:
+        kind = f"{len(self.calls)} convolution calls, {mode} mode"
+        make = self._row_maker(impl, mode, MODEL_ROW, kind, {}, ref)
+        model = _prepared(self.model, mode)
+        run = lambda: _model_derivatives(model, self.args, self.seed)  # noqa: E731
+        try:
+            with census.redirect(model, impl) as refused:
+                got = run()
+                if len(refused) == len(self.calls):
+                    return make(status="not applicable", note="not swapped anywhere: " + next(iter(refused.values())))
+                ratio = self._time(run) / ref.torch_time
+        except Exception as failure:  # an implementation's bug is a finding, not a crash
+            return make(status="error", note=f"{type(failure).__name__}: {failure}")
+        note = f"{len(refused)} of {len(self.calls)} calls ran torch's own (refused)" if refused else ""
+        return make(got=got, time_ratio=ratio, note=note)
+
+    # -- shared --------------------------------------------------------------------------------
+    def _row_maker(self, impl, mode, layer, kind, reductions, ref):
+        def make(got=None, *, status=None, time_ratio=math.nan, note=""):
+            if got is None:
+                return Check(impl, self.dtype_name, mode, layer, kind, 0, math.nan, math.nan, "", math.nan,
+                             math.nan, status, time_ratio, note)
+            worst = _worst(got, ref.want, lambda key: reductions.get(key, self.model_n), self.dtype_name)
+            torch_rel = _torch_rel(ref, worst.key)
+            status = "pass" if worst.rel <= worst.tol else "fail"
+            return Check(impl, self.dtype_name, mode, layer, kind, worst.n, worst.abs, worst.rel, worst.label,
+                         worst.tol, torch_rel, status, time_ratio, note)
+        return make
+
+    def _time(self, run) -> float:
+        return _median_time(run, self.repeats, self.device)
 
 
-def _check_layer(impl, name, layer, recorded, ref, seed, repeats, device) -> Check:
-    args, kwargs = recorded
-    kernel = max(layer.kernel_size)
-    make = _row_maker(impl, _dtype_name(layer.weight.dtype), name, _describe(layer), kernel, ref.torch_rel)
-    run = lambda: _forward_backward(layer, args, seed, kwargs)  # noqa: E731
-    try:
-        with swapped(layer, impl):
-            got = run()
-            ratio = _median_time(run, repeats, device) / ref.torch_time
-    except NotApplicable as refusal:
-        return make(status="not applicable", note=str(refusal))
-    except Exception as failure:  # an implementation's bug is a finding, not a crash
-        return make(status="error", note=f"{type(failure).__name__}: {failure}")
-    return make(*_compare(got, ref.want), time_ratio=ratio)
-
-
-def _check_model(impl, model, args, rows, ref, seed, repeats, device) -> Check:
-    applicable = [r.layer for r in rows if r.status != "not applicable"]
-    kernel = max((r.kernel for r in rows if r.layer in applicable), default=0)
-    make = _row_maker(impl, _dtype_name(next(model.parameters()).dtype), MODEL_ROW,
-                      f"{len(applicable)} of {len(rows)} conv layers swapped", kernel, ref.torch_rel)
-    if not applicable:
-        return make(status="not applicable", note="no layer of this model accepts this implementation")
-    try:
-        with swapped(model, impl, only=applicable):
-            run = lambda: _forward_backward(model, args, seed)  # noqa: E731
-            got = run()
-            ratio = _median_time(run, repeats, device) / ref.torch_time
-    except Exception as failure:  # an implementation's bug is a finding, not a crash
-        return make(status="error", note=f"{type(failure).__name__}: {failure}")
-    return make(*_compare(got, ref.want), time_ratio=ratio)
-
-
-def _row_maker(impl, dtype, layer, kind, kernel, torch_rel):
-    tol = tolerance(dtype, kernel)
-    bound = tol if math.isnan(torch_rel) else max(tol, TORCH_MARGIN * torch_rel)
-
-    def make(max_abs=math.nan, max_rel=math.nan, worst="", *, status=None, time_ratio=math.nan, note=""):
-        if status is None:
-            status = "pass" if max_rel <= bound else "fail"
-        return Check(impl, dtype, layer, kind, kernel, max_abs, max_rel, worst, tol, torch_rel, status,
-                     time_ratio, note)
-
-    return make
-
-
-def _compare(got: dict, expected: dict) -> tuple[float, float, str]:
-    """(max absolute error, max relative error, the tensor with the largest relative error)."""
-    worst, max_abs, max_rel = "", 0.0, 0.0
-    for key, want in expected.items():
-        have = got[key]
-        if have.shape != want.shape:
-            return math.inf, math.inf, f"{key} (shape {list(have.shape)} != {list(want.shape)})"
-        diff = (have - want).abs().max().item() if want.numel() else 0.0
-        scale = want.abs().max().item() if want.numel() else 0.0
-        rel = diff / scale if scale else (0.0 if diff == 0 else math.inf)
-        if math.isnan(diff):
-            rel = diff = math.inf
-        max_abs = max(max_abs, diff)
-        if rel >= max_rel:
-            worst, max_rel = key, rel
-    return max_abs, max_rel, worst
-
-
-def _forward_backward(module: nn.Module, args, seed: int, kwargs=None) -> dict[str, torch.Tensor]:
-    """The outputs and the gradients of the floating inputs and of every parameter."""
-    args = [a.detach().requires_grad_() if _is_float(a) else a for a in args]
-    out = _tensors(module(*args, **(kwargs or {})))
+# -- derivatives ---------------------------------------------------------------------------------
+def _derivatives(run, leaves: dict, seed: int) -> dict[str, torch.Tensor]:
+    """Outputs of ``run()``, the gradients of every leaf for a seeded cotangent, and the
+    second-order gradients: those of a seeded random combination of the first-order ones."""
+    outs = run()
     gen = torch.Generator().manual_seed(seed + 1)
-    cotangents = [torch.randn(o.shape, generator=gen, dtype=torch.float64).to(o.device, o.dtype) for o in out]
-    leaves = {f"grad input {i}": a for i, a in enumerate(args) if _is_float(a)}
-    leaves.update({f"grad {n}": p for n, p in module.named_parameters() if p.requires_grad})
-    grads = torch.autograd.grad(out, list(leaves.values()), cotangents, allow_unused=True)
-    result = {f"output {i}": o.detach() for i, o in enumerate(out)}
-    result.update({key: g for key, g in zip(leaves, grads) if g is not None})
+    cotangents = [_randn_like(o, gen) for o in outs]
+    names = list(leaves)
+    grads = torch.autograd.grad(outs, [leaves[n] for n in names], cotangents, allow_unused=True,
+                                create_graph=True)
+    result = {f"output {i}": o.detach() for i, o in enumerate(outs)}
+    result.update({f"grad {n}": g.detach() for n, g in zip(names, grads) if g is not None})
+    graph = [(n, g) for n, g in zip(names, grads) if g is not None and g.requires_grad]
+    if graph:
+        total = sum((g * _randn_like(g, gen)).sum() for _, g in graph)
+        seconds = torch.autograd.grad(total, [leaves[n] for n in names], allow_unused=True, materialize_grads=True)
+        result.update({f"grad² {n}": g.detach() for n, g in zip(names, seconds)})
     return result
 
 
-def _record_layer_inputs(model, layers, args) -> dict[str, tuple]:
-    """Each layer's (args, kwargs) at its first call during one forward pass."""
-    recorded = {}
-
-    def recorder(name):
-        def hook(module, hook_args, hook_kwargs):
-            recorded.setdefault(name, (tuple(_detached(a) for a in hook_args), hook_kwargs))
-        return hook
-
-    handles = [layer.register_forward_pre_hook(recorder(name), with_kwargs=True) for name, layer in layers]
-    try:
-        with torch.no_grad():
-            model(*args)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return recorded
+def _call_derivatives(run, arguments: dict, seed: int) -> dict:
+    args = {k: v.detach().requires_grad_() if _is_float(v) else v for k, v in arguments.items()}
+    leaves = {k: v for k, v in args.items() if _is_float(v)}
+    return _derivatives(lambda: run(args), leaves, seed)
 
 
+def _torch_rel(ref: _Reference, key: str) -> float:
+    """torch's own error on ``key``, on the same scale as the row's."""
+    if key not in ref.torch or key not in ref.want:
+        return math.nan
+    return _ratio(_abs_error(ref.torch[key], ref.want[key]), _family_scales(ref.want)[_family(key)])
+
+
+def _prepared(model, mode: str):
+    """``model`` itself in eval mode; in train mode a fresh copy (BatchNorm statistics change),
+    with dropout off so that every run sees the same network."""
+    if mode == "eval":
+        return model
+    model = copy.deepcopy(model).train()
+    for module in model.modules():
+        if isinstance(module, nn.modules.dropout._DropoutNd):
+            module.eval()
+    return model
+
+
+def _model_derivatives(model, args, seed: int) -> dict:
+    """The model's derivatives; in train mode its floating buffers after the run too."""
+    args = [a.detach().requires_grad_() if _is_float(a) else a for a in args]
+    leaves = {f"input {i}": a for i, a in enumerate(args) if _is_float(a)}
+    leaves.update({n: p for n, p in model.named_parameters() if p.requires_grad})
+    torch.manual_seed(seed)
+    result = _derivatives(lambda: _tensors(model(*args)), leaves, seed)
+    if model.training:
+        result.update({f"buffer {n}": b.detach().clone() for n, b in model.named_buffers() if _is_float(b)})
+    return result
+
+
+def _randn_like(t: torch.Tensor, gen) -> torch.Tensor:
+    return torch.randn(t.shape, generator=gen, dtype=torch.float64).to(t.device, t.dtype)
+
+
+# -- tolerances ------------------------------------------------------------------------------------
+def _call_reductions(call) -> dict[str, int]:
+    """Reduction length of each tensor of one call (see :mod:`.tolerance`)."""
+    x, w = call.arguments["input"], call.arguments["weight"]
+    taps, groups = math.prod(w.shape[2:]), call.arguments.get("groups", 1)
+    batch = x.shape[0] if x.dim() == w.dim() else 1
+    positions = batch * math.prod(call.out_shape[-call.dims:])
+    in_positions = batch * math.prod(x.shape[-call.dims:])
+    per_in, per_out = (w.shape[0] // groups, w.shape[1]) if call.transposed else (w.shape[1], w.shape[0] // groups)
+    n = {"output 0": taps * per_in, "grad input": taps * per_out,
+         "grad weight": in_positions if call.transposed else positions, "grad bias": positions}
+    return {**n, **{f"grad² {k}": max(n.values()) for k in ("input", "weight", "bias")}}
+
+
+def _model_reduction(model, calls) -> int:
+    """For end-to-end tensors: the longest reduction of any convolution call or linear layer,
+    times the number of them (errors of successive layers add up)."""
+    linears = [m.in_features for m in model.modules() if isinstance(m, nn.Linear)]
+    longest = max([max(_call_reductions(c).values()) for c in calls] + linears)
+    return longest * (len(calls) + len(linears))
+
+
+@dataclass(frozen=True)
+class _Worst:
+    key: str
+    label: str
+    n: int
+    abs: float
+    rel: float
+    tol: float
+
+
+def _worst(got: dict, want: dict, reduction, dtype: str) -> _Worst:
+    """The tensor furthest from ``want`` relative to its tolerance; a tensor only one side has
+    (a dropped or an extra gradient) or of another shape is infinitely far."""
+    scales = _family_scales(want)
+    worst = None
+    for key in dict.fromkeys([*want, *got]):
+        n = reduction(key)
+        tol = tolerance(dtype, n)
+        if key not in got or key not in want:
+            label, diff, rel = f"{key} ({'missing' if key not in got else 'extra'})", math.inf, math.inf
+        elif got[key].shape != want[key].shape:
+            label, diff, rel = f"{key} (shape {list(got[key].shape)} != {list(want[key].shape)})", math.inf, math.inf
+        else:
+            label, diff = key, _abs_error(got[key], want[key])
+            rel = _ratio(diff, scales[_family(key)])
+        if worst is None or rel / tol > worst.rel / worst.tol:
+            worst = _Worst(key, label, n, diff, rel, tol)
+    return worst
+
+
+def _family(key: str) -> str:
+    """Tensors measured on one scale: the outputs, the first-order gradients (one vector over
+    all inputs and parameters), the second-order ones, each buffer."""
+    return key if key.startswith("buffer") else key.split(" ")[0]
+
+
+def _family_scales(want: dict) -> dict[str, float]:
+    scales: dict[str, float] = {}
+    for key, tensor in want.items():
+        top = tensor.abs().max().item() if tensor.numel() else 0.0
+        scales[_family(key)] = max(scales.get(_family(key), 0.0), top)
+    return scales
+
+
+def _abs_error(have, want) -> float:
+    if not want.numel():
+        return 0.0
+    diff = (have.double() - want.double()).abs().max().item()
+    return math.inf if math.isnan(diff) else diff
+
+
+def _ratio(diff: float, scale: float) -> float:
+    return diff / scale if scale else (0.0 if diff == 0 else math.inf)
+
+
+# -- plumbing ----------------------------------------------------------------------------------------
 def _make_inputs(inputs, dtype, device, seed) -> list:
     gen = torch.Generator().manual_seed(seed)
     made = []
@@ -295,6 +432,14 @@ def _make_inputs(inputs, dtype, device, seed) -> list:
         else:
             made.append(torch.randn(tuple(spec), generator=gen, dtype=torch.float64).to(device, dtype))
     return made
+
+
+def _cast(values, dtype):
+    """Floating tensors of a list or dict of arguments cast to ``dtype``."""
+    cast = lambda v: v.to(dtype) if _is_float(v) else v  # noqa: E731
+    if isinstance(values, dict):
+        return {k: cast(v) for k, v in values.items()}
+    return [cast(v) for v in values]
 
 
 def _median_time(run, repeats: int, device: torch.device) -> float:
@@ -326,24 +471,5 @@ def _tensors(out) -> list[torch.Tensor]:
     return []
 
 
-def _detached(value):
-    return value.detach() if isinstance(value, torch.Tensor) else value
-
-
 def _is_float(value) -> bool:
     return isinstance(value, torch.Tensor) and value.is_floating_point()
-
-
-def _dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
-
-
-def _describe(layer: nn.Module) -> str:
-    """"Conv2d 3x3 s2 d1 g4"-style summary of a convolution layer."""
-    parts = [type(layer).__name__, "x".join(map(str, layer.kernel_size))]
-    for label, value, default in (("s", layer.stride, 1), ("d", layer.dilation, 1)):
-        if any(v != default for v in value):
-            parts.append(label + "x".join(map(str, value)))
-    if layer.groups != 1:
-        parts.append(f"g{layer.groups}")
-    return " ".join(parts)

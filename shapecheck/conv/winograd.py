@@ -18,7 +18,9 @@ from __future__ import annotations
 import torch
 
 from . import shift_add
-from ._args import NotApplicable, accepts_unbatched, normalize, pad_input
+from ._args import NotApplicable, normalize, pad_input
+from ._autograd import vjp_with_graph
+from ._entry import conv_entry
 
 # G: the filter transform of F(2x2, 3x3).
 _FILTER = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
@@ -38,12 +40,18 @@ def check(args) -> None:
             "winograd F(2x2,3x3) needs a 3x3 kernel, stride 1 and dilation 1; got " + ", ".join(problems))
 
 
-def _combine(d, out) -> None:
-    """Write ``B^T`` applied to the four views ``d`` into the four slots of ``out``."""
-    torch.sub(d[0], d[2], out=out[0])
-    torch.add(d[1], d[2], out=out[1])
-    torch.sub(d[2], d[1], out=out[2])
-    torch.sub(d[1], d[3], out=out[3])
+_B_T = ((torch.sub, 0, 2), (torch.add, 1, 2), (torch.sub, 2, 1), (torch.sub, 1, 3))
+"""``B^T`` of F(2x2, 3x3), one (operation, left row, right row) per transformed row."""
+
+
+def _combine(d, out=None) -> torch.Tensor:
+    """``B^T`` applied to the four views ``d``: written into ``out``'s four slots, or stacked
+    into a new tensor when ``out`` is None (the differentiable form)."""
+    if out is None:
+        return torch.stack([op(d[i], d[j]) for op, i, j in _B_T])
+    for slot, (op, i, j) in zip(out, _B_T):
+        op(d[i], d[j], out=slot)
+    return out
 
 
 def _views(t: torch.Tensor, dim: int, tiles: int) -> list[torch.Tensor]:
@@ -52,16 +60,19 @@ def _views(t: torch.Tensor, dim: int, tiles: int) -> list[torch.Tensor]:
     return [t.narrow(dim, i, 2 * tiles - 1)[step] for i in range(4)]
 
 
-def transform_input(x: torch.Tensor, tiles: tuple[int, int]) -> torch.Tensor:
-    """(N, C, 2*th + 2, 2*tw + 2) -> (4, 4, C, N * th * tw)."""
+def transform_input(x: torch.Tensor, tiles: tuple[int, int], graph: bool = False) -> torch.Tensor:
+    """(N, C, 2*th + 2, 2*tw + 2) -> (4, 4, C, N * th * tw). ``graph``: differentiable ops only."""
     xt = x.transpose(0, 1)
     th, tw = tiles
-    rows = xt.new_empty(4, *xt.shape[:2], th, xt.shape[3])
-    _combine(_views(xt, 2, th), rows)
-    v = xt.new_empty(4, 4, *xt.shape[:2], th, tw)
-    for a in range(4):
-        _combine(_views(rows[a], 3, tw), v[a])
-    return v.view(4, 4, x.shape[1], -1)
+    if graph:
+        rows = _combine(_views(xt, 2, th))
+        v = torch.stack([_combine(_views(rows[a], 3, tw)) for a in range(4)])
+    else:
+        rows = _combine(_views(xt, 2, th), xt.new_empty(4, *xt.shape[:2], th, xt.shape[3]))
+        v = xt.new_empty(4, 4, *xt.shape[:2], th, tw)
+        for a in range(4):
+            _combine(_views(rows[a], 3, tw), v[a])
+    return v.reshape(4, 4, x.shape[1], -1)
 
 
 def transform_filter(weight: torch.Tensor) -> torch.Tensor:
@@ -70,12 +81,15 @@ def transform_filter(weight: torch.Tensor) -> torch.Tensor:
     return torch.einsum("ai,bj,ocij->aboc", g, g, weight)
 
 
-def transform_output(m: torch.Tensor, n: int, tiles: tuple[int, int]) -> torch.Tensor:
+def transform_output(m: torch.Tensor, n: int, tiles: tuple[int, int], graph: bool = False) -> torch.Tensor:
     """(4, 4, O, N * th * tw) -> (N, O, 2 * th, 2 * tw), applying ``A^T m A``."""
     o = m.shape[2]
     th, tw = tiles
     m = m.view(4, 4, o, n, th, tw)
     rows = (m[0] + m[1] + m[2], m[1] - m[2] - m[3])
+    if graph:
+        y = torch.stack([torch.stack((r[0] + r[1] + r[2], r[1] - r[2] - r[3]), -1) for r in rows], 3)
+        return y.transpose(0, 1).reshape(n, o, 2 * th, 2 * tw)  # (O, N, th, 2, tw, 2) -> (N, O, H, W)
     y = m.new_empty(n, o, th, 2, tw, 2)
     phases = y.permute(3, 5, 1, 0, 2, 4)
     for i, r in enumerate(rows):
@@ -93,19 +107,24 @@ def contract(u: torch.Tensor, v: torch.Tensor, groups: int) -> torch.Tensor:
     return m.view(4, 4, -1, m.shape[-1])
 
 
-def winograd(x: torch.Tensor, weight: torch.Tensor, pads, groups: int) -> torch.Tensor:
-    """Convolution of (N, C, H, W) ``x`` without bias, padding (before, after) per axis."""
+def winograd(x: torch.Tensor, weight: torch.Tensor, pads, groups: int, graph: bool = False) -> torch.Tensor:
+    """Convolution of (N, C, H, W) ``x`` without bias, padding (before, after) per axis.
+
+    ``graph``: only differentiable operations (no ``out=`` writes), for autograd to record."""
     n = x.shape[0]
     out = [size + a + b - 2 for size, (a, b) in zip(x.shape[2:], pads)]
     tiles = tuple(-(-o // 2) for o in out)
     full = tuple((a, b + 2 * t - o) for (a, b), t, o in zip(pads, tiles, out))
-    v = transform_input(pad_input(x, full), tiles)
+    v = transform_input(pad_input(x, full), tiles, graph)
     u = transform_filter(weight)
-    y = transform_output(contract(u, v, groups), n, tiles)
+    y = transform_output(contract(u, v, groups), n, tiles, graph)
     return y[:, :, : out[0], : out[1]]
 
 
 class _Winograd(torch.autograd.Function):
+    """Fast forward and backward; with ``create_graph`` the backward is autograd's own through
+    the differentiable form of :func:`winograd`."""
+
     @staticmethod
     def forward(ctx, x, weight, args):
         ctx.save_for_backward(x, weight)
@@ -116,6 +135,9 @@ class _Winograd(torch.autograd.Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         args = ctx.args
+        if torch.is_grad_enabled():
+            forward = lambda x, w: winograd(x, w, args.pads, args.groups, graph=True)  # noqa: E731
+            return vjp_with_graph(forward, (x, weight), ctx.needs_input_grad[:2], grad) + (None,)
         grad = grad.contiguous()
         gx = gw = None
         if ctx.needs_input_grad[0]:
@@ -132,7 +154,7 @@ def _flipped(weight: torch.Tensor, groups: int) -> torch.Tensor:
     return w.reshape(groups * cg, o // groups, 3, 3)
 
 
-@accepts_unbatched
+@conv_entry
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution with the semantics of ``F.conv2d`` for 3x3, stride-1, dilation-1 layers."""
     args = normalize(x, weight, stride, padding, dilation, groups)

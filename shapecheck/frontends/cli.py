@@ -2,7 +2,7 @@
 
     shapecheck FILE... [--input 16,1,32,32] [--init n=10] [--format text|concise|json] [--fix|--diff]
     shapecheck explain SC101
-    shapecheck verify FILE [--impl all] [--device auto|cpu|cuda]
+    shapecheck verify FILE [--impl all] [--device auto|cpu|cuda] [--train N]
     shapecheck run SCRIPT [--force] [-- script arguments]
     shapecheck lsp [--timeout SECONDS]     (a language server on stdio; needs the `lsp` extra)
 
@@ -307,12 +307,17 @@ def _verify(argv: list[str]) -> int:
     p.add_argument("--init", action="append", default=[], metavar="NAME=VALUE")
     p.add_argument("--impl", default="all", help="'all' or a comma-separated list of implementations")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--train", type=int, default=0, metavar="N",
+                   help="train N steps with torch's and with each implementation; compare the learning")
+    p.add_argument("--optimizer", default="sgd", help="sgd or adam (with --train)")
+    p.add_argument("--lr", type=float, default=0.01, help="learning rate (with --train)")
+    p.add_argument("--train-dtype", default="float64", choices=("float64", "float32"))
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--no-color", action="store_true")
     args = p.parse_args(argv)
-    from .verify_cmd import run_verify
+    from .verify_cmd import TrainOptions, run_verify
     return run_verify(args.file, args.input, args.init, args.impl, args.device, args.format,
-                      _console(args.no_color))
+                      _console(args.no_color), TrainOptions(args.train, args.optimizer, args.lr, args.train_dtype))
 
 
 def _lsp(argv: list[str]) -> int:

@@ -3,23 +3,35 @@
 The models are loaded and compared by :func:`shapecheck.api.verify_file` under the main command's rules
 (no training code runs; inputs from ``--input``, an in-file hint, the project config or an
 example call) and built on CPU after seeding torch's generator, so their weights are
-reproducible random values. Exit status: 0 all checks pass, 1 a mismatch, 2 a usage error.
+reproducible random values. ``--train N`` trains each model N steps both ways instead and
+compares the learning. Exit status: 0 all checks pass, 1 a mismatch, 2 a usage error or
+nothing to verify.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 
 from .. import api
 from ..errors import UsageError
-from ..render.verify_table import render_verify
+from ..render.verify_table import render_train, render_verify
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    steps: int = 0
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    dtype: str = "float64"
 
 
 def run_verify(path: str, inputs: list[str], init: list[str], impls: str, device: str, fmt: str,
-               console) -> int:
+               console, train: TrainOptions = TrainOptions()) -> int:
     try:
-        reports, skipped = api.verify_file(path, inputs, init, impls, device)
+        reports, skipped = api.verify_file(path, inputs, init, impls, device, train.steps, train.optimizer,
+                                           train.lr, train.dtype)
     except UsageError as exc:
         print(f"shapecheck: error: {exc}", file=sys.stderr)
         return 2
@@ -30,6 +42,8 @@ def run_verify(path: str, inputs: list[str], init: list[str], impls: str, device
     else:
         for name, reason in skipped:
             console.print(f"[yellow]skipped {name}[/]: {reason}")
-        for report in reports:
+        if train.steps:
+            render_train(reports, console)
+        for report in reports if not train.steps else ():
             render_verify(report, console)
     return 0 if all(r.ok for r in reports) else 1

@@ -1,11 +1,12 @@
-"""Render a ``shapecheck verify`` report: one rich table per implementation.
+"""Render a ``shapecheck verify`` report: what was found, how it was compared, one table per
+implementation, and a summary naming where each failing implementation first diverges.
 
-In float32 rows the errors are against the exact answer, and "torch's own err" is torch's
-float32 error against it; a row passes within the tolerance or within torch's own error.
+Errors are against the exact answer (torch in float64 on the same inputs); "torch's own err" is
+torch's error in the checked dtype, for information: the verdict uses only the tolerance.
 
 Works on any object shaped like :class:`shapecheck.conv.verify.VerifyReport` (``model``,
-``device``, ``ok``, ``impls`` and ``checks`` with the fields of ``Check``), so rendering never
-needs torch.
+``device``, ``ok``, ``impls``, ``sites``, ``precision``, ``rule``, ``notes``, ``divergence`` and
+``checks`` with the fields of ``Check``), so rendering never needs torch.
 """
 
 from __future__ import annotations
@@ -21,12 +22,68 @@ STATUS_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "not a
 
 def render_verify(report, console: Console) -> None:
     console.print(Text.assemble(("verify ", "bold"), (report.model, "bold cyan"), f" on {report.device}"))
+    console.print(_sites_table(report.sites))
+    _print_method(report, console)
     for impl in report.impls:
-        console.print(_impl_table(impl, [c for c in report.checks if c.impl == impl]))
-        for check in report.checks:
-            if check.impl == impl and check.note and check.status != "pass":
-                console.print(Text(f"  {check.dtype} {check.layer}: {check.note}", style="dim"))
+        checks = [c for c in report.checks if c.impl == impl]
+        console.print(_impl_table(impl, checks))
+        for check in checks:
+            if check.note:
+                console.print(Text(f"  {_where(check)}: {check.note}", style="dim"))
+    _print_summary(report, console)
+
+
+def _print_method(report, console) -> None:
+    changed = [f"{label} = {used} (was {before})" for label, before, used in report.precision if before != used]
+    console.print(Text(f"{report.rule}", style="dim"))
+    console.print(Text("exact arithmetic during the comparison: "
+                       + ("; ".join(changed) if changed else "already exact") + "; restored afterwards",
+                       style="dim"))
+    for note in report.notes:
+        console.print(Text(note, style="dim"))
+
+
+def _sites_table(sites) -> Table:
+    table = Table(title="convolutions found", title_justify="left", title_style="bold")
+    for column in ("where", "kind", "source"):
+        table.add_column(column)
+    table.add_column("calls", justify="right")
+    for site in sites:
+        table.add_row(site.name, site.kind, site.source, str(site.calls))
+    return table
+
+
+def _impl_table(impl: str, checks) -> Table:
+    table = Table(title=impl, title_justify="left", title_style="bold")
+    for column in ("dtype", "mode", "layer", "kind"):
+        table.add_column(column)
+    for column in ("n", "max abs err", "max rel err"):
+        table.add_column(column, justify="right")
+    table.add_column("worst tensor")
+    for column in ("tolerance", "torch's own err"):
+        table.add_column(column, justify="right")
+    table.add_column("result")
+    table.add_column("time vs torch", justify="right")
+    for c in checks:
+        table.add_row(
+            c.dtype, c.mode, c.layer, c.kind, str(c.reduction) if c.reduction else "", _number(c.max_abs),
+            _number(c.max_rel), c.worst, _number(c.tolerance), _number(c.torch_rel),
+            Text(c.status, style=STATUS_STYLE.get(c.status, "")), _ratio(c.time_ratio),
+            end_section=c.layer == "(model)" and c.mode == "train")
+    return table
+
+
+def _print_summary(report, console) -> None:
     failed = [c for c in report.checks if not c.ok]
+    for impl in report.impls:
+        found = report.divergence(impl)
+        if found is None:
+            continue
+        first, worst = found
+        console.print(Text(
+            f"{impl}: first diverges at {_where(first)} ({first.worst or first.status}); worst tensor: "
+            f"{worst.worst or worst.status} at {_where(worst)}, error {_number(worst.max_rel)} "
+            f"against a tolerance of {_number(worst.tolerance)}", style="red"))
     if failed:
         impls = ", ".join(dict.fromkeys(c.impl for c in failed))
         console.print(Text(f"{len(failed)} check(s) failed ({impls})", style="bold red"))
@@ -34,23 +91,9 @@ def render_verify(report, console: Console) -> None:
         console.print(Text("all implementations match torch", style="bold green"))
 
 
-def _impl_table(impl: str, checks) -> Table:
-    table = Table(title=impl, title_justify="left", title_style="bold")
-    for column in ("dtype", "layer", "kind"):
-        table.add_column(column)
-    for column in ("max abs err", "max rel err"):
-        table.add_column(column, justify="right")
-    table.add_column("worst tensor")
-    table.add_column("torch's own err", justify="right")
-    table.add_column("tolerance", justify="right")
-    table.add_column("result")
-    table.add_column("time vs torch", justify="right")
-    for c in checks:
-        table.add_row(
-            c.dtype, c.layer, c.kind, _number(c.max_abs), _number(c.max_rel), c.worst,
-            _number(c.torch_rel), f"{c.tolerance:.0e}", Text(c.status, style=STATUS_STYLE.get(c.status, "")),
-            _ratio(c.time_ratio), end_section=c.layer == "(model)")
-    return table
+def _where(check) -> str:
+    mode = f" {check.mode}" if check.mode else ""
+    return f"{check.dtype}{mode} {check.layer}"
 
 
 def _number(value: float) -> str:
@@ -59,3 +102,39 @@ def _number(value: float) -> str:
 
 def _ratio(value: float) -> str:
     return "" if math.isnan(value) else f"{value:.2f}x"
+
+
+CURVE_POINTS = 6
+"""Steps shown of each loss curve (the first, the last and evenly spaced ones between)."""
+
+
+def render_train(reports, console: Console) -> None:
+    """``verify --train``: per model, the loss curves side by side and one verdict per
+    implementation (works on objects shaped like :class:`shapecheck.conv.train.TrainReport`)."""
+    for model in dict.fromkeys(r.model for r in reports):
+        mine = [r for r in reports if r.model == model]
+        first = mine[0]
+        console.print(Text.assemble(("train ", "bold"), (model, "bold cyan"),
+                                    f": {first.steps} steps of {first.optimizer} (lr {first.lr}) in {first.dtype}"))
+        console.print(_curve_table(mine))
+        for r in mine:
+            verdict = Text("same learning" if r.ok else "diverges", style="green" if r.ok else "bold red")
+            console.print(Text.assemble(
+                f"  {r.impl}: loss within {_number(r.loss_rel)}, weights within {_number(r.weight_rel)} "
+                f"({r.worst_weight}); bound {_number(r.bound)}: ", verdict))
+            if r.note:
+                console.print(Text(f"    {r.note}", style="dim"))
+
+
+def _curve_table(reports) -> Table:
+    steps = reports[0].steps
+    shown = sorted({round(i * (steps - 1) / max(CURVE_POINTS - 1, 1)) for i in range(CURVE_POINTS)}) if steps else []
+    table = Table(title="loss by step", title_justify="left", title_style="bold")
+    table.add_column("step", justify="right")
+    table.add_column("torch", justify="right")
+    for r in reports:
+        table.add_column(r.impl, justify="right")
+    for step in shown:
+        table.add_row(str(step + 1), f"{reports[0].losses_torch[step]:.6f}",
+                      *(f"{r.losses_ours[step]:.6f}" for r in reports))
+    return table

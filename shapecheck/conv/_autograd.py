@@ -1,0 +1,24 @@
+"""Autograd helpers shared by the implementations with a hand-written backward.
+
+A hand-written backward (shift_add's tap GEMMs, Winograd's ``out=`` transforms) computes
+first-order gradients without recording a graph. When the caller asks for one
+(``create_graph=True``: double backward, gradient penalties, MAML), autograd runs the
+backward with grad mode on; :func:`vjp_with_graph` then differentiates the implementation's
+own forward, written in differentiable operations, so that the gradients carry a graph.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def vjp_with_graph(forward, inputs, needs, grad) -> tuple:
+    """``grad``'s vector-Jacobian product of ``forward(*inputs)``, with a graph for higher orders.
+
+    ``needs`` says which inputs want a gradient (``ctx.needs_input_grad``); the others get None.
+    """
+    wanted = [t for t, need in zip(inputs, needs) if need]
+    with torch.enable_grad():
+        out = forward(*inputs)
+    got = iter(torch.autograd.grad(out, wanted, grad, create_graph=True, allow_unused=True))
+    return tuple(next(got) if need else None for need in needs)

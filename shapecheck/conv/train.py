@@ -1,0 +1,145 @@
+"""Training equivalence: train a model with torch's convolutions and with a from-scratch one.
+
+Two copies of the model train for ``steps`` steps on the same fixed batch: seeded random
+inputs and seeded random targets (class labels when the output is ``(N, classes)``, with
+cross-entropy; otherwise a random tensor of the output's shape, with mean squared error). One
+copy runs torch's convolutions, the other has every convolution call redirected to the
+implementation (:func:`.census.redirect`). torch's generator is reseeded before each step, so
+dropout draws the same masks in both. The two loss curves and the final weights are compared:
+
+- loss: ``|loss_ours - loss_torch| / |loss_torch|`` at every step;
+- weights: ``max|w_ours - w_torch| / max|w_torch|`` for each parameter after the last step;
+
+and both must stay within ``steps * tolerance(dtype, n)`` (:mod:`.tolerance`), ``n`` being the
+longest reduction of the model's convolutions and linear layers times their number: each step
+can add one end-to-end rounding error. Adam divides by the root of each gradient's running
+square, so a gradient that should be zero (a bias before BatchNorm) turns rounding noise into
+full steps; use SGD for such models.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import census
+from .tolerance import tolerance
+
+OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    model: str
+    impl: str
+    dtype: str
+    optimizer: str
+    lr: float
+    losses_torch: tuple[float, ...]
+    losses_ours: tuple[float, ...]
+    loss_rel: float
+    weight_rel: float
+    worst_weight: str
+    bound: float
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.loss_rel <= self.bound and self.weight_rel <= self.bound
+
+    @property
+    def steps(self) -> int:
+        return len(self.losses_torch)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "ok": self.ok}
+
+
+def train_compare(model: nn.Module, inputs, impl: str, steps: int, optimizer: str = "sgd", lr: float = 0.01,
+                  dtype: str = "float32", device: str = "cpu", seed: int = 0, name: str | None = None) -> TrainReport:
+    """Train ``model`` both ways (copies; ``model`` is not changed) and compare."""
+    from .verify import _make_inputs, _model_reduction
+
+    torch_dtype = getattr(torch, dtype)
+    base = copy.deepcopy(model).to(device=device, dtype=torch_dtype).train()
+    args = _make_inputs(inputs, torch_dtype, torch.device(device), seed)
+    calls = census.record(base, lambda: _no_grad(base, args))
+    if not calls:
+        from .verify import NothingToVerify
+
+        raise NothingToVerify("nothing to verify: no convolution runs in the forward pass")
+    theirs, ours = copy.deepcopy(base), copy.deepcopy(base)
+    target = _target(_first_float(_no_grad(base, args)), seed)
+    losses_torch = _train(theirs, args, target, steps, optimizer, lr, seed)
+    with census.redirect(ours, impl) as refused:
+        losses_ours = _train(ours, args, target, steps, optimizer, lr, seed)
+    weight_rel, worst = _weights_apart(ours, theirs)
+    loss_rel = max((_rel(a, b) for a, b in zip(losses_ours, losses_torch)), default=0.0)
+    bound = steps * tolerance(dtype, _model_reduction(base, calls)) if calls else 0.0
+    note = f"{len(refused)} of {len(calls)} convolution calls ran torch's own (refused)" if refused else ""
+    return TrainReport(name or type(model).__name__, impl, dtype, optimizer, lr, tuple(losses_torch),
+                       tuple(losses_ours), loss_rel, weight_rel, worst, bound, note)
+
+
+def _train(model, args, target, steps, optimizer, lr, seed) -> list[float]:
+    opt = OPTIMIZERS[optimizer](model.parameters(), lr=lr)
+    losses = []
+    for step in range(steps):
+        torch.manual_seed(seed + step)
+        opt.zero_grad()
+        loss = _loss(_first_float(model(*args)), target)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def _target(out: torch.Tensor, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed + 7)
+    if out.dim() == 2 and out.shape[1] > 1:
+        return torch.randint(out.shape[1], (out.shape[0],), generator=gen).to(out.device)
+    return torch.randn(out.shape, generator=gen, dtype=torch.float64).to(out.device, out.dtype)
+
+
+def _loss(out, target):
+    if target.dtype == torch.int64:
+        return F.cross_entropy(out, target)
+    return F.mse_loss(out, target)
+
+
+def _weights_apart(ours, theirs) -> tuple[float, str]:
+    worst, name = 0.0, ""
+    for (key, a), (_, b) in zip(ours.named_parameters(), theirs.named_parameters()):
+        rel = _scaled((a - b).abs().max().item(), b.abs().max().item()) if b.numel() else 0.0
+        if rel >= worst:
+            worst, name = rel, key
+    return worst, name
+
+
+def _rel(a: float, b: float) -> float:
+    """|a - b| / |b|; infinite when either is not finite."""
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return math.inf
+    return _scaled(abs(a - b), abs(b))
+
+
+def _scaled(diff: float, scale: float) -> float:
+    if math.isnan(diff):
+        return math.inf
+    return diff / scale if scale else (0.0 if diff == 0 else math.inf)
+
+
+def _no_grad(model, args):
+    with torch.no_grad():
+        return model(*args)
+
+
+def _first_float(out):
+    from .verify import _tensors
+
+    return _tensors(out)[0]
