@@ -25,6 +25,7 @@ import io
 import json
 import math
 import os
+import re
 import time
 import tokenize
 import warnings
@@ -331,7 +332,7 @@ def model_files(draw) -> Generated:
     if draw(st.integers(0, 4)) == 0:
         ending, target = _loss(draw, stack)
         inputs += (target,)
-    return Generated(_model_source(stack, inputs, ending), inputs)
+    return Generated(_model_source(stack, inputs, ending, draw(st.sampled_from(STYLES))), inputs)
 
 
 def hint(inputs) -> str:
@@ -343,13 +344,79 @@ def hint(inputs) -> str:
     return f"# shapecheck: input={body}"
 
 
-def _model_source(stack: _MetaStack, inputs, ending: str) -> str:
+STYLES = ("plain", "parameters", "helpers", "sequential", "module_list")
+_FIRST_INT = re.compile(r"^(nn\.\w+\()(\d+)(?=[,)])")
+
+
+def _model_source(stack: _MetaStack, inputs, ending: str, style: str) -> str:
+    """The file; `style` only changes how the layers are written (constructor parameters with
+    defaults, helper functions, one nn.Sequential or nn.ModuleList), never what they compute."""
+    init, forward, helpers, signature = list(stack.init), list(stack.forward), [], "self"
+    if style in ("sequential", "module_list"):
+        init, forward = _containers(init, forward, style)
+    elif style == "parameters":
+        init, signature = _parameters(init)
+    elif style == "helpers":
+        init, helpers = _helpers(init)
     arguments = "x, y" if len(inputs) > 1 else "x"
-    lines = ["import torch", "import torch.nn as nn", "import torch.nn.functional as F", "", "",
-             hint(inputs), "class Net(nn.Module):", "    def __init__(self):", "        super().__init__()"]
-    lines += [f"        {line}" for line in stack.init]
-    lines += ["", f"    def forward(self, {arguments}):"] + [f"        {line}" for line in stack.forward]
+    lines = ["import torch", "import torch.nn as nn", "import torch.nn.functional as F", "", ""] + helpers
+    lines += [hint(inputs), "class Net(nn.Module):", f"    def __init__({signature}):", "        super().__init__()"]
+    lines += [f"        {line}" for line in init]
+    lines += ["", f"    def forward(self, {arguments}):"] + [f"        {line}" for line in forward]
     return "\n".join(lines + [f"        {ending}", ""])
+
+
+_MODULE_STEP = re.compile(r"x = self\.(l\d+)\(x\)")
+
+
+def _containers(init: list[str], forward: list[str], style: str) -> tuple[list[str], list[str]]:
+    """Each run of two or more layers called one after the other on x becomes one container."""
+    layers = dict(line[5:].split(" = ", 1) for line in init)
+    out_init, out_forward, run = [], [], []
+    for line in forward + [""]:
+        match = _MODULE_STEP.fullmatch(line)
+        if match:
+            run.append(match.group(1))
+            continue
+        block = _container([layers[name] for name in run], f"b{len(out_init)}", style) if len(run) > 1 else None
+        out_init += block[0] if block else [f"self.{name} = {layers[name]}" for name in run]
+        out_forward += block[1] if block else [f"x = self.{name}(x)" for name in run]
+        out_init += [f"self.{name} = {layers[name]}" for name in re.findall(r"self\.(l\d+)", line)]
+        out_forward += [line] if line else []
+        run = []
+    return out_init, out_forward
+
+
+def _container(layers: list[str], name: str, style: str) -> tuple[list[str], list[str]]:
+    if style == "sequential":
+        return [f"self.{name} = nn.Sequential("] + [f"    {layer}," for layer in layers] + [")"], \
+            [f"x = self.{name}(x)"]
+    return ([f"self.{name} = nn.ModuleList(["] + [f"    {layer}," for layer in layers] + ["])"],
+            [f"for block in self.{name}:", "    x = block(x)"])
+
+
+def _parameters(init: list[str]) -> tuple[list[str], str]:
+    """The first size of each layer becomes a constructor parameter with that default."""
+    defaults, out = [], []
+    for line in init:
+        target, layer = line.split(" = ", 1)
+        match = _FIRST_INT.match(layer)
+        if match:
+            defaults.append(f"n{len(defaults)}={match.group(2)}")
+            layer = f"{match.group(1)}n{len(defaults) - 1}{layer[match.end():]}"
+        out.append(f"{target} = {layer}")
+    return out, ", ".join(["self"] + defaults)
+
+
+def _helpers(init: list[str]) -> tuple[list[str], list[str]]:
+    """Each layer made by a function of its own, called from __init__."""
+    helpers, out = [], []
+    for line in init:
+        target, layer = line.split(" = ", 1)
+        name = f"make_{target[5:]}"
+        helpers += [f"def {name}():", f"    return {layer}", "", ""]
+        out.append(f"{target} = {name}()")
+    return out, helpers
 
 
 # -- mutated sources -----------------------------------------------------------------------
