@@ -9,7 +9,7 @@ generators and the oracle). Prints one table: per kind, the files that exited 0,
 that ended otherwise (an exception out of `main`, a traceback); the internal errors by their first
 line; the disagreements with real torch; the models that hit the deadline (SC912) and the files
 that took longer than the deadlines allow; the max and median time per file. With `--keep`, every
-file with a finding is written there with a note of what was found. Exits 1 on any finding.
+file with a finding or a deadline hit is written there with a note of what was found. Exits 1 on any finding.
 """
 
 from __future__ import annotations
@@ -108,10 +108,11 @@ def _grouped(title: str, lines: list[str]) -> list[str]:
 
 
 def keep(records: list[Record], folder: str) -> None:
-    """Every file with a finding, with what was found as a comment on its first line."""
+    """Every file with a finding or a model past its deadline, with what was found on its first line."""
     os.makedirs(folder, exist_ok=True)
-    for i, r in enumerate(r for r in records if r.internal or r.disagreement or r.problems):
-        note = "; ".join(filter(None, (r.internal, r.disagreement, *r.problems))).replace("\n", " ")
+    for i, r in enumerate(r for r in records if r.internal or r.disagreement or r.problems or r.deadline_hits):
+        note = "; ".join(filter(None, (r.internal, r.disagreement, *r.problems, "SC912" * bool(r.deadline_hits))))
+        note = note.replace("\n", " ")
         with open(os.path.join(folder, f"{r.kind}-{i}-{r.name}"), "w", encoding="utf-8") as handle:
             handle.write(f"# fuzz: {note[:300]}\n{r.source}")
 
