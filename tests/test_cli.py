@@ -303,3 +303,16 @@ def test_a_progress_bar_only_on_a_terminal(tmp_path):
     assert run.returncode == 0
     assert b"models checked" in text and b"2/2" in text
     assert b"models checked" not in run.stdout
+
+
+@pytest.mark.parametrize("body, line", [
+    ("class Net(nn.Module):\n    def forward(self, x, x):\n        return x\n", 4),
+    ("layer = nn.Conv2d(3, 4, 3, stride=1, stride=2)\n", 3),
+    ("return 1\n", 3),
+])
+def test_what_only_the_compiler_refuses_is_a_syntax_error(tmp_path, capsys, body, line):
+    path = tmp_path / "bad.py"
+    path.write_text("import torch.nn as nn\n\n" + body)
+    code, out, err = run(capsys, str(path), "--format", "concise")
+    assert code == 1 and "internal error" not in err
+    assert out.startswith(f"{path}:{line}:") and " SC901 " in out

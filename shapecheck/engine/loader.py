@@ -198,6 +198,7 @@ def parse(source: str, path: str) -> SourceFile:
     """Check the syntax of `source` and return its SourceFile; LoadError(kind="syntax")."""
     try:
         tree = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        compile(tree, path, "exec", dont_inherit=True)  # what only the compiler refuses: `def f(x, x)`
     except SyntaxError as exc:
         column = exc.offset - 1 if exc.offset else None
         raise LoadError(exc.msg, exc.lineno, column, "syntax") from None
