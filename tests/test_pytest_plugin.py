@@ -112,7 +112,7 @@ def test_shapecheck_option_collects_one_item_per_model(pytester):
         "*error[[]SC101[]] linear-in-features: `fc` expects 2304 input features (in_features=4 * 24 * 24) but "
         "receives 2704 = 4×26×26",
         "*fix (safe, --fix applies it): Change `in_features` to `4 * 26 * 26`*",
-        "*SKIPPED*NeedsWidth: `NeedsWidth` was not checked*",
+        "*SKIPPED*NeedsWidth: *constructor argument width*",
     ])
     assert "Dataset" not in result.stdout.str()
     assert result.ret == 1

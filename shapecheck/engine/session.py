@@ -172,10 +172,6 @@ def _target(spec, src, cli, config, init, several: bool, symbolic: bool, built: 
         if value:
             target.inputs, target.input_source = tuple(value), source
             return target
-    missing = _unfed_arguments(target)
-    if missing:
-        target.problem = _needs_inputs(spec, missing, quiet=built)
-        return target
     failed = _infer(target, spec, init, not several)
     if failed is not None:
         target.problem = needs_input(spec, quiet=spec.is_used_by_other or built, reason=failed)
@@ -186,19 +182,20 @@ def _infer(target: Target, spec, init: dict, strict: bool) -> str | None:
     """Infer the input from the first layer and the sizes the model accepts; None when it
     worked, else why not ("" when there is nothing to say).
 
-    A forward that needs more arguments than one is sent here only when an example or a hint
-    gave none (`_unfed_arguments` says which are missing first). Failing at every size tried is
-    not proof that no size fits: errors at the size tried are not reported (``guessed``); only a
-    size equation that no size solves is (SC130).
+    A forward with more required arguments than the one inferred input goes to the trace,
+    which says which input is missing. Failing at every size tried is not proof that no
+    size fits: errors at the size tried are not reported (``guessed``); only a size equation
+    that no size solves is (SC130).
     """
     from .build import BuildError
     from .infer import infer_inputs
+    from .tracer import missing_inputs
 
     if spec.is_used_by_other:  # a building block: checked as part of its model
         return ""
     try:
         model = build_target(target)
-        found = infer_inputs(model, spec.path)
+        found = _first_input(model) if missing_inputs(model, 1) else infer_inputs(model, spec.path)
     except (BuildError, discover.MissingArguments, UsageError):
         return ""
     except (UserCodeStopped, SystemExit) as exc:  # the model's code was stopped: not checked, and why
@@ -232,27 +229,14 @@ def needs_input(spec, quiet: bool, reason: str = "") -> NotChecked:
     return NotChecked("SC903", message, notes, quiet=quiet)
 
 
-def _unfed_arguments(target: Target) -> list[str]:
-    """The required forward arguments after the first: no example gave them, and inference
-    finds only the first."""
-    spec = target.spec
-    cls = spec.obj if spec.kind == "class" else type(target.construction.model or spec.obj)
-    try:
-        params = list(inspect.signature(cls.forward).parameters.values())[1:]
-    except (AttributeError, TypeError, ValueError):
-        return []
-    required = [p.name for p in params if p.default is p.empty
-                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return required[1:]
+def _first_input(model):
+    """For a forward of several arguments: the first one from the first layer, the rest unknown."""
+    from .infer import Inference, find_layout, preferred_sizes
 
-
-def _needs_inputs(spec, missing: list[str], quiet: bool) -> NotChecked:
-    names = ", ".join(f"`{name}`" for name in missing)
-    message = f"`{spec.name}` was not checked: it needs an input for {names} as well"
-    shapes = ", ".join(["(16, 3, 32, 32)"] + ["(16, 10)"] * len(missing))
-    notes = (f"add `# shapecheck: input=({shapes})` on {_where(spec)}: one shape per forward argument "
-             f"(your real sizes), or repeat --input once per argument",)
-    return NotChecked("SC903", message, notes, quiet=quiet)
+    layout = find_layout(model)
+    if layout is None:
+        return None
+    return Inference((layout.spec(preferred_sizes(layout)),), "", "", True)
 
 
 def build_target(target: Target):

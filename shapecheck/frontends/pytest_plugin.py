@@ -91,6 +91,8 @@ class ModelFile(pytest.File):
 
 
 class ModelItem(pytest.Item):
+    funcargs: dict = {}  # no fixtures; plugins that look for them on every item find none
+
     def runtest(self) -> None:
         checker = self.config.pluginmanager.get_plugin("shapecheck-checker")
         report = checker.report(str(self.path))
