@@ -22,7 +22,7 @@ h2 small{color:var(--mute);font-weight:normal;margin-left:8px}
 .model{margin-bottom:24px}
 .quiet{margin-bottom:2px}
 .quiet h2{font-size:13px;font-weight:600;color:var(--mute);margin:2px 0}
-svg{display:block}
+svg{display:block;margin:0 auto}
 svg text{font-size:12px;fill:var(--fg);pointer-events:none}
 svg .sub{fill:var(--mute);font-family:ui-monospace,Menlo,Consolas,monospace;font-size:11px}
 .node rect{fill:var(--node);stroke:var(--line);stroke-width:1.2}
@@ -74,6 +74,7 @@ pointer-events:none;z-index:5;white-space:pre-wrap}
 
 PAGE_JS = r"""
 "use strict";
+const T0 = performance.now();
 const D = JSON.parse(document.getElementById("data").textContent);
 const NW = 184, NH = 42, GAP = 26, VGAP = 40, PAD = 12, HDR = 22, DW = 6;
 const esc = s => String(s).replace(/[&<>"]/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]));
@@ -345,6 +346,7 @@ function start() {
   D.models.forEach(m => { if (!m.graph) notDrawn(m); });
   const first = D.findings.findIndex((f, i) => views.some(v => Object.values(v.g.nodes).some(n => n.findings.includes(i))));
   if (first >= 0) goToFinding(first);
+  document.body.dataset.drawMs = (performance.now() - T0).toFixed(1);
   document.body.dataset.ready = "1";
 }
 start();
