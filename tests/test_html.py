@@ -92,7 +92,9 @@ def test_identical_numbered_blocks_fold_into_the_first():
     fold = shape.groups["g:layers.0"]
     assert (fold.label, fold.count, fold.span_label) == ("layers × 4", 4, "layers.0 – layers.3")
     assert "g:layers.1" not in shape.groups and "g:layers" not in shape.groups  # the wrapper gives way
-    assert ["r2", "r9"] in [link[:2] for link in shape.links]  # the last block's output, from the first's
+    links = [link[:2] for link in shape.links]
+    assert ["r2", "r9"] in links  # the last block's output, drawn from the first's
+    assert ["r2", "r1"] not in links  # block 0 feeding block 1 is no loop inside the fold
 
 
 def test_a_block_that_differs_or_holds_a_finding_is_not_folded():

@@ -177,7 +177,9 @@ def _links(records, shown, parent, groups) -> list[list]:
     """Each distinct edge between drawn nodes, with the group whose layout routes it."""
     links, seen = [], set()
     for index, record in enumerate(records):
-        target = f"r{shown[index]}"
+        if shown[index] != index:
+            continue  # a folded block: its edges repeat the first block's, and block k -> k+1 would loop
+        target = f"r{index}"
         for source in record.sources:
             start = INPUT if source < 0 else f"r{shown[source]}"
             if start == target or (start, target) in seen:
