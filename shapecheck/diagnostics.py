@@ -182,6 +182,8 @@ class ShapeRecord:
     note: str = ""  # the formula that explains the output, one line
     steps: tuple[str, ...] = ()  # the full derivation
     error: str = ""  # raw torch text when the call failed
+    sources: tuple[int, ...] = ()  # indices of the records that made its inputs; -1: the model's input
+    scope: str = ""  # module path of the forward that made the call ("layer1.0"; "" at the top)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -194,6 +196,8 @@ class ShapeRecord:
             "note": self.note,
             "steps": list(self.steps),
             "error": self.error,
+            "sources": list(self.sources),
+            "scope": self.scope,
         }
 
     @classmethod
@@ -201,7 +205,8 @@ class ShapeRecord:
         return cls(name=data["name"], kind=data["kind"], op=data["type"],
                    in_shapes=_shapes(data["input_shapes"]), out_shapes=_shapes(data["output_shapes"]),
                    line=data.get("line"), note=data.get("note", ""), steps=tuple(data.get("steps", ())),
-                   error=data.get("error", ""))
+                   error=data.get("error", ""), sources=tuple(data.get("sources", ())),
+                   scope=data.get("scope", ""))
 
 
 class Status(str, enum.Enum):

@@ -107,10 +107,12 @@ class Tracer:
         self.batch_expr: str | None = None
         self.batch_symbol = None
         self.spatial_steps: list[str] = []  # the notes of records that changed spatial sizes
+        self.producers: dict[int, tuple[Any, tuple[int, ...]]] = {}  # id(tensor) -> (tensor, record indices)
 
     # -- entry point ---------------------------------------------------------------------
     def run(self, model: torch.nn.Module, inputs: list[tuple[tuple[int, ...], str]]) -> TraceResult:
         fakes = [self.session.make_input(shape, dtype, self.device) for shape, dtype in inputs]
+        self._produce(fakes, (-1,))
         if fakes and fakes[0].dim() and is_symbolic(fakes[0].shape[0]):
             self.batch_expr = size_expr(fakes[0].shape[0])
             self.batch_symbol = fakes[0].shape[0].node.expr
@@ -162,7 +164,8 @@ class Tracer:
     def _run_layer(self, module, forward, args, kwargs):
         name = self.names.get(id(module), type(module).__name__)
         line = self.frame_line(sys._getframe(2))
-        in_shapes = tuple(shape_of(t) for t in _tensors((args, kwargs)))
+        tensors_in = _tensors((args, kwargs))
+        in_shapes = tuple(shape_of(t) for t in tensors_in)
         problem = checks.check_layer(module, args, kwargs, self.origin_of)
         if problem is not None:
             chain = problem.chain
@@ -185,16 +188,16 @@ class Tracer:
             self._event("layer_error", name, type(module).__name__, line,
                         {"in_shapes": in_shapes}, error=first_line(exc))
             raise TraceStopped(f"{name}: {first_line(exc)}") from exc
-        self._record("module", name, type(module).__name__, line, in_shapes, out, module=module)
+        self._record("module", name, type(module).__name__, line, in_shapes, out, module=module, inputs=tensors_in)
         self._carry_origin(args, out)
         return out
 
     # -- ops called from the user's file -------------------------------------------------
     def run_op(self, func, args, kwargs, line: int):
         op = op_name(func)
-        if op in DEVICE_MOVES and args and isinstance(args[0], torch.Tensor):
-            return checks.device_move(func, args, kwargs)
         tensors_in = _tensors((args, kwargs))
+        if op in DEVICE_MOVES and args and isinstance(args[0], torch.Tensor):
+            return self._pass_through(tensors_in, checks.device_move(func, args, kwargs))
         in_shapes = tuple(shape_of(t) for t in tensors_in)
         first_in = tensors_in[0].shape[0] if tensors_in and tensors_in[0].dim() else None
         batch_in = first_in if first_in is not None and self._is_batch(first_in) else None
@@ -217,7 +220,9 @@ class Tracer:
             self.result.reshapes.append((in_shapes[0][:1], shape_of(out_tensors[0])[:1]))
         changed = bool(in_shapes) and shape_of(out_tensors[0]) != in_shapes[0]
         if op in RECORDED_OPS or changed:
-            self._record("op", op, op, line, in_shapes, out, func=func, args=args, kwargs=kwargs)
+            self._record("op", op, op, line, in_shapes, out, func=func, args=args, kwargs=kwargs, inputs=tensors_in)
+        else:
+            self._pass_through(tensors_in, out)
         self._carry_origin(args, out, made_by=(op, line) if op in RESHAPE_OPS else None)
         return out
 
@@ -259,7 +264,7 @@ class Tracer:
         self._event(kind, op, op, line, facts, chain, error=first_line(exc))
         if substitute is None:
             raise TraceStopped(f"line {line}: {op}: {first_line(exc)}") from exc
-        self._record("op", op, op, line, in_shapes, substitute, error=first_line(exc))
+        self._record("op", op, op, line, in_shapes, substitute, error=first_line(exc), inputs=_tensors((args, kwargs)))
         self._carry_origin(args, substitute, made_by=(op, line) if op in RESHAPE_OPS else None)
         return substitute
 
@@ -288,15 +293,45 @@ class Tracer:
         return None
 
     def _record(self, kind, name, op, line, in_shapes, out, module=None, func=None, args=(), kwargs=None,
-                error=""):
+                error="", inputs=()):
         out_shapes = tuple(shape_of(t) for t in _tensors(out))
         note, steps, stage = checks.explain(module, func, args, kwargs or {}, in_shapes, out_shapes, name)
         record = ShapeRecord(name=name, kind=kind, op=op, in_shapes=in_shapes, out_shapes=out_shapes, line=line,
-                             note=note, steps=steps, error=error)
+                             note=note, steps=steps, error=error, sources=self._sources_of(inputs),
+                             scope=self._scope(sys._getframe(1)))
         self.result.records.append(record)
+        self._produce(_tensors(out), (len(self.result.records) - 1,))
         if note and checks.changes_spatial(record):
             self.spatial_steps.append(f"{name} (line {line}): {note}" if line else f"{name}: {note}")
             self.result.stages.append(stage)
+
+    def _produce(self, tensors, sources: tuple[int, ...]) -> None:
+        for t in tensors:
+            self.producers[id(t)] = (t, sources)
+
+    def _sources_of(self, tensors) -> tuple[int, ...]:
+        """The records that made these tensors, in order, each once."""
+        found: dict[int, None] = {}
+        for t in tensors:
+            entry = self.producers.get(id(t))
+            if entry is not None and entry[0] is t:
+                found.update(dict.fromkeys(entry[1]))
+        return tuple(found)
+
+    def _pass_through(self, tensors_in, out):
+        """An op not recorded: its outputs come from whatever made its inputs."""
+        self._produce(_tensors(out), self._sources_of(tensors_in))
+        return out
+
+    def _scope(self, frame) -> str:
+        """The module path of the innermost forward in the user's file on the stack."""
+        while frame is not None:
+            if frame.f_code.co_filename == self.path:
+                owner = frame.f_locals.get("self")
+                if owner is not None and id(owner) in self.names:
+                    return self.names[id(owner)]
+            frame = frame.f_back
+        return ""
 
     def _event(self, kind, name, op, line, facts, chain=(), error=""):
         self.result.events.append(TraceEvent(

@@ -70,9 +70,12 @@ def _check_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", action="append", default=[], metavar="NAME=VALUE",
                    help="constructor argument, VALUE a Python literal (repeatable)")
     p.add_argument("--model", action="append", default=[], metavar="NAME", help="check only this model")
-    p.add_argument("--format", choices=("text", "concise", "json", "sarif", "github"), default="text",
+    p.add_argument("--format", choices=("text", "concise", "json", "sarif", "github", "html"), default="text",
                    help="text: the rich report; concise: path:line:col: CODE message; json, sarif (2.1.0) or "
-                        "github (workflow annotations): one document for the whole run")
+                        "github (workflow annotations): one document for the whole run; html: a page per file "
+                        "with the graph of each model (needs -o)")
+    p.add_argument("-o", "--output", metavar="PATH",
+                   help="with --format html: the page to write for one file, or a folder for several")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the diagnostics")
     p.add_argument("--fix", action="store_true", help="apply the fixes proven safe, in place")
     p.add_argument("--diff", action="store_true", help="print the safe fixes as a diff; change nothing")
@@ -103,6 +106,8 @@ def _check(argv: list[str], worker=None) -> int:
     from ..config import Settings
 
     args = _check_parser().parse_args(argv)
+    if args.format == "html":
+        _check_html_args(args)
     settings = Settings(inputs=tuple(args.input), init=tuple(args.init), models=tuple(args.model),
                         timeout=args.timeout, memory_mb=args.memory)
     from ..source.walk import python_files
@@ -233,6 +238,17 @@ def _report_all(outcomes, args) -> int:
 _REPORT_IT = " (a bug in shapecheck: please report it with the file; run with --debug for the traceback)"
 
 
+def _check_html_args(args) -> None:
+    from ..errors import UsageError
+
+    if not args.output:
+        raise UsageError("--format html writes files: give -o PAGE.html (or -o FOLDER/ for several files)")
+    try:
+        import grandalf  # noqa: F401 - the layered layout of the html pages
+    except ImportError:
+        raise UsageError("--format html needs the layout library: pip install 'torch-shapecheck[html]'") from None
+
+
 def _check_one(path, settings, worker, args):
     report = _run_check(path, settings, worker)
     if args.fix or args.diff:
@@ -282,6 +298,10 @@ def _print_documents(reports, args) -> None:
     elif args.format == "github":
         text = machine.github_lines(reports)
         sys.stdout.write(text + "\n" if text else "")
+    elif args.format == "html":
+        from ..render.html import write_pages
+        folder = len(args.files) > 1 or os.path.isdir(args.files[0]) or args.output.endswith(("/", os.sep))
+        write_pages(reports, args.output, folder)
     elif args.format == "concise":
         from ..render.terminal import concise
         text = "\n".join(t for t in (concise(r) for r in reports) if t)
