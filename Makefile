@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/engine_speed.py
 	$(BIN)/python benchmarks/conv.py
 	$(BIN)/python benchmarks/worker.py
+	$(BIN)/python benchmarks/lsp.py
 
 clean:
 	rm -rf $(VENV) $(OLDEST) .pytest_cache .hypothesis
