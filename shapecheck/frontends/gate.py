@@ -17,6 +17,7 @@ import inspect
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 GATE_DONE = "SHAPECHECK_GATE_CHECKED"
 
@@ -57,10 +58,15 @@ def _parse(argv: list[str], parser_class):
 
 
 def _settings(args):
+    return _gate_settings(args.input, args.timeout, args.init)
+
+
+def _gate_settings(inputs, timeout, init=()):
+    """Settings for the gate: the given inputs and constructor arguments, the timeout when given."""
     from ..config import Settings
 
-    settings = Settings(inputs=tuple(args.input), init=tuple(args.init))
-    return settings if args.timeout is None else Settings(inputs=settings.inputs, init=settings.init, timeout=args.timeout)
+    settings = Settings(inputs=tuple(inputs), init=tuple(init))
+    return settings if timeout is None else replace(settings, timeout=timeout)
 
 
 def check_script(script: str, settings=None, worker=None) -> list:
@@ -147,11 +153,9 @@ def gate(inputs=(), strict: bool = False, timeout: float | None = None):
     if not os.path.isfile(caller):
         raise UsageError("shapecheck.gate() checks the file that calls it, and this code is not in a file "
                          "(a notebook?): use shapecheck.assert_shapes(model, input_shape) there")
-    from ..config import Settings
     from .cli import _console
 
-    settings = Settings(inputs=tuple(inputs)) if timeout is None else Settings(inputs=tuple(inputs), timeout=timeout)
-    reports = check_script(caller, settings)
+    reports = check_script(caller, _gate_settings(inputs, timeout))
     os.environ[GATE_DONE] = "1"
     if _show(reports, _console(stream=sys.stderr), strict):
         raise SystemExit(1)
