@@ -278,3 +278,37 @@ def test_build_returns_top_level_objects_on_meta(tmp_path):
     (spec,) = discover.find_models(src, ns)
     assert build_mod.build(spec, {}) is ns["model"]
     assert ns["model"].weight.device.type == "meta"
+
+
+def test_blocks_built_through_module_functions_are_marked(tmp_path):
+    """`self.stages = make_stage(...)` where `make_stage` builds `Block` (through another helper)."""
+    src, ns = loaded(tmp_path, """\
+        import torch.nn as nn
+
+        class Block(nn.Module):
+            def __init__(self, c_in, c_out):
+                super().__init__()
+                self.conv = nn.Conv2d(c_in, c_out, 3)
+
+        class Unused(nn.Module):
+            def __init__(self, c):
+                super().__init__()
+                self.conv = nn.Conv2d(c, c, 3)
+
+        def one(c_in, c_out):
+            return Block(c_in, c_out)
+
+        def make_stage(c_in, c_out, n):
+            return nn.Sequential(*[one(c_in if i == 0 else c_out, c_out) for i in range(n)])
+
+        def standalone():
+            return Unused(3)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.stages = make_stage(3, 8, 2)
+        """)
+    specs = {s.name: s for s in discover.find_models(src, ns)}
+    assert specs["Block"].is_used_by_other and not specs["Unused"].is_used_by_other
+    assert not specs["Net"].is_used_by_other

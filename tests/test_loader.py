@@ -2,6 +2,7 @@
 
 import os
 import sys
+import ast
 import textwrap
 
 import pytest
@@ -300,22 +301,17 @@ def test_hint_above_decorators_belongs_to_the_class():
     assert both.hint_for(3) == (1, "input=(2, 3)")
 
 
-def test_class_defs_and_spans_use_libcst_positions():
-    src = loader.parse(textwrap.dedent("""\
-        import torch.nn as nn
+def test_spans_count_characters_and_python_line_breaks():
+    """Columns are characters (not UTF-8 bytes); a form feed is not a line break."""
+    from shapecheck.engine import locate
 
-        try:
-            class A(nn.Module):
-                pass
-        except ImportError:
-            pass
-        class B(nn.Module):
-            pass
-        """), "m.py")
-    assert set(src.class_defs) == {"A", "B"}
-    assert src.class_lines == {"A": 4, "B": 8}
-    name = src.class_defs["A"].name
-    span = src.span_of(name)
-    assert (span.path, span.line, span.column, span.end_line, span.end_column) == (
-        "m.py", 4, 10, 4, 11)
-    assert src.text_of(src.class_defs["B"]).startswith("class B(nn.Module):")
+    src = loader.parse("import torch.nn as nn\n\x0c\nclass A(nn.Module):\n"
+                       "    def __init__(self):\n        super().__init__()\n"
+                       "        self.é = nn.Linear(3, 4)  # ü\n", "m.py")
+    assert src.class_lines == {"A": 3}
+    call = next(n for n in ast.walk(ast.parse(src.source))
+                if isinstance(n, ast.Call) and locate._func_name(n.func) == "Linear")
+    span = locate.span_of(src, call)
+    assert (span.path, span.line, span.column, span.end_line, span.end_column) == ("m.py", 6, 17, 6, 32)
+    assert locate.text_of(src, call) == "nn.Linear(3, 4)"
+

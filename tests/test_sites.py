@@ -113,3 +113,22 @@ def test_a_local_bound_to_a_call_is_written_in_where_it_is_read():
     """, "Net")
     assert [(s.text, s.usable) for s in found] == [
         ("Net(Config(**{'width': 8}), depth=2)", True), ("Net(loader)", False)]
+
+
+def test_the_project_index_reads_a_file_again_only_when_it_changed(tmp_path):
+    import os
+
+    from shapecheck.source import project
+
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "net.py").write_text("import torch.nn as nn\nclass Net(nn.Module):\n    pass\n")
+    train = tmp_path / "train.py"
+    train.write_text("from net import Net\nmodel = Net()\n")
+    first = project.project_sites(str(tmp_path))
+    assert [s.text for s in first.sites_for("Net", str(tmp_path / "net.py"))] == ["Net()"]
+    tree = project._CACHE.tree(str(train))
+    assert project.project_sites(str(tmp_path)).trees[str(train)] is tree  # unchanged: not parsed again
+    train.write_text("from net import Net\nmodel = Net()\nother = Net()  # a second site\n")
+    os.utime(train, ns=(1, 1))  # a new modification time, whatever the clock's resolution
+    again = project.project_sites(str(tmp_path))
+    assert [s.line for s in again.sites_for("Net", str(tmp_path / "net.py"))] == [2, 3]

@@ -37,6 +37,7 @@ class Construction:
     init: dict = field(default_factory=dict)
     example: tuple | None = None  # inputs of the site's own example call
     model: object = None  # the model built while choosing (meta device)
+    handed_out: bool = False  # `model` was given to a check (later checks build their own)
 
 
 @dataclass

@@ -380,11 +380,14 @@ def _call_arguments(value: ast.expr) -> list[ast.expr]:
 
 
 def _class_references(src, class_names: set[str]) -> dict[str, set[str]]:
-    """Owner (a model class, or "" for top-level assignments) -> model class names it uses."""
+    """Owner (a model class, or "" for top-level assignments) -> model class names it uses,
+    directly or through the module functions it calls (`self.stages = make_stage(...)`)."""
     from shapecheck.engine.loader import top_statements
 
+    statements = list(top_statements(src))
+    functions = {s.name: s for s in statements if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
     found: dict[str, set[str]] = {}
-    for stmt in top_statements(src):
+    for stmt in statements:
         if isinstance(stmt, ast.ClassDef) and stmt.name in class_names:
             nodes = [n for body_stmt in stmt.body for n in ast.walk(body_stmt)]
             owner = stmt.name
@@ -393,9 +396,22 @@ def _class_references(src, class_names: set[str]) -> dict[str, set[str]]:
             owner = ""
         else:
             continue
-        names = {n.id for n in nodes if isinstance(n, ast.Name) and n.id in class_names}
-        found.setdefault(owner, set()).update(names)
+        names = _names_reached({n.id for n in nodes if isinstance(n, ast.Name)}, functions)
+        found.setdefault(owner, set()).update(names & class_names)
     return found
+
+
+def _names_reached(names: set[str], functions: dict[str, ast.AST]) -> set[str]:
+    """`names` and every name read by the module functions among them, transitively."""
+    reached, todo = set(names), [n for n in names if n in functions]
+    while todo:
+        body = functions[todo.pop()]
+        for node in ast.walk(body):
+            if isinstance(node, ast.Name) and node.id not in reached:
+                reached.add(node.id)
+                if node.id in functions:
+                    todo.append(node.id)
+    return reached
 
 
 __all__ = [

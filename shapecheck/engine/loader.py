@@ -18,8 +18,7 @@ objects hold no memory), with `__name__` set to "__shapecheck_user__", the file'
 on `sys.path`, and no bytecode written; `sys.path` and `sys.modules` are restored afterwards
 (modules imported from the user's folder are forgotten, so an edited sibling is re-read).
 
-libcst is imported only when a concrete syntax tree or a span is first needed: a clean check
-never pays for it.
+Spans are worked out from the `ast` tree (see `locate`); libcst is used only to write fixes.
 """
 
 from __future__ import annotations
@@ -123,7 +122,7 @@ class LoadResult:
 
 
 class SourceFile:
-    """One parsed file: its text, its `ast` tree and, on demand, its libcst tree and spans.
+    """One parsed file: its text, lines (at Python's line breaks) and `ast` tree.
 
     `cache` holds per-file indexes built by other engine modules (one pass each, kept here).
     """
@@ -136,47 +135,9 @@ class SourceFile:
         self.comment_hints = _comment_hints(source)
         self.class_lines = _class_lines(tree)
         self.cache: dict[str, Any] = {}
-        self._module = None
-        self._positions = None
 
     def __repr__(self) -> str:
         return f"SourceFile({self.path!r})"
-
-    @property
-    def module(self):
-        """The libcst Module (parsed on first use; raises LoadError if libcst rejects it)."""
-        if self._module is None:
-            self._module = _cst_parse(self.source)
-        return self._module
-
-    @property
-    def class_defs(self) -> dict:
-        """Class name -> libcst ClassDef, for classes at top level or in top-level if/try."""
-        if "class_defs" not in self.cache:
-            import libcst as cst
-            found: dict = {}
-            for stmt in _walk_cst_top(self.module.body, cst):
-                if isinstance(stmt, cst.ClassDef):
-                    found.setdefault(stmt.name.value, stmt)
-            self.cache["class_defs"] = found
-        return self.cache["class_defs"]
-
-    def position(self, node):
-        """libcst CodeRange of a node of `self.module`."""
-        if self._positions is None:
-            from libcst.metadata import MetadataWrapper, PositionProvider
-            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
-            self._positions = wrapper.resolve(PositionProvider)
-        return self._positions[node]
-
-    def span_of(self, node) -> Span:
-        """Span of a libcst node of `self.module` (1-based line, 0-based column, end exclusive)."""
-        rng = self.position(node)
-        return Span(self.path, rng.start.line, rng.start.column, rng.end.line, rng.end.column)
-
-    def text_of(self, node) -> str:
-        """The exact source text of a libcst node."""
-        return self.module.code_for_node(node)
 
     def hint_for(self, line: int, key: str = "input") -> tuple[int, str] | None:
         """The `# shapecheck:` comment mentioning `key` for a definition at `line`: on that
@@ -711,27 +672,6 @@ def top_statements(src: SourceFile):
     return _walk_ast_top(src.tree.body)
 
 
-def _walk_cst_top(body, cst):
-    for stmt in body:
-        yield stmt
-        if isinstance(stmt, cst.If):
-            if "__name__" in _cst_code(stmt.test, cst):
-                continue
-            yield from _walk_cst_top(stmt.body.body, cst)
-            if isinstance(stmt.orelse, cst.If):
-                yield from _walk_cst_top([stmt.orelse], cst)
-            elif stmt.orelse is not None:
-                yield from _walk_cst_top(stmt.orelse.body.body, cst)
-        elif isinstance(stmt, (cst.Try, getattr(cst, "TryStar", cst.Try))):
-            yield from _walk_cst_top(stmt.body.body, cst)
-            for handler in stmt.handlers:
-                yield from _walk_cst_top(handler.body.body, cst)
-
-
-def _cst_code(node, cst) -> str:
-    return cst.Module(body=[]).code_for_node(node)
-
-
 def _class_lines(tree: ast.Module) -> dict[str, int]:
     lines: dict[str, int] = {}
     for stmt in _walk_ast_top(tree.body):
@@ -757,10 +697,3 @@ def _comment_hints(source: str) -> dict[int, str]:
     return hints
 
 
-def _cst_parse(source: str):
-    import libcst as cst
-
-    try:
-        return cst.parse_module(source)
-    except cst.ParserSyntaxError as exc:
-        raise LoadError(exc.message, exc.raw_line, exc.raw_column, "syntax") from None

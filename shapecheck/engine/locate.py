@@ -1,4 +1,4 @@
-"""Where layers were built and where ops are called: libcst spans for findings and fixes.
+"""Where layers were built and where ops are called: exact spans for findings and fixes.
 
 - `layer_site`: the constructor call that built a submodule (`self.fc1 = nn.Linear(...)`, the
   n-th argument of `nn.Sequential(...)`, a list element or comprehension of a ModuleList,
@@ -8,11 +8,13 @@
 - `call_site_at`: the `self.<attr>(...)` call on a line of `forward`.
 
 Spans of arguments cover the value only (not `name=` or `*`), so an edit replaces the value.
-One libcst pass per file builds the index; it is cached on the SourceFile.
+One pass over the file's `ast` builds the index (cached on the SourceFile); columns are
+characters, as editors and libcst count them (`ast` counts UTF-8 bytes).
 """
 
 from __future__ import annotations
 
+import ast
 import inspect
 import os
 import sys
@@ -43,7 +45,7 @@ class CallSite:
     func_span: Span
     args: tuple[Arg, ...]
     func: str = ""  # the text of the called expression: "nn.Linear", "x.view"
-    node: Any = field(default=None, compare=False, repr=False)  # the libcst Call
+    node: Any = field(default=None, compare=False, repr=False)  # the ast.Call
 
     def arg(self, name: str) -> Arg | None:
         """The argument bound to parameter or keyword `name`."""
@@ -55,7 +57,7 @@ class CallSite:
 
 class _Index:
     def __init__(self) -> None:
-        self.calls: list = []  # (cst.Call, start line, end line, function name) in source order
+        self.calls: list = []  # (ast.Call, start line, end line, function name) in source order
         self.attrs: dict[str, dict[str, list]] = {}  # class -> attr -> assigned values
         self.appends: dict[str, dict[str, list]] = {}  # class -> attr -> appended values
         self.methods: dict[str, dict[str, Any]] = {}  # class -> method name -> FunctionDef
@@ -73,120 +75,147 @@ def _index(src) -> _Index:
 
 
 def _build_index(src) -> _Index:
-    import libcst as cst
-
     index = _Index()
-
-    class Visitor(cst.CSTVisitor):
-        def __init__(self) -> None:
-            self.classes: list[str] = []
-            self.functions: list = []
-
-        def visit_ClassDef(self, node) -> None:
-            self.classes.append(node.name.value)
-            index.attrs.setdefault(node.name.value, {})
-            index.appends.setdefault(node.name.value, {})
-            index.methods.setdefault(node.name.value, {})
-
-        def leave_ClassDef(self, node) -> None:
-            self.classes.pop()
-
-        def visit_FunctionDef(self, node) -> None:
-            if not self.functions:
-                if self.classes:
-                    index.methods[self.classes[-1]].setdefault(node.name.value, node)
-                else:
-                    index.functions.setdefault(node.name.value, node)
-            self.functions.append(node)
-            index.locals[id(node)] = {}
-            index.local_values[id(node)] = {}
-
-        def leave_FunctionDef(self, node) -> None:
-            self.functions.pop()
-
-        def visit_Assign(self, node) -> None:
-            for target in node.targets:
-                self._assigned(target.target, node.value)
-
-        def visit_AnnAssign(self, node) -> None:
-            if node.value is not None:
-                self._assigned(node.target, node.value)
-
-        def visit_AugAssign(self, node) -> None:
-            if self.functions and isinstance(node.target, cst.Name):
-                items = _list_items(node.value, cst)
-                if items is not None:
-                    self._local(node.target.value).extend(items)
-
-        def _assigned(self, target, value) -> None:
-            owner = _self_attr(target, cst)
-            if owner and self.classes and self.functions:
-                index.attrs[self.classes[-1]].setdefault(owner, []).append(value)
-            elif isinstance(target, cst.Name):
-                if not self.classes and not self.functions:
-                    index.top_values.setdefault(target.value, value)
-                elif self.functions:
-                    index.local_values[id(self.functions[-1])].setdefault(target.value, value)
-                    items = _list_items(value, cst)
-                    if items is not None:
-                        self._local(target.value).extend(items)
-
-        def _local(self, name: str) -> list:
-            return index.locals[id(self.functions[-1])].setdefault(name, [])
-
-        def visit_Call(self, node) -> None:
-            rng = src.position(node)
-            index.calls.append((node, rng.start.line, rng.end.line, _func_name(node.func, cst)))
-            if self.functions:
-                index.enclosing[id(node)] = self.functions[-1]
-                self._module_registration(node)
-
-        def _module_registration(self, node) -> None:
-            func = node.func
-            if not isinstance(func, cst.Attribute):
-                return
-            values = [a.value for a in node.args]
-            receiver_attr = _self_attr(func.value, cst)
-            if receiver_attr and self.classes and func.attr.value in ("append", "extend"):
-                items = values if func.attr.value == "append" else (
-                    _list_items(values[0], cst) or [] if values else [])
-                index.appends[self.classes[-1]].setdefault(receiver_attr, []).extend(items)
-            elif (isinstance(func.value, cst.Name) and func.value.value == "self"
-                  and func.attr.value in ("add_module", "register_module") and self.classes
-                  and len(values) == 2 and isinstance(values[0], cst.SimpleString)):
-                name = values[0].evaluated_value
-                index.attrs[self.classes[-1]].setdefault(name, []).append(values[1])
-            elif isinstance(func.value, cst.Name) and func.attr.value in ("append", "extend"):
-                items = values if func.attr.value == "append" else (
-                    _list_items(values[0], cst) or [] if values else [])
-                self._local(func.value.value).extend(items)
-
-    src.module.visit(Visitor())
+    _Visitor(index).visit(ast.parse(src.source))  # a tree of its own: the loader's may be edited
+    index.calls.sort(key=lambda entry: (entry[1], entry[0].col_offset))
     return index
 
 
-def _self_attr(node, cst) -> str | None:
-    if (isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name)
-            and node.value.value == "self"):
-        return node.attr.value
+class _Visitor(ast.NodeVisitor):
+    def __init__(self, index: _Index) -> None:
+        self.index = index
+        self.classes: list[str] = []
+        self.functions: list = []
+
+    def visit_ClassDef(self, node) -> None:
+        for table in (self.index.attrs, self.index.appends, self.index.methods):
+            table.setdefault(node.name, {})
+        self.classes.append(node.name)
+        self.generic_visit(node)
+        self.classes.pop()
+
+    def visit_FunctionDef(self, node) -> None:
+        if not self.functions:
+            if self.classes:
+                self.index.methods[self.classes[-1]].setdefault(node.name, node)
+            else:
+                self.index.functions.setdefault(node.name, node)
+        self.functions.append(node)
+        self.index.locals[id(node)] = {}
+        self.index.local_values[id(node)] = {}
+        self.generic_visit(node)
+        self.functions.pop()
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Assign(self, node) -> None:
+        for target in node.targets:
+            self._assigned(target, node.value)
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node) -> None:
+        if node.value is not None:
+            self._assigned(node.target, node.value)
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node) -> None:
+        if self.functions and isinstance(node.target, ast.Name):
+            items = _list_items(node.value)
+            if items is not None:
+                self._local(node.target.id).extend(items)
+        self.generic_visit(node)
+
+    def _assigned(self, target, value) -> None:
+        owner = _self_attr(target)
+        if owner and self.classes and self.functions:
+            self.index.attrs[self.classes[-1]].setdefault(owner, []).append(value)
+        elif isinstance(target, ast.Name):
+            if not self.classes and not self.functions:
+                self.index.top_values.setdefault(target.id, value)
+            elif self.functions:
+                self.index.local_values[id(self.functions[-1])].setdefault(target.id, value)
+                items = _list_items(value)
+                if items is not None:
+                    self._local(target.id).extend(items)
+
+    def _local(self, name: str) -> list:
+        return self.index.locals[id(self.functions[-1])].setdefault(name, [])
+
+    def visit_Call(self, node) -> None:
+        self.index.calls.append((node, node.lineno, node.end_lineno, _func_name(node.func)))
+        if self.functions:
+            self.index.enclosing[id(node)] = self.functions[-1]
+            self._module_registration(node)
+        self.generic_visit(node)
+
+    def _module_registration(self, node) -> None:
+        func = node.func
+        if not isinstance(func, ast.Attribute):
+            return
+        values = [_unstarred(a) for a in node.args] + [k.value for k in node.keywords]
+        receiver_attr = _self_attr(func.value)
+        if receiver_attr and self.classes and func.attr in ("append", "extend"):
+            items = values if func.attr == "append" else (_list_items(values[0]) or [] if values else [])
+            self.index.appends[self.classes[-1]].setdefault(receiver_attr, []).extend(items)
+        elif (isinstance(func.value, ast.Name) and func.value.id == "self"
+              and func.attr in ("add_module", "register_module") and self.classes
+              and len(values) == 2 and _string(values[0]) is not None):
+            self.index.attrs[self.classes[-1]].setdefault(_string(values[0]), []).append(values[1])
+        elif isinstance(func.value, ast.Name) and func.attr in ("append", "extend"):
+            items = values if func.attr == "append" else (_list_items(values[0]) or [] if values else [])
+            self._local(func.value.id).extend(items)
+
+
+def _unstarred(node):
+    return node.value if isinstance(node, ast.Starred) else node
+
+
+def _self_attr(node) -> str | None:
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+        return node.attr
     return None
 
 
-def _list_items(value, cst) -> list | None:
+def _list_items(value) -> list | None:
     """Elements of a list/tuple literal, or [element] of a comprehension; None otherwise."""
-    if isinstance(value, (cst.List, cst.Tuple)):
-        return [element.value for element in value.elements]
-    if isinstance(value, (cst.ListComp, cst.GeneratorExp)):
+    if isinstance(value, (ast.List, ast.Tuple)):
+        return [_unstarred(element) for element in value.elts]
+    if isinstance(value, (ast.ListComp, ast.GeneratorExp)):
         return [value.elt]
     return None
 
 
-def _func_name(func, cst) -> str:
-    if isinstance(func, cst.Attribute):
-        return func.attr.value
-    if isinstance(func, cst.Name):
-        return func.value
+def _func_name(func) -> str:
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    if isinstance(func, ast.Name):
+        return func.id
     return ""
+
+
+# ---------------------------------------------------------------- spans
+
+
+def span_of(src, node) -> Span:
+    """The span of an `ast` node of `src` (1-based lines, 0-based character columns, end exclusive)."""
+    return Span(src.path, node.lineno, _column(src, node.lineno, node.col_offset),
+                node.end_lineno, _column(src, node.end_lineno, node.end_col_offset))
+
+
+def _column(src, line: int, byte_offset: int) -> int:
+    from shapecheck.source.text import char_column
+
+    text = src.lines[line - 1] if 1 <= line <= len(src.lines) else ""
+    return byte_offset if text.isascii() else char_column(text, byte_offset)
+
+
+def text_of(src, node) -> str:
+    """The exact source text of an `ast` node of `src`."""
+    span = span_of(src, node)
+    lines = src.lines[span.line - 1:span.end_line]
+    if len(lines) == 1:
+        return lines[0][span.column:span.end_column]
+    return "\n".join([lines[0][span.column:]] + lines[1:-1] + [lines[-1][:span.end_column]])
 
 
 # ---------------------------------------------------------------- layer sites
@@ -195,45 +224,43 @@ def _func_name(func, cst) -> str:
 def layer_site(src, model, qualname: str, root_spec) -> CallSite | None:
     """The constructor call that built `model.get_submodule(qualname)`, or None when it
     cannot be found in this file."""
-    import libcst as cst
-
     try:
         sub = model.get_submodule(qualname)
     except AttributeError:
         return None
-    expr, _ = _construction(src, model, qualname, root_spec, cst)
+    expr, _ = _construction(src, model, qualname, root_spec)
     if expr is None:
         return None
-    call = _pick_call(expr, type(sub).__name__, cst)
+    call = _pick_call(expr, type(sub).__name__)
     if call is None:
         return None
-    names = _parameter_names(call, sub, _globals_of(model, qualname), cst)
-    return _call_site(src, call, names, cst)
+    names = _parameter_names(call, sub, _globals_of(model, qualname))
+    return _call_site(src, call, names)
 
 
-def _construction(src, model, qualname: str, root_spec, cst):
+def _construction(src, model, qualname: str, root_spec):
     """The expression written where the module at `qualname` ("" is the root) was built,
     and the class of the file whose method holds it (None at top level)."""
     index = _index(src)
     if not qualname:
         if getattr(root_spec, "kind", "") != "object":
             return None, None
-        return _strip_moves(index.top_values.get(root_spec.name), cst), None
+        return _strip_moves(index.top_values.get(root_spec.name)), None
     parent_name, _, key = qualname.rpartition(".")
     parent = model.get_submodule(parent_name)
-    found, owner = _class_attribute(src, type(parent), key, cst)
+    found, owner = _class_attribute(src, type(parent), key)
     if found is not None:
         return found, owner
     if type(parent).__name__ not in CONTAINERS:
         return None, None
-    built, owner = _construction(src, model, parent_name, root_spec, cst)
+    built, owner = _construction(src, model, parent_name, root_spec)
     if built is None:
         return None, None
-    built = _resolve(src, built, owner, cst)
-    return _container_element(src, built, key, parent, cst), owner
+    built = _resolve(src, built, owner)
+    return _container_element(src, built, key, parent), owner
 
 
-def _class_attribute(src, cls: type, key: str, cst):
+def _class_attribute(src, cls: type, key: str):
     """`self.<key> = ...` (or add_module) in a class of this file, or one it inherits from."""
     from shapecheck.engine.loader import USER_MODULE_NAME
 
@@ -243,7 +270,7 @@ def _class_attribute(src, cls: type, key: str, cst):
             continue
         values = index.attrs[klass.__name__].get(key)
         if values:
-            return _strip_moves(values[0], cst), klass.__name__
+            return _strip_moves(values[0]), klass.__name__
     return None, None
 
 
@@ -256,54 +283,59 @@ def _defined_in(klass: type, src, user_module: str) -> bool:
     return path is not None and os.path.abspath(path) == os.path.abspath(src.path)
 
 
-def _resolve(src, expr, class_name: str | None, cst, depth: int = 0):
+def _resolve(src, expr, class_name: str | None, depth: int = 0):
     """Follow `self.helper(...)` and `file_function(...)` to the expression they return."""
     index = _index(src)
-    expr = _strip_moves(expr, cst)
-    if depth > 4 or not isinstance(expr, cst.Call):
+    expr = _strip_moves(expr)
+    if depth > 4 or not isinstance(expr, ast.Call):
         return expr
     func = expr.func
     definition = None
-    if class_name and _self_attr(func, cst):
-        definition = index.methods.get(class_name, {}).get(func.attr.value)
-    elif isinstance(func, cst.Name):
-        definition = index.functions.get(func.value)
-    returned = _returned_value(definition, cst) if definition is not None else None
+    if class_name and _self_attr(func):
+        definition = index.methods.get(class_name, {}).get(func.attr)
+    elif isinstance(func, ast.Name):
+        definition = index.functions.get(func.id)
+    returned = _returned_value(definition) if definition is not None else None
     if returned is None:
         return expr
-    return _resolve(src, returned, class_name, cst, depth + 1)
+    return _resolve(src, returned, class_name, depth + 1)
 
 
-def _returned_value(definition, cst):
-    for node in _walk(definition.body, cst):
-        if isinstance(node, cst.Return) and node.value is not None:
+def _returned_value(definition):
+    for node in _walk(definition.body):
+        if isinstance(node, ast.Return) and node.value is not None:
             return node.value
     return None
 
 
-def _walk(node, cst):
-    """Nodes under `node` in source order (not into nested functions or classes)."""
-    todo = [node]
+def _walk(node):
+    """Nodes under `node` (or a list of statements) in source order, not into nested
+    functions, classes or lambdas."""
+    todo = list(node) if isinstance(node, list) else [node]
     while todo:
         current = todo.pop(0)
         yield current
-        children = [c for c in current.children
-                    if not isinstance(c, (cst.FunctionDef, cst.ClassDef, cst.Lambda))]
-        todo[0:0] = children
+        children = [c for c in ast.iter_child_nodes(current)
+                    if not isinstance(c, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))]
+        todo[0:0] = sorted(children, key=_position)
 
 
-def _strip_moves(expr, cst):
-    while (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute)
-           and expr.func.attr.value in MOVE_METHODS):
+def _position(node) -> tuple[int, int]:
+    return getattr(node, "lineno", 0), getattr(node, "col_offset", 0)
+
+
+def _strip_moves(expr):
+    while (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute)
+           and expr.func.attr in MOVE_METHODS):
         expr = expr.func.value
     return expr
 
 
-def _container_element(src, built, key: str, parent, cst):
+def _container_element(src, built, key: str, parent):
     """The element `key` of the Sequential/ModuleList/ModuleDict built by `built`."""
-    if not isinstance(built, cst.Call):
+    if not isinstance(built, ast.Call):
         return None
-    items = _container_items(src, built, cst)
+    items = _container_items(src, built)
     if items is None:
         return None
     keyed = [(k, v) for k, v in items if k is not None]
@@ -314,40 +346,38 @@ def _container_element(src, built, key: str, parent, cst):
     if len(values) == len(parent._modules) and position >= 0:
         return values[position]
     wanted = type(parent._modules.get(key)).__name__
-    matching = [v for v in values if _pick_call(v, wanted, cst, strict=True) is not None]
+    matching = [v for v in values if _pick_call(v, wanted, strict=True) is not None]
     if matching:
         return matching[0]
     return values[min(position, len(values) - 1)] if values and position >= 0 else None
 
 
-def _container_items(src, call, cst) -> list | None:
+def _container_items(src, call) -> list | None:
     """(key or None, expression) for each element a container call receives."""
-    args = list(call.args)
-    if len(args) == 1 and args[0].star == "" and args[0].keyword is None:
-        value = _strip_moves(args[0].value, cst)
-        if isinstance(value, cst.Call) and _func_name(value.func, cst) == "OrderedDict":
-            inner = value.args[0].value if value.args else None
-            return _keyed_pairs(_list_items(inner, cst) or [], cst)
-        if isinstance(value, cst.Dict):
-            return [(_string(e.key, cst), e.value) for e in value.elements
-                    if isinstance(e, cst.DictElement)]
-        items = _list_items(value, cst)
+    if len(call.args) == 1 and not call.keywords and not isinstance(call.args[0], ast.Starred):
+        value = _strip_moves(call.args[0])
+        if isinstance(value, ast.Call) and _func_name(value.func) == "OrderedDict":
+            inner = _unstarred(value.args[0]) if value.args else None
+            return _keyed_pairs(_list_items(inner) or [])
+        if isinstance(value, ast.Dict):
+            return [(_string(k), v) for k, v in zip(value.keys, value.values) if k is not None]
+        items = _list_items(value)
         if items is not None:
             return [(None, item) for item in items]
-        if isinstance(value, cst.Name):
-            return _local_items(src, call, value.value, cst)
+        if isinstance(value, ast.Name):
+            return _local_items(src, call, value.id)
     result = []
-    for arg in args:
-        if arg.star == "*" and isinstance(arg.value, cst.Name):
-            result.extend(_local_items(src, call, arg.value.value, cst) or [])
-        elif arg.star == "*":
-            result.extend((None, item) for item in _list_items(arg.value, cst) or [])
-        elif arg.keyword is None:
-            result.append((None, arg.value))
+    for arg in call.args:
+        if isinstance(arg, ast.Starred) and isinstance(arg.value, ast.Name):
+            result.extend(_local_items(src, call, arg.value.id) or [])
+        elif isinstance(arg, ast.Starred):
+            result.extend((None, item) for item in _list_items(arg.value) or [])
+        else:
+            result.append((None, arg))
     return result
 
 
-def _local_items(src, call, name: str, cst) -> list | None:
+def _local_items(src, call, name: str) -> list | None:
     """What was put into the local list `name` in the function that makes `call`."""
     index = _index(src)
     function = index.enclosing.get(id(call))
@@ -357,30 +387,26 @@ def _local_items(src, call, name: str, cst) -> list | None:
     if items is None:
         return None
     values = index.local_values.get(id(function), {})
-    return [(None, values.get(item.value, item) if isinstance(item, cst.Name) else item)
-            for item in items]
+    return [(None, values.get(item.id, item) if isinstance(item, ast.Name) else item) for item in items]
 
 
-def _keyed_pairs(items: list, cst) -> list:
-    pairs = []
-    for item in items:
-        if isinstance(item, cst.Tuple) and len(item.elements) == 2:
-            pairs.append((_string(item.elements[0].value, cst), item.elements[1].value))
-    return pairs
+def _keyed_pairs(items: list) -> list:
+    return [(_string(item.elts[0]), item.elts[1]) for item in items
+            if isinstance(item, ast.Tuple) and len(item.elts) == 2]
 
 
-def _string(node, cst) -> str | None:
-    if isinstance(node, cst.SimpleString):
-        return node.evaluated_value
+def _string(node) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
     return None
 
 
-def _pick_call(expr, type_name: str, cst, strict: bool = False):
+def _pick_call(expr, type_name: str, strict: bool = False):
     """The call in `expr` that builds a `type_name`: its callee's last name matches; else (not
     strict) `expr` itself when it is a call, or its first call."""
-    calls = [n for n in _walk(expr, cst) if isinstance(n, cst.Call)]
+    calls = [n for n in _walk(expr) if isinstance(n, ast.Call)]
     for call in calls:
-        if _func_name(call.func, cst) == type_name:
+        if _func_name(call.func) == type_name:
             return call
     if strict or not calls:
         return None
@@ -404,11 +430,11 @@ def _globals_of(model, qualname: str) -> dict:
     return {}
 
 
-def _parameter_names(call, sub, namespace: dict, cst) -> list[str]:
+def _parameter_names(call, sub, namespace: dict) -> list[str]:
     """Names of the positional parameters of what `call` calls, in order."""
     target: Any = None
-    if _func_name(call.func, cst) != type(sub).__name__:
-        target = _lookup(call.func, namespace, cst)
+    if _func_name(call.func) != type(sub).__name__:
+        target = _lookup(call.func, namespace)
     if target is None:
         target = type(sub)
     try:
@@ -423,15 +449,15 @@ def _parameter_names(call, sub, namespace: dict, cst) -> list[str]:
     return names
 
 
-def _lookup(func, namespace: dict, cst) -> Any:
+def _lookup(func, namespace: dict) -> Any:
     """A dotted callee (`conv3x3`, `nn.Conv2d`) looked up in the user's namespace."""
     parts = []
-    while isinstance(func, cst.Attribute):
-        parts.append(func.attr.value)
+    while isinstance(func, ast.Attribute):
+        parts.append(func.attr)
         func = func.value
-    if not isinstance(func, cst.Name) or func.value not in namespace:
+    if not isinstance(func, ast.Name) or func.id not in namespace:
         return None
-    value = namespace[func.value]
+    value = namespace[func.id]
     for part in reversed(parts):
         value = getattr(value, part, None)
     return value if callable(value) else None
@@ -440,16 +466,16 @@ def _lookup(func, namespace: dict, cst) -> Any:
 # ---------------------------------------------------------------- call sites
 
 
-def _call_site(src, call, names: list[str], cst) -> CallSite:
+def _call_site(src, call, names: list[str]) -> CallSite:
     args = []
     position: int | None = 0
-    for arg in call.args:
-        value_span = src.span_of(arg.value)
-        text = src.text_of(arg.value)
-        if arg.keyword is not None:
-            args.append(Arg(arg.keyword.value, None, value_span, text))
+    for arg in sorted(call.args + call.keywords, key=_position):
+        value = arg.value if isinstance(arg, (ast.Starred, ast.keyword)) else arg
+        value_span, text = span_of(src, value), text_of(src, value)
+        if isinstance(arg, ast.keyword) and arg.arg is not None:
+            args.append(Arg(arg.arg, None, value_span, text))
             continue
-        if arg.star:
+        if isinstance(arg, (ast.Starred, ast.keyword)):  # *args, **kwargs
             args.append(Arg(None, None, value_span, text))
             position = None
             continue
@@ -457,33 +483,28 @@ def _call_site(src, call, names: list[str], cst) -> CallSite:
         args.append(Arg(name, position, value_span, text))
         if position is not None:
             position += 1
-    return CallSite(src.span_of(call), src.span_of(call.func), tuple(args),
-                    src.text_of(call.func), call)
+    return CallSite(span_of(src, call), span_of(src, call.func), tuple(args), text_of(src, call.func), call)
 
 
 def op_site(src, line: int, names: tuple[str, ...]) -> CallSite | None:
     """The first call on `line` whose function (`x.view`, `torch.cat`, `flatten`) has one of
     `names`; a call spanning the line is used when none starts on it."""
-    import libcst as cst
-
     matches = [entry for entry in _index(src).calls
                if entry[3] in names and entry[1] <= line <= entry[2]]
     if not matches:
         return None
     starting = [entry for entry in matches if entry[1] == line]
     chosen = starting[0] if starting else matches[-1]
-    return _call_site(src, chosen[0], [], cst)
+    return _call_site(src, chosen[0], [])
 
 
 def call_site_at(src, line: int, attr_name: str) -> CallSite | None:
     """The `self.<attr_name>(...)` call on `line` (`attr_name` may be dotted: "block.conv";
     a numeric part matches an index: "layers.0" is `self.layers[0]`)."""
-    import libcst as cst
-
     wanted = {"self." + attr_name, _indexed("self." + attr_name)}
     for call, start, end, _ in _index(src).calls:
-        if start <= line <= end and "".join(src.text_of(call.func).split()) in wanted:
-            return _call_site(src, call, [], cst)
+        if start <= line <= end and "".join(text_of(src, call.func).split()) in wanted:
+            return _call_site(src, call, [])
     return None
 
 

@@ -240,7 +240,13 @@ def _first_input(model):
 
 
 def build_target(target: Target):
-    """The model on the meta device; raises build.BuildError with the user's line."""
+    """The model on the meta device; raises build.BuildError with the user's line. The model
+    built while choosing the construction is used once, untouched by any trace."""
+    construction = target.construction
+    if construction is not None and construction.model is not None and not construction.handed_out \
+            and target.device == "meta":
+        construction.handed_out = True
+        return construction.model
     return _build_on(target, target.device)
 
 

@@ -33,6 +33,7 @@ from ..diagnostics import ShapeRecord, shape_product
 from . import checks
 from .discover import InputSpec, hint_text
 from .loader import first_line, user_line
+from .shortcuts import shortcut
 from .symbolic import FakeSession, batch_multiple, is_symbolic, onto_trace_device, shape_of, size_expr, size_value
 from .usercode import call_user, reraise_if_ours, unset_global, unsupplied_from_exception, unsupplied_in_frame
 
@@ -206,7 +207,8 @@ class Tracer:
             self._event(loss_problem.kind, op, op, line, loss_problem.facts, loss_problem.chain)
             args, kwargs = loss_problem.args, loss_problem.kwargs
         try:
-            out = call_user(func, *args, **kwargs)
+            out = shortcut(func, args, kwargs)
+            out = call_user(func, *args, **kwargs) if out is None else out
         except Exception as exc:
             reraise_if_ours(exc)
             return self._op_failed(func, op, args, kwargs, line, in_shapes, exc)
@@ -400,7 +402,8 @@ class _Recorder(TorchFunctionMode):
         args, kwargs = onto_trace_device(args, kwargs or {}, self.tracer.device)
         line = self.tracer.caller_line(sys._getframe(1))
         if line is None:
-            return call_user(func, *args, **kwargs)
+            quick = shortcut(func, args, kwargs)
+            return quick if quick is not None else call_user(func, *args, **kwargs)
         return self.tracer.run_op(func, args, kwargs, line)
 
 

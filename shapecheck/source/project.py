@@ -103,29 +103,75 @@ class SiteIndex:
     def _tree(self, path: str) -> ast.Module | None:
         path = os.path.abspath(path)
         if path not in self.trees:
-            self.trees[path] = _parse(path)
+            self.trees[path] = _CACHE.tree(path)
         return self.trees[path]
 
 
 def project_sites(root: str, subfolders: bool = True) -> SiteIndex:
     """Every construction site of a class defined in the project, in code and documentation
-    (with `subfolders` False, only the files of `root` itself)."""
+    (with `subfolders` False, only the files of `root` itself). A file unchanged since an
+    earlier call in this process (same size and modification time) is not read again."""
     index = SiteIndex(os.path.abspath(root))
     files = _files(index.root, subfolders)
     for path in files["py"]:
-        tree = index._tree(path)
-        for stmt in tree.body if tree else []:
-            if isinstance(stmt, ast.ClassDef):
-                index.defined.setdefault(stmt.name, []).append(path)
+        index.trees[path] = _CACHE.tree(path)
+        for name in _CACHE.classes(path):
+            index.defined.setdefault(name, []).append(path)
     names = frozenset(index.defined)
-    for path in files["py"]:
-        tree = index.trees.get(path)
-        if tree is not None:
-            index.sites += sites.file_sites(tree, path, names)
-            index.sites += _block_sites(sites.docstring_blocks(tree), path, names)
-    for path in files["md"]:
-        index.sites += _block_sites(sites.doc_blocks(_read(path)), path, names)
+    for path in files["py"] + files["md"]:
+        index.sites += _CACHE.sites(path, names)
     return index
+
+
+class _FileCache:
+    """What was read of each file (its tree, its classes, its sites for a set of class names),
+    kept while the file's size and modification time stay the same."""
+
+    LIMIT = 4 * MAX_FILES
+
+    def __init__(self) -> None:
+        self.entries: dict[str, dict] = {}
+
+    def _entry(self, path: str) -> dict:
+        try:
+            stat = os.stat(path)
+            key = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            key = None
+        entry = self.entries.get(path)
+        if entry is None or entry["key"] != key or key is None:
+            if len(self.entries) >= self.LIMIT:
+                self.entries.clear()
+            entry = self.entries[path] = {"key": key}
+        return entry
+
+    def tree(self, path: str) -> ast.Module | None:
+        entry = self._entry(path)
+        if "tree" not in entry:
+            entry["tree"] = _parse(path)
+        return entry["tree"]
+
+    def classes(self, path: str) -> list[str]:
+        tree = self.tree(path)
+        return [s.name for s in tree.body if isinstance(s, ast.ClassDef)] if tree else []
+
+    def sites(self, path: str, names: frozenset[str]) -> list[sites.Site]:
+        entry = self._entry(path)
+        if entry.get("names") != names:
+            entry["names"], entry["sites"] = names, _read_sites(path, names, self)
+        return entry["sites"]
+
+
+def _read_sites(path: str, names: frozenset[str], cache: _FileCache) -> list[sites.Site]:
+    if not path.endswith(".py"):
+        return _block_sites(sites.doc_blocks(_read(path)), path, names)
+    tree = cache.tree(path)
+    if tree is None:
+        return []
+    return sites.file_sites(tree, path, names) + _block_sites(sites.docstring_blocks(tree), path, names)
+
+
+_CACHE = _FileCache()
 
 
 def _block_sites(blocks: list[tuple[int, str]], path: str, names: frozenset[str]) -> list[sites.Site]:

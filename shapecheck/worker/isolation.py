@@ -89,7 +89,8 @@ def _torch_state(torch) -> dict[str, Any]:
 
 def _restore(saved: dict[str, Any]) -> None:
     _restore_loggers(saved["loggers"])
-    logging.disable(saved["logging_disable"])
+    if logging.root.manager.disable != saved["logging_disable"]:
+        logging.disable(saved["logging_disable"])
     linecache.cache.clear()
     linecache.cache.update(saved["linecache"])
     random.setstate(saved["random"])
@@ -106,9 +107,11 @@ def _restore(saved: dict[str, Any]) -> None:
 
 
 def _restore_loggers(levels: dict[str, tuple]) -> None:
+    """Only the loggers that changed: `setLevel` clears every logger's cache."""
     for name, (level, disabled, propagate) in levels.items():
         log = logging.root if name == "" else logging.getLogger(name)
-        log.setLevel(level)
+        if log.level != level:
+            log.setLevel(level)
         log.disabled, log.propagate = disabled, propagate
 
 

@@ -1,0 +1,109 @@
+"""Shape-only answers for the few layers whose meta kernels are slow.
+
+On the meta device, batch norm, layer norm, group norm and the common activations run
+torch's Python decompositions (several milliseconds a call, most of a ResNet's trace),
+although their output is a tensor of the input's shape. `shortcut(func, args, kwargs)` gives
+that tensor when the call is certainly valid: every tensor on meta, every size a plain int,
+and each size the layer requires already checked equal. Anything else (a symbolic size, a
+fake tensor, a size that does not fit, an argument not understood) returns None and the call
+goes to torch, whose error message is the one reported. `tests/test_shortcuts.py` compares
+both on random shapes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+
+def shortcut(func, args, kwargs):
+    """The output of ``func(*args, **kwargs)`` made without running it, or None."""
+    rule = _RULES.get(func)
+    if rule is None or not args or not _plain_meta(args[0]):
+        return None
+    try:
+        return rule(*args, **kwargs)
+    except TypeError:  # arguments spelled in a way not read here: torch decides
+        return None
+
+
+def _plain_meta(t) -> bool:
+    return (type(t) is torch.Tensor or type(t) is torch.nn.Parameter) and t.device.type == "meta" \
+        and all(type(s) is int for s in t.shape)
+
+
+def _vector(t, size: int, dtype) -> bool:
+    """None, or a meta vector of `size` values of the input's dtype."""
+    return t is None or (_plain_meta(t) and tuple(t.shape) == (size,) and t.dtype == dtype)
+
+
+def _floating(x) -> bool:
+    return x.dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+def _batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+                momentum=0.1, eps=1e-5):
+    if input.dim() < 2 or not _floating(input):
+        return None
+    channels = input.shape[1]
+    if not all(_vector(t, channels, input.dtype) for t in (running_mean, running_var, weight, bias)):
+        return None
+    if training and math.prod(input.shape) // channels <= 1:  # torch's "more than 1 value" error
+        return None
+    if not training and (running_mean is None or running_var is None):
+        return None
+    return torch.empty_like(input)
+
+
+def _layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not _floating(input) or not shape or not all(type(s) is int for s in shape):
+        return None
+    if tuple(input.shape[-len(shape):]) != shape or input.dim() < len(shape):
+        return None
+    if not all(t is None or (_plain_meta(t) and tuple(t.shape) == shape and t.dtype == input.dtype)
+               for t in (weight, bias)):
+        return None
+    return torch.empty_like(input)
+
+
+def _group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    if input.dim() < 2 or not _floating(input) or type(num_groups) is not int or num_groups <= 0:
+        return None
+    channels = input.shape[1]
+    if channels % num_groups or input.shape[0] == 0 or input.numel() <= 1:  # torch's "more than 1 value"
+        return None
+    if not all(_vector(t, channels, input.dtype) for t in (weight, bias)):
+        return None
+    return torch.empty_like(input)
+
+
+def _activation(input, *args, **kwargs):
+    """relu, gelu, silu...: an elementwise op of a floating tensor; in place gives the input."""
+    if not _floating(input) or len(args) > 1:
+        return None
+    inplace = kwargs.get("inplace", args[0] if args and isinstance(args[0], bool) else False)
+    approximate = kwargs.get("approximate", "none")
+    if approximate not in ("none", "tanh") or set(kwargs) - {"inplace", "approximate"}:
+        return None
+    return input if inplace else torch.empty_like(input)
+
+
+def _dropout(input, p=0.5, training=True, inplace=False):
+    """As torch: the input itself when in place, when nothing is dropped or when not training."""
+    if not _floating(input) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        return None
+    return input if inplace or p == 0 or not training or input.numel() == 0 else torch.empty_like(input)
+
+
+_RULES = {
+    F.batch_norm: _batch_norm,
+    F.layer_norm: _layer_norm,
+    F.group_norm: _group_norm,
+    F.relu: _activation,
+    F.gelu: _activation,
+    F.silu: _activation,
+    F.dropout: _dropout,
+}

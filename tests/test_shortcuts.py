@@ -1,0 +1,98 @@
+"""The shape-only shortcuts agree with torch: same shape, dtype and in-place identity where they
+answer, and no answer (torch decides, with its own error) wherever torch would refuse."""
+
+import warnings
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+from torch.nn import functional as F
+
+from shapecheck.engine.shortcuts import shortcut
+
+DTYPES = (torch.float32, torch.float16, torch.int64)
+
+
+def _torch(func, args, kwargs):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return func(*args, **kwargs), None
+    except Exception as exc:  # noqa: BLE001 - any refusal of torch's
+        return None, exc
+
+
+def _agree(func, args, kwargs):
+    quick = shortcut(func, args, kwargs)
+    real, error = _torch(func, args, kwargs)
+    if quick is None:
+        return  # torch decides: nothing to compare
+    assert error is None, f"the shortcut answered where torch refuses: {error}"
+    assert quick.shape == real.shape and quick.dtype == real.dtype and quick.device == real.device
+    assert (quick is args[0]) == (real is args[0])
+
+
+def _meta(shape, dtype=torch.float32):
+    return torch.empty(shape, device="meta", dtype=dtype)
+
+
+shapes = st.lists(st.integers(0, 5), min_size=1, max_size=5)
+
+
+@settings(max_examples=150, deadline=None)
+@given(shape=shapes, channels=st.integers(1, 5), training=st.booleans(),
+       with_stats=st.booleans(), with_affine=st.booleans(), dtype=st.sampled_from(DTYPES))
+def test_batch_norm(shape, channels, training, with_stats, with_affine, dtype):
+    x = _meta(shape, dtype)
+    stats = [_meta((channels,), dtype), _meta((channels,), dtype)] if with_stats else [None, None]
+    affine = [_meta((channels,), dtype), _meta((channels,), dtype)] if with_affine else [None, None]
+    _agree(F.batch_norm, (x, *stats, *affine, training), {})
+
+
+@settings(max_examples=150, deadline=None)
+@given(shape=shapes, normalized=st.lists(st.integers(0, 5), min_size=1, max_size=3),
+       with_affine=st.booleans(), dtype=st.sampled_from(DTYPES))
+def test_layer_norm(shape, normalized, with_affine, dtype):
+    x = _meta(shape, dtype)
+    weight = _meta(tuple(normalized), dtype) if with_affine else None
+    _agree(F.layer_norm, (x, tuple(normalized), weight, weight), {})
+
+
+@settings(max_examples=150, deadline=None)
+@given(shape=shapes, groups=st.integers(-1, 6), with_affine=st.booleans(), dtype=st.sampled_from(DTYPES))
+def test_group_norm(shape, groups, with_affine, dtype):
+    x = _meta(shape, dtype)
+    channels = shape[1] if len(shape) > 1 else 1
+    weight = _meta((channels,), dtype) if with_affine else None
+    _agree(F.group_norm, (x, groups, weight, weight), {})
+
+
+@pytest.mark.parametrize("func", [F.relu, F.gelu, F.silu])
+@pytest.mark.parametrize("inplace", [None, False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activations(func, inplace, dtype):
+    kwargs = {} if inplace is None or func is F.gelu else {"inplace": inplace}
+    _agree(func, (_meta((2, 3, 4), dtype),), kwargs)
+
+
+@pytest.mark.parametrize("p", [-0.1, 0.0, 0.5, 1.0, 1.5])
+@pytest.mark.parametrize("inplace", [False, True])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(4, 3), (0, 3)])
+def test_dropout(p, inplace, training, shape):
+    _agree(F.dropout, (_meta(shape), p, training, inplace), {})
+
+
+def test_no_answer_off_meta_or_for_other_ops():
+    assert shortcut(F.relu, (torch.zeros(2),), {}) is None
+    assert shortcut(F.linear, (_meta((2, 3)), _meta((4, 3))), {}) is None
+
+
+def test_the_common_layers_take_the_shortcut():
+    """A BatchNorm layer's call on meta is answered without torch's decomposition."""
+    from shapecheck.engine import shortcuts
+
+    x = _meta((8, 16, 5, 5))
+    layer = torch.nn.BatchNorm2d(16, device="meta")
+    args = (x, layer.running_mean, layer.running_var, layer.weight, layer.bias, True, 0.1, 1e-5)
+    assert shortcuts.shortcut(F.batch_norm, args, {}) is not None
