@@ -59,11 +59,16 @@ def check_source(source: str, path: str, settings: Settings | None = None) -> Re
 
     from .worker.isolation import isolated
 
+    from .engine import deadline
+
     settings = settings or Settings()
     with internal_errors(), isolated():
-        report = _check_once(source, path, settings)
-        if settings.prove_fixes and report.diagnostics:
-            report = attach_fixes(report, _rechecker(path, settings))
+        try:
+            report = _check_once(source, path, settings)
+            if settings.prove_fixes and report.diagnostics:
+                report = attach_fixes(report, _rechecker(path, settings))
+        finally:
+            deadline.start(None)  # no budget left running after the check
         return apply_suppressions(report)
 
 
@@ -346,6 +351,9 @@ def _trace_target(target, source_file) -> tuple[ModelResult, list[Diagnostic]]:
         diagnostics.insert(0, Diagnostic(rule=rule("SC130"), message=f"`{target.name}` accepts no input size: "
                                          f"{target.no_fit}", span=_class_span(target, source_file),
                                          model=target.name))
+    if trace.out_of_time:
+        diagnostics.append(Diagnostic(rule=rule("SC912"), message=f"`{target.name}`: {trace.stop_reason}",
+                                      span=_class_span(target, source_file), model=target.name))
     status = Status.PARTIAL if trace.stopped else Status.CHECKED
     if trace.stopped and not trace.records:
         status = Status.NOT_CHECKED

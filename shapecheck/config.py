@@ -36,6 +36,9 @@ class Settings:
     sites: Any = field(default=None, compare=False, repr=False)
 
     def notify(self, phase: str, model: str = "", line: int | None = None) -> None:
+        from .engine import deadline
+
+        deadline.start(self.timeout)
         if self.observer is not None:
             self.observer(phase, model, line)
 
@@ -65,16 +68,41 @@ def find_config(path: str) -> str | None:
         folder = parent
 
 
-def tool_table(config: str) -> dict:
-    """The `[tool.shapecheck]` table of a pyproject.toml; {} when it has none or cannot be read."""
+def tool_table(config: str, strict: bool = False) -> dict:
+    """The `[tool.shapecheck]` table of a pyproject.toml; {} when it has none. One that cannot
+    be read: {}, or with `strict` a UsageError naming it. The file is read again only when its
+    size or modification time changed."""
+    from .errors import UsageError
+
+    try:
+        stat = os.stat(config)
+        key = (config, stat.st_mtime_ns, stat.st_size)
+    except OSError as exc:
+        key, data = None, exc
+    if key is not None:
+        data = _TABLES.get(key)
+        if data is None:
+            data = _TABLES[key] = _parse_toml(config)
+    if isinstance(data, Exception):
+        if strict:
+            raise UsageError(f"{config}: cannot read it: {data}") from None
+        return {}
+    tool = data.get("tool")
+    table = tool.get("shapecheck", {}) if isinstance(tool, dict) else {}
+    return table if isinstance(table, dict) else {}
+
+
+_TABLES: dict[tuple, Any] = {}
+
+
+def _parse_toml(config: str):
+    """The parsed file, or the exception that stopped reading it."""
     try:
         import tomllib
     except ImportError:  # Python 3.10
         import tomli as tomllib
     try:
         with open(config, "rb") as handle:
-            data = tomllib.load(handle)
-    except (OSError, ValueError):
-        return {}
-    table = data.get("tool", {}).get("shapecheck", {})
-    return table if isinstance(table, dict) else {}
+            return tomllib.load(handle)
+    except (OSError, ValueError) as exc:
+        return exc

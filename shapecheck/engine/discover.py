@@ -19,14 +19,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from shapecheck.config import find_config
+from shapecheck.config import find_config, tool_table
 from shapecheck.errors import ShapecheckError, UsageError
 from shapecheck.source.inputs import DTYPES, InputSpec
-
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib
 
 _SIZE_SEPARATORS = re.compile(r"\s*[,x×X]\s*")
 
@@ -163,12 +158,7 @@ def read_config(path: str) -> dict[str, tuple[InputSpec, ...]]:
     config = find_config(path)
     if config is None:
         return {}
-    try:
-        with open(config, "rb") as handle:
-            data = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"{config}: cannot read it: {exc}") from None
-    table = data.get("tool", {}).get("shapecheck", {})
+    table = tool_table(config, strict=True)
     inputs = table.get("inputs", {}) if isinstance(table, dict) else {}
     if not isinstance(inputs, dict):
         raise UsageError(f"{config}: [tool.shapecheck] inputs must be a table such as "
@@ -187,11 +177,7 @@ def read_init_config(path: str) -> dict[str, dict]:
     config = find_config(path)
     if config is None:
         return {}
-    try:
-        with open(config, "rb") as handle:
-            table = tomllib.load(handle).get("tool", {}).get("shapecheck", {})
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"{config}: cannot read it: {exc}") from None
+    table = tool_table(config, strict=True)
     init = table.get("init", {}) if isinstance(table, dict) else {}
     if not isinstance(init, dict) or not all(isinstance(v, dict) for v in init.values()):
         raise UsageError(f"{config}: [tool.shapecheck] init must be a table such as "

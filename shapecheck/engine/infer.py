@@ -39,10 +39,12 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
+from . import deadline
 from ._compat import symbolic_tensor
 from .discover import InputSpec
 from .layers import expected_input
 from .loader import first_line
+from .shortcuts import shortcut
 from .symbolic import onto_trace_device
 from .usercode import StandInError, call_user, reraise_if_ours
 
@@ -265,13 +267,14 @@ def _first_working_trace(model, layout: Layout, path: str) -> SymbolicTrace:
     k = len(layout.free_axes)
     starts = [(s,) * k for s in PREFERRED.get(k, ())] or [()]
     candidates = starts + [(s,) * k for s in (128, 16, 8)][: 3 if k else 0]
-    working = next((sizes for sizes in candidates if _runs_plainly(model, layout, sizes)), None)
+    working = next((sizes for sizes in candidates if deadline.check() or _runs_plainly(model, layout, sizes)), None)
     if working is not None:
         trace = symbolic_trace(model, layout, working, path)
         if not trace.error:
             return trace
     best = None
     for sizes in candidates:
+        deadline.check()
         trace = symbolic_trace(model, layout, sizes, path)
         if not trace.error:
             return trace
@@ -369,6 +372,7 @@ class _Recorder(TorchFunctionMode):
         return x.new_empty(shape) if changed else x
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
+        deadline.check()
         args, kwargs = onto_trace_device(args, kwargs or {}, self.device)
         frame = sys._getframe(1)
         if getattr(func, "__name__", "") in ("view", "reshape") and _from_user(frame):
@@ -533,6 +537,7 @@ def _disagreements(model, layout: Layout, mask: torch.Tensor, rep, out_axis) -> 
     """Sizes where a static forward pass disagrees with the solved set."""
     wrong = []
     for point in _check_points(mask, rep):
+        deadline.check()
         said = bool(mask[tuple(v - 1 for v in point)]) if point else bool(mask)
         if runs(model, layout, point, out_axis) != said:
             wrong.append(point)
@@ -604,8 +609,10 @@ class _OnTraceDevice(TorchFunctionMode):
     """Tensors the model makes on the CPU in forward join the meta ones (see ``onto_trace_device``)."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
+        deadline.check()
         args, kwargs = onto_trace_device(args, kwargs or {}, "meta")
-        return call_user(func, *args, **kwargs)
+        quick = shortcut(func, args, kwargs)
+        return quick if quick is not None else call_user(func, *args, **kwargs)
 
 
 @contextmanager

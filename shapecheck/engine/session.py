@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ..diagnostics import Span
 from ..source.examples import find_examples
 from ..source.sites import factories
-from . import construct, discover, loader
+from . import construct, deadline, discover, loader
 from ..errors import UsageError, UserCodeStopped
 from .discover import InputSpec
 
@@ -198,6 +198,10 @@ def _infer(target: Target, spec, init: dict, strict: bool) -> str | None:
         found = _first_input(model) if missing_inputs(model, 1) else infer_inputs(model, spec.path)
     except (BuildError, discover.MissingArguments, UsageError):
         return ""
+    except deadline.OutOfTime as late:
+        target.problem = NotChecked("SC912", f"inferring an input size for {spec.name} {late.message}; give "
+                                    f"the input with --input or a `# shapecheck: input=...` hint")
+        return None
     except (UserCodeStopped, SystemExit) as exc:  # the model's code was stopped: not checked, and why
         stopped = as_stopped(exc, spec.path)
         target.problem = NotChecked(stopped.code, stopped.message, line=stopped.line)
@@ -297,12 +301,13 @@ def _trace(target: Target, inputs):
 
     static = _static_trace(target, inputs)
     batch = inputs[0][0][0] if inputs and inputs[0][0] else 0
-    if not target.symbolic or batch < 2 or not static.reshapes or _unsupported(static):
+    if not target.symbolic or batch < 2 or not static.reshapes or _unsupported(static) or static.out_of_time:
         return static
-    if _scales_with_batch(static, _trace_at_batch(target, inputs, batch + 1), batch):
-        return static
+    second = _trace_at_batch(target, inputs, batch + 1)
+    if second.out_of_time or _scales_with_batch(static, second, batch):
+        return static  # (out of time: the complete static trace stands)
     symbolic = Tracer(target.path, "symbolic", target.device).run(target.model, inputs)
-    if symbolic.stopped and not static.stopped and _unsupported(symbolic):
+    if symbolic.out_of_time or (symbolic.stopped and not static.stopped and _unsupported(symbolic)):
         return static  # torch's symbolic shapes could not follow this model; the static trace stands
     return symbolic
 

@@ -30,7 +30,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from ..diagnostics import ShapeRecord, shape_product
-from . import checks
+from . import checks, deadline
 from .discover import InputSpec, hint_text
 from .loader import first_line, user_line
 from .shortcuts import shortcut
@@ -85,6 +85,7 @@ class TraceResult:
     output_shapes: tuple = ()
     stopped: bool = False  # the trace could not go on; records are partial
     stop_reason: str = ""
+    out_of_time: float = 0.0  # the budget (s) that stopped it, when the deadline did
     # first sizes (in, out) of each reshape from the user's file that might move the batch
     reshapes: list[tuple] = field(default_factory=list)
     stages: list[tuple] = field(default_factory=list)  # (op, params) of each layer that resized H, W
@@ -129,6 +130,8 @@ class Tracer:
             self.result.output_shapes = tuple(shape_of(t) for t in _tensors(out))
         except TraceStopped as stop:
             self._stop(str(stop))
+        except deadline.OutOfTime as late:
+            self._out_of_time(late)
         except Exception as exc:  # an error no layer or op handler could place
             reraise_if_ours(exc)
             self._unplaced_error(exc)
@@ -163,6 +166,7 @@ class Tracer:
         return call
 
     def _run_layer(self, module, forward, args, kwargs):
+        deadline.check()
         name = self.names.get(id(module), type(module).__name__)
         line = self.frame_line(sys._getframe(2))
         tensors_in = _tensors((args, kwargs))
@@ -344,6 +348,15 @@ class Tracer:
         self.result.stopped = True
         self.result.stop_reason = reason
 
+    def _out_of_time(self, late) -> None:
+        """The budget ran out: the layers reached so far stand (a partial check)."""
+        where = self.result.records[-1].name if self.result.records else ""
+        after = f" after `{where}`" if where else ""
+        self.result.out_of_time = late.seconds
+        count = len(self.result.records)
+        self._stop(f"the trace {late.message}{after}; what came before ({count} layer{'s' if count != 1 else ''} "
+                   f"or op{'s' if count != 1 else ''}) is checked; pass --timeout to allow more")
+
     def _unsupplied(self, found, exc: Exception) -> str:
         """A None default that real callers replace was used: an event, and why the check stops."""
         if found is None:
@@ -399,6 +412,7 @@ class _Recorder(TorchFunctionMode):
         self.tracer = tracer
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
+        deadline.check()
         args, kwargs = onto_trace_device(args, kwargs or {}, self.tracer.device)
         line = self.tracer.caller_line(sys._getframe(1))
         if line is None:

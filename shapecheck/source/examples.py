@@ -85,9 +85,13 @@ def construction_examples(tree: ast.Module, names: frozenset[str]) -> dict[int, 
 
 
 def _calls(tree: ast.Module, classes: frozenset[str]) -> list:
-    context = _imports(tree, classes)
-    _scan_scope(tree.body, _Scope(None, is_module=True), context)
-    return context.found
+    """The example calls of `classes` in `tree`; kept on the tree (read-only) for later asks."""
+    kept = tree.__dict__.setdefault("_shapecheck_calls", {})
+    if classes not in kept:
+        context = _imports(tree, classes)
+        _scan_scope(tree.body, _Scope(None, is_module=True), context)
+        kept[classes] = context.found
+    return kept[classes]
 
 
 def _find(tree: ast.Module, classes: frozenset[str]) -> dict:

@@ -64,9 +64,10 @@ def _capture() -> dict[str, Any]:
 
 
 def _logger_levels() -> dict[str, tuple]:
-    loggers = {"": logging.root}
-    loggers.update((n, l) for n, l in logging.root.manager.loggerDict.items() if isinstance(l, logging.Logger))
-    return {name: (log.level, log.disabled, log.propagate) for name, log in loggers.items()}
+    """Logger name -> (level, disabled, propagate, the logger)."""
+    loggers = [("", logging.root)] + [(n, log) for n, log in logging.root.manager.loggerDict.items()
+                                      if isinstance(log, logging.Logger)]
+    return {name: (log.level, log.disabled, log.propagate, log) for name, log in loggers}
 
 
 def _torch_state(torch) -> dict[str, Any]:
@@ -108,11 +109,11 @@ def _restore(saved: dict[str, Any]) -> None:
 
 def _restore_loggers(levels: dict[str, tuple]) -> None:
     """Only the loggers that changed: `setLevel` clears every logger's cache."""
-    for name, (level, disabled, propagate) in levels.items():
-        log = logging.root if name == "" else logging.getLogger(name)
+    for level, disabled, propagate, log in levels.values():
         if log.level != level:
             log.setLevel(level)
-        log.disabled, log.propagate = disabled, propagate
+        if log.disabled != disabled or log.propagate != propagate:
+            log.disabled, log.propagate = disabled, propagate
 
 
 def _restore_cwd(cwd: str) -> None:

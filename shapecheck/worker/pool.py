@@ -30,6 +30,7 @@ from . import channel
 
 START_TIMEOUT = 180.0  # importing torch on a busy machine
 DUMP_WAIT = 0.5  # seconds for the stack dump of a check that ran past its deadline
+GRACE = 2.0  # seconds past the phase budget before a worker is killed (at least; a quarter more for long budgets)
 
 
 class Cancelled(Exception):
@@ -162,7 +163,10 @@ class Worker:
         return self._collect(settings.timeout, roots)
 
     def _collect(self, timeout: float, roots) -> _Outcome:
+        """The check's outcome. A phase may run `timeout` plus a grace period: the worker stops
+        a slow trace itself at `timeout` (a partial result); the kill is for code that hangs."""
         phase, blocked = _Phase(), []
+        timeout = timeout + max(GRACE, timeout / 4) if timeout > 0 else timeout
         deadline = time.monotonic() + timeout if timeout > 0 else None
         while True:
             message = self._next(deadline)

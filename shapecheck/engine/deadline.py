@@ -1,0 +1,42 @@
+"""The time budget of one phase of a check (a model's inference, its trace, a fix proof).
+
+`Settings.notify` starts a phase and its budget (`settings.timeout` seconds); the tracer and
+input inference call `check()` at every layer and op, so a model that is merely slow stops at
+the deadline with what was learned so far: the trace keeps the layers it reached (the model
+is `partial`, SC912), inference says it ran out of time (SC912, with the hint to give the
+input). The worker's parent kills a worker only later, for code that never reaches a layer
+(an endless loop in plain Python).
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..errors import UserCodeStopped
+
+_state = {"until": None, "seconds": 0.0}
+
+
+class OutOfTime(UserCodeStopped):
+    """The phase ran past its budget (a BaseException: user code cannot swallow it)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"stopped after {seconds:g} s (--timeout)", "SC912")
+        self.seconds = seconds
+
+
+def start(seconds: float | None) -> None:
+    """A new phase: `seconds` from now (None or <= 0: no budget)."""
+    _state["seconds"] = seconds or 0.0
+    _state["until"] = time.monotonic() + seconds if seconds and seconds > 0 else None
+
+
+def expired() -> bool:
+    until = _state["until"]
+    return until is not None and time.monotonic() > until
+
+
+def check() -> None:
+    """Raise OutOfTime once the current phase is past its budget (and at every call after)."""
+    if expired():
+        raise OutOfTime(_state["seconds"])
