@@ -263,7 +263,7 @@ def _check_once(source: str, path: str, settings: Settings) -> Report:
     try:
         prepared = session.prepare(source, path, settings)
     except LoadError as exc:
-        code = "SC901" if exc.kind == "syntax" else "SC902"
+        code = {"syntax": "SC901", "missing": "SC907"}.get(exc.kind, "SC902")
         return _syntax_report(path, code, exc.message, exc.line, exc.column, source)
     except (UserCodeStopped, SystemExit) as exc:  # the file's top level, not one model
         return Report(path=path, diagnostics=(stopped_diagnostic(exc, path, source),), source=source)
@@ -284,7 +284,11 @@ def _syntax_report(path: str, code: str, message: str, line: int | None, column:
                    source: str = "") -> Report:
     """The report of a file that cannot be read or loaded: one SC901 or SC902 diagnostic."""
     span = _point(path, line, column) if line else None
-    message = f"{'syntax error' if code == 'SC901' else 'cannot load the file'}: {message}"
+    if code == "SC907":
+        message = (f"{message}: a package this file needs is not installed where shapecheck runs, so its "
+                   f"models were not checked; install it, or run shapecheck in the model's environment")
+    else:
+        message = f"{'syntax error' if code == 'SC901' else 'cannot load the file'}: {message}"
     return Report(path=path, diagnostics=(Diagnostic(rule=rule(code), message=message, span=span),), source=source)
 
 
@@ -358,6 +362,10 @@ def _trace_target(target, source_file) -> tuple[ModelResult, list[Diagnostic]]:
     if trace.stopped and not trace.records:
         status = Status.NOT_CHECKED
     if target.guessed:
+        diagnostics, status = _at_guessed_size(target, diagnostics, source_file), Status.NOT_CHECKED
+    elif target.borrowed and any(d.severity is Severity.ERROR for d in diagnostics):
+        target.guessed = (f"the example input of `{target.borrowed}` (the same class), "
+                          f"{' and '.join('×'.join(map(str, i.shape)) for i in target.inputs)}, does not fit it")
         diagnostics, status = _at_guessed_size(target, diagnostics, source_file), Status.NOT_CHECKED
     result = _result(target, status, records=tuple(trace.records), reason=trace.stop_reason or target.guessed,
                      outputs=trace.output_shapes)

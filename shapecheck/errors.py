@@ -50,6 +50,14 @@ class UserCodeStopped(BaseException):
         self.line = line
 
 
+class MissingPackage(UserCodeStopped):
+    """User code used a name whose import failed (a package not installed where shapecheck
+    runs): the model cannot be checked here (SC907), which is not a shape error."""
+
+    def __init__(self, message: str, path: str = "", line: int | None = None) -> None:
+        super().__init__(message, "SC907", path, line)
+
+
 @contextmanager
 def internal_errors():
     """Turn any exception other than shapecheck's own errors into an InternalError (the

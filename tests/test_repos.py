@@ -25,8 +25,11 @@ def models(relative: str) -> dict:
 def test_factories_are_models_under_their_own_names():
     found, _ = models("zoo/models/resnetish.py")
     assert found["ResNetish8"] == ("checked", "ResNetish", "factory", "ResNetish8()", ((2, 3, 32, 32),), "example")
-    assert found["ResNetish12"][:4] == ("checked", "ResNetish", "factory", "ResNetish12()")
-    assert found["ResNetish12"][5] == "inferred"
+    # the same class as ResNetish8: its example fits, and is used (no inference)
+    assert found["ResNetish12"] == ("checked", "ResNetish", "factory", "ResNetish12()", ((2, 3, 32, 32),), "example")
+    # the same class, but one input channel: the shared example does not fit, the input is inferred
+    assert found["ResNetishGray"][:4] == ("checked", "ResNetish", "factory", "ResNetishGray()")
+    assert found["ResNetishGray"][4][0][1] == 1 and found["ResNetishGray"][5] == "inferred"
     # `if pretrained:` does not run with the defaults, so the torchvision-style factory is built
     assert found["resnetish_pretrained"][:3] == ("checked", "ResNetish", "factory")
     # the class and the block it is given are checked through the factories

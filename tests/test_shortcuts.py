@@ -67,6 +67,15 @@ def test_group_norm(shape, groups, with_affine, dtype):
     _agree(F.group_norm, (x, groups, weight, weight), {})
 
 
+@settings(max_examples=150, deadline=None)
+@given(shape=shapes, out=st.integers(0, 4), inner=st.integers(0, 5), with_bias=st.booleans(),
+       bias_size=st.integers(0, 4), dtype=st.sampled_from(DTYPES), weight_dtype=st.sampled_from(DTYPES))
+def test_linear(shape, out, inner, with_bias, bias_size, dtype, weight_dtype):
+    weight = _meta((out, inner), weight_dtype)
+    bias = _meta((bias_size,), weight_dtype) if with_bias else None
+    _agree(F.linear, (_meta(shape, dtype), weight, bias), {})
+
+
 @pytest.mark.parametrize("func", [F.relu, F.gelu, F.silu])
 @pytest.mark.parametrize("inplace", [None, False, True])
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -85,7 +94,7 @@ def test_dropout(p, inplace, training, shape):
 
 def test_no_answer_off_meta_or_for_other_ops():
     assert shortcut(F.relu, (torch.zeros(2),), {}) is None
-    assert shortcut(F.linear, (_meta((2, 3)), _meta((4, 3))), {}) is None
+    assert shortcut(F.conv2d, (_meta((2, 3, 4, 4)), _meta((4, 3, 1, 1))), {}) is None
 
 
 def test_the_common_layers_take_the_shortcut():

@@ -19,7 +19,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from ..errors import UsageError, UserCodeStopped
+from ..errors import MissingPackage, UsageError, UserCodeStopped
 from ..source import sites as source_sites
 from . import discover, loader
 from .build import BuildError, build
@@ -158,16 +158,24 @@ def _config_class(obj) -> bool:
 
 
 def _first(candidates, spec, init, strict, context) -> Construction | None:
+    """The first candidate that builds. None when none does; when one failed only for want of a
+    package that is not installed, that is raised (MissingPackage) rather than a guess."""
+    missing = None
     for candidate in candidates:
         try:
             candidate.model = build_with(candidate, spec, init, strict, context, "meta")
         except (BuildError, discover.MissingArguments, UsageError, SystemExit):
+            continue
+        except MissingPackage as exc:
+            missing = missing or exc
             continue
         except UserCodeStopped as exc:  # a side effect refused: this way of building is not for checking
             if exc.code != "SC910":
                 raise
             continue
         return candidate
+    if missing is not None:
+        raise missing
     return None
 
 

@@ -46,6 +46,7 @@ class ModelSpec:
     hint: tuple[InputSpec, ...] | None = None
     example: tuple[InputSpec, ...] | None = None
     example_line: int | None = None
+    example_from: str = ""  # the model whose example this one shares (a factory of the same class)
     is_used_by_other: bool = False
     hint_line: int | None = None
     hint_error: str | None = None

@@ -591,6 +591,17 @@ def _runs_plainly(model, layout: Layout, sizes) -> bool:
     return True
 
 
+def runs_at(model, inputs) -> bool:
+    """A model built on meta runs on empty inputs of these shapes (`InputSpec`s), plainly."""
+    xs = [torch.empty(i.shape, dtype=getattr(torch, i.dtype), device="meta") for i in inputs]
+    try:
+        with torch.no_grad(), torch.device("meta"), _OnTraceDevice(), shape_only_rnns(model):
+            call_user(model, *xs)
+    except Exception:  # noqa: BLE001 - any failure of the user's model at these shapes: they do not fit
+        return False
+    return True
+
+
 def _forward(model, layout: Layout, sizes):
     """The model on an empty input of this size: meta tensors, or fake ones for a model on cpu/cuda."""
     device = _device(model)

@@ -42,6 +42,7 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
+from shapecheck.errors import MissingPackage
 from shapecheck.diagnostics import Span
 from shapecheck.source import SourceError, char_column, read_source, split_lines, universal_lines
 
@@ -82,7 +83,8 @@ FACTORY_MODULES = ("torchvision.models", "timm")
 class LoadError(Exception):
     """The file cannot be loaded: a syntax error, a failing import, or a failing module.
 
-    `kind` is "syntax", "import" (a top-level import raised ImportError) or "exec" (a
+    `kind` is "syntax", "import" (a top-level import raised ImportError), "missing" (only
+    failed imports, nothing else to check: a package not installed here) or "exec" (a
     top-level import raised something else while running the imported module).
     """
 
@@ -230,12 +232,15 @@ def _run_top_statement(stmt: ast.stmt, namespace: dict, src: SourceFile, flags: 
     try:
         with contextlib.redirect_stderr(io.StringIO()):
             exec(code, namespace)
+    except MissingPackage as exc:  # a top-level statement that uses a name whose import failed
+        skipped.append(Skipped(stmt.lineno, end, exc.message, failed=True))
     except (Exception, SystemExit) as exc:
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             error = _import_error(stmt, exc, src)
             if error.kind != "import":  # a module of the user's that fails: the file cannot load
                 raise error from None
             skipped.append(Skipped(stmt.lineno, end, error.message, True, _imported_name(stmt)))
+            _bind_unavailable(stmt, exc, namespace, src.path)
             return
         if isinstance(exc, ImportError) and isinstance(stmt, ast.If):
             line = user_line(exc, src.path) or stmt.lineno
@@ -263,6 +268,44 @@ def user_line(exc: BaseException, path: str) -> int | None:
             line = tb.tb_lineno
         tb = tb.tb_next
     return line
+
+
+class Unavailable:
+    """Stands for a name whose import failed: any use stops the model that uses it with
+    MissingPackage (SC907, a note on the environment), not with a NameError that would read
+    as the user's bug."""
+
+    def __init__(self, name: str, package: str, path: str) -> None:
+        self._what = (name, package, path)
+
+    def _stop(self, *args, **kwargs):
+        name, package, path = self._what
+        frame, line = sys._getframe(1), None
+        while frame is not None and line is None:
+            line = frame.f_lineno if frame.f_code.co_filename == path else None
+            frame = frame.f_back
+        raise MissingPackage(f"`{name}` comes from `{package}`, which is not installed where shapecheck runs: "
+                             f"the model was not checked (install `{package}` to check it)", path if line else "", line)
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        self._stop()
+
+    __call__ = __getitem__ = __iter__ = _stop
+
+    def __repr__(self) -> str:
+        return f"<{self._what[0]}: {self._what[1]} is not installed>"
+
+
+def _bind_unavailable(stmt: ast.Import | ast.ImportFrom, exc: BaseException, namespace: dict, path: str) -> None:
+    """Each name a failed import would have bound stands for the package that is missing."""
+    package = getattr(exc, "name", None) or _imported_name(stmt)
+    for alias in stmt.names:
+        if alias.name == "*":
+            continue
+        bound = alias.asname or (alias.name if isinstance(stmt, ast.ImportFrom) else alias.name.split(".")[0])
+        namespace.setdefault(bound, Unavailable(bound, package.split(".")[0], path))
 
 
 def _imported_name(stmt: ast.Import | ast.ImportFrom) -> str:

@@ -19,7 +19,7 @@ from ..diagnostics import Span
 from ..source.examples import find_examples
 from ..source.sites import factories
 from . import construct, deadline, discover, loader
-from ..errors import UsageError, UserCodeStopped
+from ..errors import MissingPackage, UsageError, UserCodeStopped
 from .discover import InputSpec
 
 
@@ -61,6 +61,7 @@ class Target:
     accepted: str = ""  # the input sizes inference found the model to accept
     no_fit: str = ""  # why no input size at all fits, when inference proved that none does
     guessed: str = ""  # why the inferred input is only a guess: every size tried failed
+    borrowed: str = ""  # the input is the example of this other model of the same class
     construction: construct.Construction | None = None  # how it is built (None: not decided)
     context: construct.Context | None = None
 
@@ -80,7 +81,7 @@ def prepare(source: str, path: str, settings) -> Prepared:
     specs = _with_factories(specs, src, loaded.namespace)
     missing = loaded.missing_imports
     if missing and not specs:  # nothing to check: the failed import is the likely reason
-        raise loader.LoadError(missing[0].reason, missing[0].line, None, "import")
+        raise loader.LoadError(missing[0].reason, missing[0].line, None, "missing")
     if settings.models:
         chosen = [s for s in specs if s.name in settings.models]
         if specs and not chosen:
@@ -136,7 +137,19 @@ def _with_factories(specs: list, src, namespace: dict) -> list:
     for spec in made:
         if spec.name in examples:
             spec.example, spec.example_line = examples[spec.name]
+    _share_examples(made, {name: built for name, (built, _) in found.items()}, find_examples(src))
     return sorted(specs + made, key=lambda spec: spec.line)
+
+
+def _share_examples(made: list, builds: dict[str, str], class_examples: dict) -> None:
+    """A factory with no example of its own takes the one of its class, or of a factory that
+    builds the same class (`test()` runs `ResNet18()` on 1×3×32×32: ResNet34 is the same class)."""
+    shared = {builds[s.name]: (s.example, s.example_line, s.name) for s in reversed(made) if s.example}
+    for built, (example, line) in class_examples.items():
+        shared.setdefault(built, (example, line, built))
+    for spec in made:
+        if spec.example is None and builds[spec.name] in shared:
+            spec.example, spec.example_line, spec.example_from = shared[builds[spec.name]]
 
 
 def _call_of(name: str) -> ast.expr:
@@ -167,15 +180,31 @@ def _target(spec, src, cli, config, init, several: bool, symbolic: bool, built: 
     except discover.MissingArguments as exc:  # quiet when the file builds it with arguments itself
         target.problem = NotChecked("SC904", str(exc), quiet=spec.is_used_by_other or built)
         return target
+    except MissingPackage as exc:
+        target.problem = NotChecked("SC907", exc.message, line=exc.line, quiet=spec.is_used_by_other)
+        return target
     given += [("example", target.construction.example), ("example", spec.example)]
     for source, value in given:
-        if value:
+        if value and (value is not spec.example or not spec.example_from or _borrowed_fits(target, value)):
             target.inputs, target.input_source = tuple(value), source
+            target.borrowed = spec.example_from if value is spec.example else ""
             return target
     failed = _infer(target, spec, init, not several)
     if failed is not None:
         target.problem = needs_input(spec, quiet=spec.is_used_by_other or built, reason=failed)
     return target
+
+
+def _borrowed_fits(target: Target, inputs) -> bool:
+    """Whether the example of another model of the same class runs through this one (else its
+    input is inferred)."""
+    from .build import BuildError
+    from .infer import runs_at
+
+    try:
+        return runs_at(build_target(target), inputs)
+    except (BuildError, discover.MissingArguments, UsageError):
+        return False
 
 
 def _infer(target: Target, spec, init: dict, strict: bool) -> str | None:

@@ -1,8 +1,8 @@
 """Shape-only answers for the few layers whose meta kernels are slow.
 
-On the meta device, batch norm, layer norm, group norm and the common activations run
-torch's Python decompositions (several milliseconds a call, most of a ResNet's trace),
-although their output is a tensor of the input's shape. `shortcut(func, args, kwargs)` gives
+On the meta device, linear layers, batch norm, layer norm, group norm and the common
+activations run torch's Python decompositions (milliseconds a call, most of a ResNet's or a
+LeNet's trace), although their output shape is plain: the input's, or its last size replaced. `shortcut(func, args, kwargs)` gives
 that tensor when the call is certainly valid: every tensor on meta, every size a plain int,
 and each size the layer requires already checked equal. Anything else (a symbolic size, a
 fake tensor, a size that does not fit, an argument not understood) returns None and the call
@@ -48,7 +48,7 @@ def _batch_norm(input, running_mean, running_var, weight=None, bias=None, traini
     if input.dim() < 2 or not _floating(input):
         return None
     channels = input.shape[1]
-    if not all(_vector(t, channels, input.dtype) for t in (running_mean, running_var, weight, bias)):
+    if channels == 0 or not all(_vector(t, channels, input.dtype) for t in (running_mean, running_var, weight, bias)):
         return None
     if training and math.prod(input.shape) // channels <= 1:  # torch's "more than 1 value" error
         return None
@@ -73,11 +73,21 @@ def _group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     if input.dim() < 2 or not _floating(input) or type(num_groups) is not int or num_groups <= 0:
         return None
     channels = input.shape[1]
-    if channels % num_groups or input.shape[0] == 0 or input.numel() <= 1:  # torch's "more than 1 value"
+    if channels % num_groups or input.shape[0] == 0:
+        return None
+    if input.shape[0] * channels // num_groups * math.prod(input.shape[2:]) <= 1:  # torch's "more than 1 value"
         return None
     if not all(_vector(t, channels, input.dtype) for t in (weight, bias)):
         return None
     return torch.empty_like(input)
+
+
+def _linear(input, weight, bias=None):
+    if not _floating(input) or input.dim() < 1 or not _plain_meta(weight) or weight.dim() != 2:
+        return None
+    if weight.dtype != input.dtype or input.shape[-1] != weight.shape[1] or not _vector(bias, weight.shape[0], input.dtype):
+        return None
+    return torch.empty(tuple(input.shape[:-1]) + (weight.shape[0],), dtype=input.dtype, device="meta")
 
 
 def _activation(input, *args, **kwargs):
@@ -99,6 +109,7 @@ def _dropout(input, p=0.5, training=True, inplace=False):
 
 
 _RULES = {
+    F.linear: _linear,
     F.batch_norm: _batch_norm,
     F.layer_norm: _layer_norm,
     F.group_norm: _group_norm,

@@ -20,10 +20,10 @@ class Block(nn.Module):
 
 
 class ResNetish(nn.Module):
-    def __init__(self, block, num_blocks, num_classes=10):
+    def __init__(self, block, num_blocks, num_classes=10, in_channels=3):
         super().__init__()
         self.in_planes = 16
-        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, padding=1, bias=False)
         self.layer1 = self._make_layer(block, 16, num_blocks[0], 1)
         self.layer2 = self._make_layer(block, 32, num_blocks[1], 2)
         self.linear = nn.Linear(32, num_classes)
@@ -47,6 +47,10 @@ def ResNetish8():
 
 def ResNetish12(num_classes=100):
     return ResNetish(Block, [2, 3], num_classes=num_classes)
+
+
+def ResNetishGray():
+    return ResNetish(Block, [1, 1], in_channels=1)
 
 
 def resnetish_pretrained(pretrained=False, **kwargs):
