@@ -171,10 +171,10 @@ class Diagnostic:
 
 @dataclass(frozen=True, slots=True)
 class ShapeRecord:
-    """One layer call or one shape-changing op, in execution order."""
+    """One layer call, one shape-changing op or one op that merges tensors, in execution order."""
 
     name: str  # "conv1", "features.0", or the op ("view") for calls in forward
-    kind: str  # "module" or "op"
+    kind: str  # "module", "op", or "merge" (an op on two or more tensors that keeps the shape: a residual add)
     op: str  # "Conv2d", "Linear", "view", "cat", ...
     in_shapes: tuple[tuple, ...]
     out_shapes: tuple[tuple, ...]

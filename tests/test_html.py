@@ -4,18 +4,21 @@ import glob
 import json
 import os
 import re
+import textwrap
 
 import pytest
 
-from shapecheck.api import check_file
-from shapecheck.diagnostics import ModelResult, Report, ShapeRecord, Status
+from shapecheck.api import check_file, check_source
+from shapecheck.diagnostics import Diagnostic, ModelResult, Report, ShapeRecord, Span, Status
 from shapecheck.frontends.cli import main
+from shapecheck.rules.catalog import rule
 
 pytest.importorskip("grandalf")
 from shapecheck.render import graph  # noqa: E402
 from shapecheck.render.html import page_data, page_name, render_page  # noqa: E402
+from shapecheck.render.terminal import shape_table  # noqa: E402
 
-from conftest import EXAMPLES  # noqa: E402
+from conftest import CASES, EXAMPLES  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +29,11 @@ def resnet():
 @pytest.fixture(scope="module")
 def lenet_bug():
     return check_file(os.path.join(EXAMPLES, "lenet_bug.py"))
+
+
+@pytest.fixture(scope="module")
+def more_layers():
+    return check_file(os.path.join(CASES, "more_layers.py"))
 
 
 def _model(report, name):
@@ -41,10 +49,43 @@ def test_records_name_the_records_that_made_their_inputs(resnet):
     at = {r.name: i for i, r in enumerate(model.records)}
     assert model.records[at["stem.0"]].sources == (-1,)
     assert model.records[at["stem.1"]].sources == (at["stem.0"],)
-    # layer2's input is relu(layer1's bn2 + its identity shortcut): both branches feed it
-    assert model.records[at["layer2.conv1"]].sources == (at["layer1.bn2"], at["stem.2"])
-    assert model.records[at["layer2.shortcut.0"]].sources == (at["layer1.bn2"], at["stem.2"])
     assert model.records[at["fc"]].sources == (at["flatten"],)
+
+
+def test_a_residual_add_is_a_record_of_its_own_that_both_branches_feed(resnet):
+    model = _model(resnet, "ResNetSmall")
+    at = {r.name: i for i, r in enumerate(model.records) if r.kind == "module"}
+    add = at["layer1.bn2"] + 1  # relu(bn2(...) + x): the add, not the relu that keeps its shape
+    assert (model.records[add].kind, model.records[add].op, model.records[add].scope) == ("merge", "add", "layer1")
+    assert model.records[add].sources == (at["layer1.bn2"], at["stem.2"])  # the branch, then the shortcut
+    assert model.records[at["layer2.conv1"]].sources == (add,)
+    assert model.records[at["layer2.shortcut.0"]].sources == (add,)
+
+
+def test_a_merge_needs_two_tensors_of_the_data_flow():
+    records = check_source(textwrap.dedent("""\
+        import torch
+        from torch import nn
+        from torch.nn import functional as F
+
+        # shapecheck: input=(2, 8)
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(8, 8)
+                self.scale = nn.Parameter(torch.ones(8))
+
+            def forward(self, x):
+                y = F.relu(self.fc(x)) * self.scale
+                return torch.where(y > 0, y, x) + x * 2
+        """), "net.py").models[0].records
+    assert [(r.kind, r.op) for r in records] == [("module", "Linear"), ("merge", "where"), ("merge", "add")]
+    assert records[1].sources == (0, -1) and records[2].sources == (1, -1)
+
+
+def test_the_text_table_leaves_merges_out(resnet):
+    table = shape_table(_model(resnet, "ResNetSmall"))
+    assert table.row_count == sum(r.kind != "merge" for r in _model(resnet, "ResNetSmall").records)
 
 
 def test_records_know_the_forward_that_called_them(resnet):
@@ -55,8 +96,8 @@ def test_records_know_the_forward_that_called_them(resnet):
 
 def test_sources_survive_the_round_trip(resnet):
     assert Report.from_dict(resnet.to_dict()) == resnet
-    layer = resnet.to_dict()["models"][1]["layers"][7]
-    assert layer["sources"] == [6, 2] and layer["scope"] == "layer2"
+    layer = resnet.to_dict()["models"][1]["layers"][8]
+    assert layer["sources"] == [7] and layer["scope"] == "layer2"
 
 
 def test_old_documents_without_sources_still_load():
@@ -102,13 +143,30 @@ def test_a_block_that_differs_or_holds_a_finding_is_not_folded():
     assert graph.build(_blocks(4), marked={5}).groups["g:layers.0"].count == 2
 
 
-def test_branches_sit_side_by_side_and_a_skip_goes_round(resnet):
+def test_a_module_list_called_in_turn_with_other_layers_leaves_its_blocks_in_place():
+    records = (_rec("downs.0.conv", (-1,)), _rec("pool", (0,)), _rec("downs.1.conv", (1,), (2, 9)), _rec("pool", (2,)))
+    shape = graph.build(ModelResult("M", "m.py", 1, ((2, 8),), "cli", Status.CHECKED, records))
+    assert "g:downs" not in shape.groups and shape.groups["g:downs.1"].label == "downs.1"
+    assert shape.groups[graph.ROOT].layers == [["in"], ["g:downs.0"], ["r1"], ["g:downs.1"], ["r3"]]  # no loop
+
+
+def test_branches_sit_side_by_side_and_meet_at_the_add(resnet):
     shape = graph.build(_model(resnet, "ResNetSmall"))
     layer2 = shape.groups["g:layer2"]
-    assert any({"r7", "g:layer2.shortcut"} <= set(rank) for rank in layer2.layers)
-    root = shape.groups[graph.ROOT]
-    skip = next(e for e in root.edges if e[:2] == ["g:stem", "g:layer2"])
-    assert len(skip[2]) == 1 and any(skip[2][0] in rank and "g:layer1" in rank for rank in root.layers)
+    assert layer2.layers[0] == ["r8", "g:layer2.shortcut"] and layer2.layers[-1] == ["r14"]  # conv1 | shortcut
+    into_add = {tuple(link[:2]) for link in shape.links if link[1] == "r14"}
+    assert into_add == {("r11", "r14"), ("r13", "r14")}  # bn2 and the shortcut's bn
+
+
+def test_a_skip_into_an_open_block_has_a_lane_of_its_own(resnet):
+    shape = graph.build(_model(resnet, "ResNetSmall"))
+    skip = next(link for link in shape.links if link[:2] == ["r2", "r7"])  # stem's relu -> layer1's add
+    assert skip[2] == [["g:stem", 3], ["", 1], ["g:layer1", 5]]  # out of stem, stem -> layer1, into layer1
+    layer1 = shape.groups["g:layer1"]
+    assert layer1.edges[5][:2] == [graph.ENTRY, "r7"]
+    lane = layer1.edges[5][2]  # beside conv1, bn1, conv2 and bn2, whose rows it shares
+    assert [row for row in layer1.layers if set(row) & set(lane)] == [[f"r{i}", d] for i, d in zip(range(3, 7), lane)]
+    assert graph.ENTRY not in sum(layer1.layers, []) and graph.EXIT not in sum(layer1.layers, [])
 
 
 def test_findings_land_on_the_layer_they_are_about(lenet_bug):
@@ -116,6 +174,35 @@ def test_findings_land_on_the_layer_they_are_about(lenet_bug):
     marked = graph.marked_records(model, lenet_bug.diagnostics)
     by_code = {lenet_bug.diagnostics[n].code: model.records[i].name for i, ns in marked.items() for n in ns}
     assert by_code == {"SC101": "fc1", "SC201": "view"}
+
+
+def test_a_call_that_failed_before_it_was_recorded_is_the_node_its_finding_lands_on(more_layers):
+    models = {m["name"]: m for m in page_data(more_layers)["models"]}
+    codes = [d.code for d in more_layers.diagnostics]
+    attend = models["Attend"]["graph"]  # fails at its first layer: nothing recorded
+    failed = f"x{codes.index('SC105')}"
+    assert set(attend["nodes"]) == {graph.INPUT, failed} and [link[:2] for link in attend["links"]] == [["in", failed]]
+    assert attend["nodes"][failed]["name"] == "attn" and attend["nodes"][failed]["line"] == 23  # where it is called
+    shuffle = models["PixelShuffleWrong"]["graph"]
+    failed = f"x{codes.index('SC501')}"
+    assert shuffle["nodes"][failed]["findings"] == [codes.index("SC501")]
+    assert [link[:2] for link in shuffle["links"]][-1] == ["r0", failed]  # after the conv, the last record
+
+
+def test_an_op_is_found_by_its_name_only_at_its_line():
+    records = (_rec("add", (-1,), kind="merge", op="add"), _rec("fc", (0,)))
+    model = ModelResult("M", "m.py", 1, ((2, 8),), "cli", Status.CHECKED, records)
+    here, later = (Diagnostic(rule("SC502"), "fails", Span("m.py", line, 0, line, 5), "M", facts=(("layer", "add"),))
+                   for line in (1, 9))
+    assert graph.finding_record(model, here) == 0
+    assert graph.finding_record(model, later) is None  # another add, which failed before it was recorded
+
+
+def test_a_finding_about_the_whole_model_lands_on_its_input():
+    report = check_file(os.path.join(CASES, "no_input_fits.py"))
+    number = next(n for n, d in enumerate(report.diagnostics) if d.code == "SC130")
+    nodes = next(m for m in page_data(report)["models"] if m["name"] == "Net")["graph"]["nodes"]
+    assert nodes[graph.INPUT]["findings"] == [number]
 
 
 def test_small_models_open_every_group_and_big_ones_only_where_findings_are(resnet):

@@ -1,4 +1,5 @@
-"""Run a model's forward pass without data and record every layer and shape-changing op.
+"""Run a model's forward pass without data and record every layer, every shape-changing op and
+every op that combines two or more tensors of the data flow (a residual ``x + y``: a "merge").
 
 The trace is eager (Python control flow just runs) on shape-only tensors: plain meta
 tensors, torch's fake tensors, or fake tensors with a ShapeEnv whose batch dimension is a
@@ -227,6 +228,8 @@ class Tracer:
         changed = bool(in_shapes) and shape_of(out_tensors[0]) != in_shapes[0]
         if op in RECORDED_OPS or changed:
             self._record("op", op, op, line, in_shapes, out, func=func, args=args, kwargs=kwargs, inputs=tensors_in)
+        elif self._merges(tensors_in):
+            self._record("merge", op, op, line, in_shapes, out, func=func, args=args, kwargs=kwargs, inputs=tensors_in)
         else:
             self._pass_through(tensors_in, out)
         self._carry_origin(args, out, made_by=(op, line) if op in RESHAPE_OPS else None)
@@ -323,6 +326,10 @@ class Tracer:
             if entry is not None and entry[0] is t:
                 found.update(dict.fromkeys(entry[1]))
         return tuple(found)
+
+    def _merges(self, tensors) -> bool:
+        """Two or more distinct inputs carry data from the model's input (weights and constants do not)."""
+        return len({id(t) for t in tensors if self._sources_of((t,))}) > 1
 
     def _pass_through(self, tensors_in, out):
         """An op not recorded: its outputs come from whatever made its inputs."""

@@ -16,7 +16,9 @@ header a{color:var(--accent)}
 .meta{color:var(--mute);margin-left:auto;font-size:13px}
 main{display:flex;height:calc(100% - 45px)}
 #graphs{flex:1;overflow:auto;padding:12px 18px}
-aside{width:min(480px,42vw);overflow:auto;border-left:1px solid var(--line);background:var(--panel);padding:12px 14px}
+aside{width:min(480px,42vw);display:flex;flex-direction:column;gap:8px;border-left:1px solid var(--line);
+background:var(--panel);padding:12px 14px}
+#notes{flex:0 1 auto;overflow:auto;min-height:0}
 h2{font-size:15px;margin:6px 0 8px}
 h2 small{color:var(--mute);font-weight:normal;margin-left:8px}
 .model{margin-bottom:24px}
@@ -58,7 +60,7 @@ margin:0 0 10px;cursor:pointer}
 #details dt{color:var(--mute)}
 #details dd{margin:0;font-family:ui-monospace,Menlo,Consolas,monospace}
 #code{font:12px/1.5 ui-monospace,Menlo,Consolas,monospace;background:var(--code);border-radius:6px;
-max-height:46vh;overflow:auto;padding:6px 0}
+flex:0 0 auto;max-height:46vh;overflow:auto;padding:6px 0}
 #code .ln{white-space:pre;padding:0 10px 0 0}
 #code .ln.hl{background:color-mix(in srgb,var(--accent) 16%,transparent)}
 #code .no{display:inline-block;width:3.5em;text-align:right;padding-right:10px;color:var(--mute);user-select:none}
@@ -76,7 +78,7 @@ PAGE_JS = r"""
 "use strict";
 const T0 = performance.now();
 const D = JSON.parse(document.getElementById("data").textContent);
-const NW = 184, NH = 42, GAP = 26, VGAP = 40, PAD = 12, HDR = 22, DW = 6;
+const NW = 184, NH = 42, GAP = 26, VGAP = 40, PAD = 12, HDR = 22, DW = 6, PORT = 24;
 const esc = s => String(s).replace(/[&<>"]/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]));
 const cut = (s, n) => s.length > n ? s.slice(0, n - 1) + "…" : s;
 const views = [];
@@ -84,8 +86,11 @@ const views = [];
 function Model(m, index) {
   this.m = m; this.g = m.graph; this.index = index;
   this.open = new Set(this.g.open);
+  this.ins = {};  // node -> the nodes whose tensors it takes
+  for (const [src, dst] of this.g.links) (this.ins[dst] = this.ins[dst] || []).push(src);
   this.el = document.createElement("div");
   this.el.className = "model";
+  this.el.dataset.model = m.name;
   document.getElementById("graphs").appendChild(this.el);
 }
 
@@ -97,8 +102,19 @@ Model.prototype.size = function (id) {
     const inner = this.measure(id);
     return {w: inner.w + 2 * PAD, h: inner.h + HDR + PAD};
   }
-  return {w: NW, h: NH};
+  return {w: this.width(id), h: NH};
 };
+
+// A node that takes two or more tensors is wide enough to label each one at its own port.
+Model.prototype.width = function (id) {
+  const ins = this.ins[id] || [];
+  if (ins.length < 2) return NW;
+  return Math.max(NW, ins.reduce((t, src) => t + labelWidth(this.shapeOf(src)) + PORT, 0));
+};
+
+Model.prototype.shapeOf = function (id) { return this.g.nodes[id] ? this.g.nodes[id].outs[0] || "" : ""; };
+
+const labelWidth = text => 6.4 * text.length + 6;
 
 Model.prototype.measure = function (gid) {
   if (this.sizes[gid]) return this.sizes[gid];
@@ -177,8 +193,7 @@ Model.prototype.nodeSvg = function (id) {
   } else {
     const n = this.g.nodes[id];
     cls += (n.kind === "input" ? " input" : "") + (n.findings.length ? " bad" : "") + (this.sel === id ? " sel" : "");
-    const last = n.name.split(".").pop();
-    title = n.kind === "module" ? `${last} · ${n.op}` : n.kind === "input" ? "input" : n.op;
+    title = this.title(id);
     sub = (n.outs[0] || "") + (n.line ? `  :${n.line}` : "");
   }
   return `<g class="${cls}" data-id="${esc(id)}"><rect x="${b.x}" y="${b.y}" width="${b.w}" height="${b.h}" rx="6"/>` +
@@ -186,33 +201,61 @@ Model.prototype.nodeSvg = function (id) {
     `<text class="sub" x="${b.x + 10}" y="${b.y + 33}">${esc(cut(sub, 30))}</text></g>`;
 };
 
+// "conv1 · Conv2d" (the name inside its group: "downs.0" at the top), "add" for an op, "input".
+Model.prototype.title = function (id) {
+  const n = this.g.nodes[id], holder = this.g.parent[id].slice(2) + ".";
+  if (n.kind === "input") return "input";
+  if (n.kind === "op" || n.kind === "merge" || n.op === n.name) return n.op;
+  return `${n.name.startsWith(holder) ? n.name.slice(holder.length) : n.name} · ${n.op}`;
+};
+
 Model.prototype.countIn = function (gid) {
   return Object.keys(this.g.nodes).filter(id => this.shown(id) === gid).length;
 };
 
 Model.prototype.edgesSvg = function () {
-  const seen = new Set(), labelled = new Set(), out = [];
-  for (const [src, dst, gid, k] of this.g.links) {
+  const seen = new Set(), into = {}, labelled = new Set(), out = [];
+  for (const [src, dst, route] of this.g.links) {
     const a = this.shown(src), b = this.shown(dst), key = a + ">" + b;
     if (a === b || seen.has(key) || !this.boxes[a] || !this.boxes[b]) continue;
     seen.add(key);
-    const bad = b === dst && this.g.nodes[dst].findings.length > 0, first = !labelled.has(a) || bad;
-    labelled.add(a);
-    const pts = [this.bottom(a)];
+    (into[b] = into[b] || []).push({src, dst, a, b, pts: [this.bottom(a), ...this.lane(route)]});
+  }
+  for (const b in into) out.push(...this.entering(into[b], labelled));
+  return out.join("");
+};
+
+Model.prototype.lane = function (route) {
+  const pts = [];
+  for (const [gid, k] of route) {
     for (const d of this.g.groups[gid].edges[k][2]) {
       const p = this.dummies[gid + "/" + d];
       if (p) pts.push({x: p.x + DW / 2, y: p.y}, {x: p.x + DW / 2, y: p.y + p.h});
     }
-    pts.push(this.top(b));
-    const label = first && this.g.nodes[src] ? this.g.nodes[src].outs[0] || "" : "";
-    const far = this.g.parent[a] !== this.g.parent[b] && !bad;
-    out.push(this.edgeSvg(pts, label, bad ? " bad" : far ? " far" : ""));
   }
-  return out.join("");
+  return pts;
+};
+
+// The edges into one node. One edge comes in at the middle, labelled where it starts (once per
+// source). Two or more (a merge: add, cat, matmul...) come in side by side, left to right as they
+// arrive, each to a port of its own and labelled there with the shape it brings. A closed group
+// takes all its edges at the middle.
+Model.prototype.entering = function (edges, labelled) {
+  const box = this.boxes[edges[0].b], end = e => e.pts[e.pts.length - 1].x;
+  const n = this.isGroup(edges[0].b) ? 1 : edges.length;
+  edges.sort((p, q) => end(p) - end(q));
+  return edges.map((e, i) => {
+    const bad = e.b === e.dst && this.g.nodes[e.dst].findings.length > 0, shape = this.shapeOf(e.src);
+    const port = {x: n > 1 ? box.x + box.w * i / n + PORT / 2 : box.x + box.w / 2, y: box.y};
+    let label = n > 1 ? {text: shape, x: port.x + 5, y: port.y - 6} : null;
+    if (n === 1 && (!labelled.has(e.a) || bad)) label = {text: shape, x: e.pts[0].x + 6, y: e.pts[0].y + 15};
+    if (n === 1 && label) labelled.add(e.a);
+    const far = this.g.parent[e.a] !== this.g.parent[e.b] && !bad;
+    return this.edgeSvg([...e.pts, port], label, bad ? " bad" : far ? " far" : "");
+  });
 };
 
 Model.prototype.bottom = function (id) { const b = this.boxes[id]; return {x: b.x + b.w / 2, y: b.y + b.h}; };
-Model.prototype.top = function (id) { const b = this.boxes[id]; return {x: b.x + b.w / 2, y: b.y}; };
 
 Model.prototype.edgeSvg = function (pts, label, cls) {
   let d = `M${pts[0].x} ${pts[0].y}`;
@@ -220,9 +263,9 @@ Model.prototype.edgeSvg = function (pts, label, cls) {
     const p = pts[i - 1], q = pts[i], my = (p.y + q.y) / 2;
     d += ` C${p.x} ${my} ${q.x} ${my} ${q.x} ${q.y - (i === pts.length - 1 ? 2 : 0)}`;
   }
-  const lx = pts[0].x + 6, ly = pts[0].y + 15;
-  return `<path class="edge${cls}" d="${d}" marker-end="url(#arrow${cls === " bad" ? "-bad" : ""})"/>` +
-    (label ? `<text class="elabel${cls}" x="${lx}" y="${ly}">${esc(label)}</text>` : "");
+  const text = label && label.text ? `<text class="elabel${cls}" x="${label.x}" y="${label.y}">` +
+    `${esc(label.text)}</text>` : "";
+  return `<path class="edge${cls}" d="${d}" marker-end="url(#arrow${cls === " bad" ? "-bad" : ""})"/>` + text;
 };
 
 Model.prototype.bind = function () {
@@ -295,7 +338,7 @@ function showCode(line, spans) {
       if (ec >= 0 && l === el) markSpan(row, c, ec);
     }
   }
-  const first = document.getElementById("L" + (line || (marks[0] && marks[0][0])));
+  const first = document.getElementById("L" + (spans.length ? spans[0][0] : line));  // a finding's line first
   if (first) code.scrollTop = Math.max(0, first.offsetTop - code.offsetTop - code.clientHeight / 3);
 }
 
@@ -335,6 +378,7 @@ function codePanel() {
 function notDrawn(m) {
   const div = document.createElement("div");
   div.className = "model quiet";
+  div.dataset.model = m.name;
   div.innerHTML = `<h2>${esc(m.name)}<small>${esc(m.status.replace("_", " "))}${m.reason ? ": " + esc(m.reason) : ""}</small></h2>`;
   document.getElementById("graphs").appendChild(div);
 }

@@ -43,13 +43,15 @@ def _finding(d: Diagnostic) -> dict[str, Any]:
 def _model(model: ModelResult, diagnostics: tuple[Diagnostic, ...]) -> dict[str, Any]:
     data = {"name": model.name, "status": model.status.value, "reason": model.reason, "line": model.line,
             "input": [graph.shape_text(s) for s in model.input_shapes]}
-    if not model.records:
-        return data
     marked = graph.marked_records(model, diagnostics)
-    shape = graph.build(model, set(marked))
+    whole, failed = graph.unplaced_findings(model, diagnostics, marked)
+    if not model.records and not whole + failed:
+        return data
+    shape = graph.build(model, set(marked), tuple(f"x{n}" for n in failed))
     nodes = {f"r{i}": _node(r, marked.get(i, [])) for i, r in enumerate(model.records) if shape.shown[i] == i}
+    nodes.update({f"x{n}": _failed_node(diagnostics[n], n) for n in failed})
     nodes[graph.INPUT] = {"name": "input", "op": "input", "kind": "input", "line": model.line,
-                          "outs": data["input"], "ins": [], "findings": []}
+                          "outs": data["input"], "ins": [], "findings": whole}
     data["graph"] = {
         "groups": {gid: _group(g) for gid, g in shape.groups.items()},
         "parent": shape.parent, "links": shape.links, "nodes": nodes,
@@ -63,6 +65,16 @@ def _node(record: ShapeRecord, findings: list[int]) -> dict[str, Any]:
             "ins": [graph.shape_text(s) for s in record.in_shapes],
             "outs": [graph.shape_text(s) for s in record.out_shapes],
             "note": record.note, "steps": list(record.steps), "error": record.error, "findings": findings}
+
+
+def _failed_node(diagnostic: Diagnostic, number: int) -> dict[str, Any]:
+    """A call that failed before the trace could record it: the node its finding lands on."""
+    name = diagnostic.fact("layer") or diagnostic.code
+    ins = [graph.shape_text(s) for s in diagnostic.fact("in_shapes") or ()]
+    line = diagnostic.related[0].span.line if diagnostic.related else diagnostic.line  # the call, if known
+    return {"name": name, "op": diagnostic.fact("op") or name, "kind": "failed", "line": line,
+            "ins": ins, "outs": ["fails"], "note": diagnostic.message, "steps": [], "error": diagnostic.message,
+            "findings": [number]}
 
 
 def _group(group: graph.Group) -> dict[str, Any]:
@@ -143,7 +155,7 @@ _PAGE = """<!DOCTYPE html>
 <body>
 <header><b>shapecheck</b><span class="file">{head}</span><span class="meta">{summary}</span></header>
 <main><section id="graphs"></section>
-<aside><div id="findings"></div><div id="details"></div><div id="code"></div></aside></main>
+<aside><div id="notes"><div id="findings"></div><div id="details"></div></div><div id="code"></div></aside></main>
 <div id="tip" hidden></div>
 <script type="application/json" id="data">{data}</script>
 <script>{js}</script>

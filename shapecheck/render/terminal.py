@@ -72,6 +72,8 @@ def shape_table(model) -> Table:
     table.add_column("input → output", no_wrap=True)
     table.add_column("how", min_width=24)
     for record in model.records:
+        if record.kind == "merge":
+            continue  # same-shape merges (a residual add) are drawn in the html graph, not listed here
         ins = ", ".join(format_shape(s) for s in record.in_shapes)
         outs = ", ".join(format_shape(s) for s in record.out_shapes)
         how = Text(record.note)
