@@ -76,6 +76,31 @@ def test_linear(shape, out, inner, with_bias, bias_size, dtype, weight_dtype):
     _agree(F.linear, (_meta(shape, dtype), weight, bias), {})
 
 
+@settings(max_examples=150, deadline=None)
+@given(shape=shapes, pad=st.lists(st.integers(-4, 4), min_size=0, max_size=8),
+       mode=st.sampled_from(["constant", "reflect", "replicate"]))
+def test_pad(shape, pad, mode):
+    _agree(F.pad, (_meta(shape), pad, mode), {})
+
+
+def test_pad_with_symbolic_sizes():
+    """A U-Net pads the upsampled map by the difference of two symbolic sizes: torch's kernel
+    refuses symbolic amounts; the shortcut gives each padded size as an expression."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    from shapecheck.engine._compat import symbolic_tensor
+
+    mode = FakeTensorMode(shape_env=ShapeEnv())
+    x = symbolic_tensor(mode, torch.empty(2, 4, 10, 12), [True, False, True, True])
+    with mode:
+        small = x[:, :, ::2, ::2]
+        diff_h, diff_w = x.shape[2] - small.shape[2], x.shape[3] - small.shape[3]
+        padded = shortcut(F.pad, (small, [diff_w // 2, diff_w - diff_w // 2, diff_h // 2, diff_h - diff_h // 2]), {})
+    assert padded is not None and padded.shape[:2] == (x.shape[0], 4)
+    assert str(padded.shape[2]) == str(x.shape[2]) and str(padded.shape[3]) == str(x.shape[3])
+
+
 @pytest.mark.parametrize("func", [F.relu, F.gelu, F.silu])
 @pytest.mark.parametrize("inplace", [None, False, True])
 @pytest.mark.parametrize("dtype", DTYPES)

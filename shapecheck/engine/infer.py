@@ -380,7 +380,8 @@ class _Recorder(TorchFunctionMode):
             fitted = self._reshape(func.__name__, args, line)
             if fitted is not None:
                 return fitted
-        return call_user(func, *args, **kwargs)
+        quick = shortcut(func, args, kwargs)
+        return quick if quick is not None else call_user(func, *args, **kwargs)
 
     def _reshape(self, op: str, args, line: int | None):
         """``x.view(-1, k...)`` on a batch-first tensor: per-sample size must be ``prod(k)``."""

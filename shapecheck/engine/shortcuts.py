@@ -6,7 +6,8 @@ LeNet's trace), although their output shape is plain: the input's, or its last s
 that tensor when the call is certainly valid: every tensor on meta, every size a plain int,
 and each size the layer requires already checked equal. Anything else (a symbolic size, a
 fake tensor, a size that does not fit, an argument not understood) returns None and the call
-goes to torch, whose error message is the one reported. `tests/test_shortcuts.py` compares
+goes to torch, whose error message is the one reported. Constant padding is answered for
+symbolic sizes too, where torch's kernel cannot follow. `tests/test_shortcuts.py` compares
 both on random shapes.
 """
 
@@ -21,7 +22,10 @@ from torch.nn import functional as F
 def shortcut(func, args, kwargs):
     """The output of ``func(*args, **kwargs)`` made without running it, or None."""
     rule = _RULES.get(func)
-    if rule is None or not args or not _plain_meta(args[0]):
+    if rule is not None and not (args and _plain_meta(args[0])):
+        rule = None
+    rule = rule or _SYMBOLIC_RULES.get(func)
+    if rule is None or not args or not isinstance(args[0], torch.Tensor):
         return None
     try:
         return rule(*args, **kwargs)
@@ -32,6 +36,13 @@ def shortcut(func, args, kwargs):
 def _plain_meta(t) -> bool:
     return (type(t) is torch.Tensor or type(t) is torch.nn.Parameter) and t.device.type == "meta" \
         and all(type(s) is int for s in t.shape)
+
+
+def _shape_only(t) -> bool:
+    """A tensor without values: on meta, or a fake tensor (never a real one)."""
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    return t.device.type == "meta" or isinstance(t, FakeTensor)
 
 
 def _vector(t, size: int, dtype) -> bool:
@@ -107,6 +118,27 @@ def _dropout(input, p=0.5, training=True, inplace=False):
         return None
     return input if inplace or p == 0 or not training or input.numel() == 0 else torch.empty_like(input)
 
+
+def _pad(input, pad, mode="constant", value=None):
+    """Constant padding: each padded size grows by its two amounts. Also for symbolic sizes and
+    amounts (`F.pad(x, [diff // 2, diff - diff // 2])` in a U-Net), which torch's own kernel
+    refuses ("expected to contain only concrete integers")."""
+    if mode != "constant" or not isinstance(pad, (list, tuple)) or len(pad) % 2 or len(pad) // 2 > input.dim():
+        return None
+    if not all(isinstance(p, (int, torch.SymInt)) and not isinstance(p, bool) for p in pad):
+        return None
+    if not _shape_only(input) or (value is not None and not isinstance(value, (int, float))):
+        return None
+    shape = list(input.shape)
+    for i in range(len(pad) // 2):
+        dim = input.dim() - 1 - i
+        shape[dim] = shape[dim] + pad[2 * i] + pad[2 * i + 1]
+        if type(shape[dim]) is int and shape[dim] < 0:
+            return None  # torch says why
+    return input.new_empty(shape)
+
+
+_SYMBOLIC_RULES = {F.pad: _pad}  # rules that hold for fake tensors and symbolic sizes too
 
 _RULES = {
     F.linear: _linear,
