@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
+from .engine import deadline
 from .config import Settings
 from .diagnostics import Diagnostic, ModelResult, Report, Severity, Span, Status
 from .errors import UsageError, UserCodeStopped, WriteError, internal_errors
@@ -59,8 +60,6 @@ def check_source(source: str, path: str, settings: Settings | None = None) -> Re
 
     from .worker.isolation import isolated
 
-    from .engine import deadline
-
     settings = settings or Settings()
     with internal_errors(), isolated():
         try:
@@ -76,7 +75,7 @@ def _rechecker(path: str, settings: Settings):
     def recheck(text: str, model: str) -> Report | None:
         if model and model in settings.unproven:
             return None  # re-checking this model crashed the worker before: the fix stays unproven
-        settings.notify("fix", model)
+        deadline.phase(settings, "fix", model)
         only = (model,) if model else settings.models
         return _check_once(text, path, replace(settings, prove_fixes=False, models=only))
     return recheck
@@ -259,7 +258,7 @@ def _check_once(source: str, path: str, settings: Settings) -> Report:
     from .engine import session
     from .engine.loader import LoadError
 
-    settings.notify("load")
+    deadline.phase(settings, "load")
     try:
         prepared = session.prepare(source, path, settings)
     except LoadError as exc:
@@ -270,7 +269,7 @@ def _check_once(source: str, path: str, settings: Settings) -> Report:
     lines = session.Locator(prepared.src, None)
     models, diagnostics = [], [_missing_import(s, lines.line_span(s.line)) for s in prepared.missing_imports]
     for target in prepared.targets:
-        settings.notify("model", target.name, target.line)
+        deadline.phase(settings, "model", target.name, target.line)
         result, found = _check_target(target, prepared.src)
         models.append(result)
         diagnostics.extend(found)

@@ -36,9 +36,6 @@ class Settings:
     sites: Any = field(default=None, compare=False, repr=False)
 
     def notify(self, phase: str, model: str = "", line: int | None = None) -> None:
-        from .engine import deadline
-
-        deadline.start(self.timeout)
         if self.observer is not None:
             self.observer(phase, model, line)
 

@@ -215,3 +215,16 @@ def test_a_file_whose_only_model_hangs_gets_only_the_timeout(tmp_path, worker):
     report = worker.check_file(str(path), Settings(inputs=("2,4",), timeout=2))
     assert [(d.code, d.model) for d in report.diagnostics] == [("SC912", "Spins")]
     assert [(m.name, m.status) for m in report.models] == [("Spins", Status.NOT_CHECKED)]
+
+
+def test_a_cache_folder_named_by_the_parent_does_not_stop_the_check(tmp_path, monkeypatch, capsys):
+    """torch's compiler cache, once named in the parent's environment (importing it does), is
+    moved into the worker's temporary folder: creating it is not a blocked side effect."""
+    from shapecheck.frontends.cli import main
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "elsewhere"))
+    copy = tmp_path / "lenet_bug.py"
+    copy.write_text(open(os.path.join(EXAMPLES, "lenet_bug.py"), encoding="utf-8").read())
+    assert main([str(copy), "--fix", "-q"]) == 0
+    capsys.readouterr()
+    assert not (tmp_path / "elsewhere").exists()

@@ -1,6 +1,7 @@
 """The time budget of one phase of a check (a model's inference, its trace, a fix proof).
 
-`Settings.notify` starts a phase and its budget (`settings.timeout` seconds); the tracer and
+`phase(settings, ...)` starts a phase and its budget (`settings.timeout` seconds) and tells the
+settings' observer (the worker streams it to its parent); the tracer and
 input inference call `check()` at every layer and op, so a model that is merely slow stops at
 the deadline with what was learned so far: the trace keeps the layers it reached (the model
 is `partial`, SC912), inference says it ran out of time (SC912, with the hint to give the
@@ -23,6 +24,12 @@ class OutOfTime(UserCodeStopped):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"stopped after {seconds:g} s (--timeout)", "SC912")
         self.seconds = seconds
+
+
+def phase(settings, name: str, model: str = "", line: int | None = None) -> None:
+    """A new phase of the check, with a budget of its own."""
+    start(settings.timeout)
+    settings.notify(name, model, line)
 
 
 def start(seconds: float | None) -> None:

@@ -99,7 +99,7 @@ def prepare(source: str, path: str, settings) -> Prepared:
     built = {type(s.obj) for s in specs if s.kind == "object"}  # classes the file builds itself
     targets = []
     for s in specs:
-        settings.notify("model", s.name, s.line)  # inference runs the model's code
+        deadline.phase(settings, "model", s.name, s.line)  # inference runs the model's code
         targets.append(_target(s, src, cli if s in roots else (), config, init, len(specs) > 1, settings.symbolic,
                                s.kind == "class" and s.obj in built, context))
     return Prepared(src, targets, missing)

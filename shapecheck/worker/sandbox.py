@@ -45,6 +45,7 @@ _FILES = {
     "os.removexattr": "change", "os.setxattr": "change",
 }
 _WATCHED = frozenset(_NETWORK) | frozenset(_PROCESS) | frozenset(_FILES) | {"open"}  # exact event names
+_CACHE_FOLDERS = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
@@ -61,6 +62,8 @@ class Guard:
     def install(self, memory_mb: int) -> None:
         sys.dont_write_bytecode = True
         os.environ["TMPDIR"] = self.scratch
+        for name in _CACHE_FOLDERS:  # torch's own caches go to the temporary folder too, even when
+            os.environ[name] = os.path.join(self.scratch, name.lower())  # the parent named others
         tempfile.tempdir = self.scratch
         _limit_memory(memory_mb)
         os._exit = self._exit  # type: ignore[assignment]
