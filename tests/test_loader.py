@@ -316,3 +316,29 @@ def test_spans_count_characters_and_python_line_breaks():
     assert (span.path, span.line, span.column, span.end_line, span.end_column) == ("m.py", 6, 17, 6, 32)
     assert locate.text_of(src, call) == "nn.Linear(3, 4)"
 
+
+
+def test_a_required_argument_does_not_stop_the_defaults(tmp_path):
+    """`opt = parser.parse_args()` with a required `--dataset`: the defaults of the others hold."""
+    path = tmp_path / "main.py"
+    path.write_text(textwrap.dedent("""\
+        import argparse
+        import torch.nn as nn
+
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--dataset', required=True)
+        parser.add_argument('data', help='a positional argument')
+        parser.add_argument('--width', type=int, default=8)
+        opt = parser.parse_args()
+        width = int(opt.width)
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(width, 2)
+        """))
+    src = loader.parse(path.read_text(), str(path))
+    namespace = loader.load(src)
+    assert namespace["opt"].width == 8 and namespace["opt"].dataset is None and namespace["width"] == 8
+    assert [a.required for a in namespace["parser"]._actions if a.dest == "dataset"] == [True]  # as it was

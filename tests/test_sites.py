@@ -26,6 +26,22 @@ def test_locals_constants_and_dicts_are_written_in():
     assert [(s.text, s.line, s.usable) for s in found] == [("Net(**{'width': 4, 'depth': 3}, act='relu')", 7, True)]
 
 
+def test_a_field_set_after_parsing_leaves_the_others_known():
+    tree = ast.parse(textwrap.dedent("""\
+        import argparse, random
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--ngpu', type=int, default=1)
+        parser.add_argument('--seed', type=int)
+        opt = parser.parse_args()
+        if opt.seed is None:
+            opt.seed = random.randint(1, 100)
+        ngpu = int(opt.ngpu)
+        net = Net(ngpu)
+        """))
+    (site,) = sites.file_sites(tree, "main.py", frozenset({"Net"}))
+    assert site.text == "Net(1)" and site.usable
+
+
 def test_argparse_defaults_through_a_helper():
     found = sites_of("""
         import argparse
@@ -91,6 +107,8 @@ def test_markdown_blocks_and_docstring_examples():
 @pytest.mark.parametrize("text, expected", [
     ("x = 3 + 4", 7), ("x = (1, 2)[1]", 2), ("x = {'a': 1, **{'b': 2}}", {"a": 1, "b": 2}),
     ("x = 2 ** 3", values.UNKNOWN), ("x = [i for i in range(3)]", values.UNKNOWN), ("x = -1.5", -1.5),
+    ("x = int('3') + max(2, 5)", 8), ("x = round(2.6)", 3), ("x = len((1, 2))", 2),
+    ("int = float\nx = int(3)", values.UNKNOWN),
 ])
 def test_values(text, expected):
     scope = values.Scope()

@@ -192,7 +192,8 @@ def load_report(src: SourceFile) -> LoadResult:
     package, package_root = _package_of(folder)
     module = types.ModuleType(USER_MODULE_NAME)
     namespace = module.__dict__
-    namespace.update({"__file__": src.path, "__builtins__": builtins, "__package__": package})
+    namespace.update({"__file__": src.path, "__builtins__": builtins, "__package__": package,
+                      _DEFAULTS: argument_defaults})
     added_paths = [folder] if package_root is None else [folder, package_root]
     skipped: list[Skipped] = []
     flags = _future_flags(src.tree)
@@ -509,13 +510,30 @@ def _parser_call(node: ast.expr, namespace: dict) -> bool:
     return isinstance(owner, (argparse.ArgumentParser, argparse._ArgumentGroup))
 
 
+_DEFAULTS = "__shapecheck_argument_defaults__"
+
+
 def _empty_command_line(value: ast.expr, namespace: dict) -> ast.expr:
-    """`parser.parse_args()` -> `parser.parse_args([])`: the defaults, never the command line
-    shapecheck itself was given."""
+    """`parser.parse_args()` -> the parser's defaults with an empty command line: never the
+    command line shapecheck itself was given, and a required argument is left at its default
+    (None) rather than ending the program."""
     if (_parser_call(value, namespace) and value.func.attr in ("parse_args", "parse_known_args")
             and not value.args and not value.keywords):
-        value.args = [ast.List(elts=[], ctx=ast.Load())]
+        known = ast.Constant(value.func.attr == "parse_known_args")
+        return ast.Call(func=ast.Name(id=_DEFAULTS, ctx=ast.Load()), args=[value.func.value, known], keywords=[])
     return value
+
+
+def argument_defaults(parser: argparse.ArgumentParser, known: bool):
+    """What `parser.parse_args([])` gives, with every required argument optional for the call."""
+    required = [action for action in parser._actions if action.required]
+    for action in required:
+        action.required = False
+    try:
+        return parser.parse_known_args([]) if known else parser.parse_args([])
+    finally:
+        for action in required:
+            action.required = True
 
 
 class _StripMoves(ast.NodeTransformer):
@@ -583,9 +601,11 @@ def _unsafe_call(call: ast.Call, namespace: dict, src: SourceFile) -> str:
     if not _is_dotted(func):
         return "calls a computed function"
     label = ast.unparse(func)
+    if label == _DEFAULTS:
+        return ""
     try:
         target = eval(compile(ast.Expression(func), src.path, "eval"), namespace)
-    except Exception:
+    except (Exception, MissingPackage):
         return f"calls {label}, which is not defined here"
     if _safe_callable(target, src, namespace):
         return ""

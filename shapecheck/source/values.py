@@ -142,10 +142,37 @@ def _call(node: ast.Call, scope: Scope) -> Any:
             parsed = Namespace(parser)
             return (parsed, []) if func.attr == "parse_known_args" else parsed
         return UNKNOWN
+    if isinstance(func, ast.Name) and func.id in _PURE and _builtin(func.id, scope):
+        return _pure_call(_PURE[func.id], node, scope)
     if isinstance(func, ast.Name) and not node.args and not node.keywords:
         helper = scope.function(func.id)
         return _helper_result(helper, scope) if helper is not None else UNKNOWN
     return UNKNOWN
+
+
+_PURE = {f.__name__: f for f in (int, float, bool, str, abs, round, min, max, len, tuple, list, sum)}
+
+
+def _builtin(name: str, scope: Scope) -> bool:
+    """`name` still means the builtin: the code binds nothing under that name."""
+    while scope is not None:
+        if name in scope.bindings or name in scope.functions:
+            return False
+        scope = scope.parent
+    return True
+
+
+def _pure_call(func, node: ast.Call, scope: Scope) -> Any:
+    """`int(opt.ngpu)`, `max(8, width // 4)`: a builtin of known arguments, computed."""
+    if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+        return UNKNOWN
+    args = [value(a, scope) for a in node.args]
+    if any(a is UNKNOWN or not _literal(a) for a in args):
+        return UNKNOWN
+    try:
+        return func(*args)
+    except (TypeError, ValueError, ArithmeticError, OverflowError):
+        return UNKNOWN
 
 
 def _helper_result(helper: ast.FunctionDef, scope: Scope) -> Any:
@@ -219,6 +246,8 @@ def _bind(target: ast.expr, found: Any, scope: Scope) -> None:
           and len(found) == len(target.elts)):
         for element, item in zip(target.elts, found):
             _bind(element, item, scope)
+    elif isinstance(target, ast.Attribute) and isinstance(value(target.value, scope), Namespace):
+        value(target.value, scope)[target.attr] = found  # `opt.seed = random.randint(...)`: that field only
     else:
         _unbind(target, scope)
 
