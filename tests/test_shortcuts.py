@@ -130,3 +130,22 @@ def test_the_common_layers_take_the_shortcut():
     layer = torch.nn.BatchNorm2d(16, device="meta")
     args = (x, layer.running_mean, layer.running_var, layer.weight, layer.bias, True, 0.1, 1e-5)
     assert shortcuts.shortcut(F.batch_norm, args, {}) is not None
+
+
+@settings(max_examples=120, deadline=None)
+@given(rank=st.integers(1, 3), stride=st.integers(1, 3), dilation=st.integers(1, 3), extra=st.integers(0, 3))
+def test_transposed_output_padding_is_refused_as_on_the_cpu(rank, stride, dilation, extra):
+    """The meta kernel accepts what the CPU kernel refuses; the stand-in refuses it with the
+    CPU's own words."""
+    func = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[rank - 1]
+    x, weight = torch.zeros((1, 2) + (5,) * rank), torch.zeros((2, 3) + (3,) * rank)
+    args = (x, weight, None, stride, 0, extra, 1, dilation)
+    _, cpu_error = _torch(func, args, {})
+    if cpu_error is None:
+        assert shortcut(func, args, {}) is None
+        return
+    from shapecheck.engine.usercode import StandInError
+
+    with pytest.raises(StandInError) as refused:
+        shortcut(func, (_meta(x.shape), _meta(weight.shape)) + args[2:], {})
+    assert str(refused.value) == str(cpu_error)

@@ -18,6 +18,8 @@ import math
 import torch
 from torch.nn import functional as F
 
+from .usercode import StandInError
+
 
 def shortcut(func, args, kwargs):
     """The output of ``func(*args, **kwargs)`` made without running it, or None."""
@@ -138,7 +140,37 @@ def _pad(input, pad, mode="constant", value=None):
     return input.new_empty(shape)
 
 
+_TRANSPOSED = {F.conv_transpose1d: 1, F.conv_transpose2d: 2, F.conv_transpose3d: 3}
+_TRANSPOSED_ARGS = ("input", "weight", "bias", "stride", "padding", "output_padding", "groups", "dilation")
+_AXES = {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
+def _transposed(rank: int):
+    def check(*args, **kwargs):
+        """torch's meta kernel skips the check the CPU and CUDA kernels make: an output padding
+        must be smaller than the stride or the dilation. Raised as they raise it; else torch runs."""
+        bound = dict(zip(_TRANSPOSED_ARGS, args), **kwargs)
+        stride, dilation, extra = (_per_axis(bound.get(k, 1 if k != "output_padding" else 0), rank)
+                                   for k in ("stride", "dilation", "output_padding"))
+        if None in (stride, dilation, extra) or all(o < max(s, d) for o, s, d in zip(extra, stride, dilation)):
+            return None
+        axes = _AXES[rank] if rank > 1 else ("height", "width")  # torch reports 1-d as 2-d
+        if rank == 1:
+            stride, dilation, extra = (1,) + stride, (1,) + dilation, (0,) + extra
+        said = " ".join(f"{what}_{axis}: {v}" for what, values in
+                        (("output_padding", extra), ("stride", stride), ("dilation", dilation))
+                        for axis, v in zip(axes, values))
+        raise StandInError(f"output padding must be smaller than either stride or dilation, but got {said}")
+    return check
+
+
+def _per_axis(value, rank: int) -> tuple[int, ...] | None:
+    values = (value,) * rank if type(value) is int else tuple(value) if isinstance(value, (tuple, list)) else None
+    return values if values is not None and len(values) == rank and all(type(v) is int for v in values) else None
+
+
 _SYMBOLIC_RULES = {F.pad: _pad}  # rules that hold for fake tensors and symbolic sizes too
+_SYMBOLIC_RULES.update({func: _transposed(rank) for func, rank in _TRANSPOSED.items()})
 
 _RULES = {
     F.linear: _linear,
