@@ -105,7 +105,8 @@ def _last_name(node: ast.expr) -> str:
 
 # -- running shapecheck ---------------------------------------------------------------------
 def check(repo: str, path: str, timeout: float, python: str) -> FileResult:
-    env = dict(os.environ, PYTHONPATH=ROOT, NO_COLOR="1")
+    paths = [ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]  # the repositories' own
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), NO_COLOR="1")  # packages, where given
     command = [python, "-m", "shapecheck.frontends.cli", "--format", "json", path]
     start = time.perf_counter()
     try:
