@@ -342,3 +342,26 @@ def test_a_required_argument_does_not_stop_the_defaults(tmp_path):
     namespace = loader.load(src)
     assert namespace["opt"].width == 8 and namespace["opt"].dataset is None and namespace["width"] == 8
     assert [a.required for a in namespace["parser"]._actions if a.dest == "dataset"] == [True]  # as it was
+
+
+HINT_SOURCES = [
+    'x = "# shapecheck: no"  # shapecheck: input=(1, 2)\n',
+    'doc = """\n# shapecheck: inside a string\n"""\n# shapecheck: input=3\n',
+    'f = f"{1}#shapecheck: f-string"  # note # shapecheck: not a hint\n',
+    'é = "ü#"  ## shapecheck: input=(2, 2)\n',
+    'b = b"#shapecheck: bytes"\ny = ("a"\n     "#shapecheck: joined")  # shapecheck: ignore\n',
+    'if x:\n    pass  #shapecheck:input=5\n',
+]
+
+
+@pytest.mark.parametrize("source", HINT_SOURCES)
+def test_comment_hints_agree_with_pythons_tokenizer(source):
+    import io
+    import tokenize
+
+    expected = {}
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        body = token.string.lstrip("#").strip()
+        if token.type == tokenize.COMMENT and body.startswith("shapecheck:"):
+            expected[token.start[0]] = body[len("shapecheck:"):].strip()
+    assert loader.parse(source, "m.py").comment_hints == expected

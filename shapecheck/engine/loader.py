@@ -37,7 +37,6 @@ import io
 import linecache
 import os
 import sys
-import tokenize
 import types
 from dataclasses import dataclass
 from typing import Any
@@ -134,7 +133,7 @@ class SourceFile:
         self.source = source
         self.lines = split_lines(source)
         self.tree = tree
-        self.comment_hints = _comment_hints(source)
+        self.comment_hints = _comment_hints(source, tree, self.lines)
         self.class_lines = _class_lines(tree)
         self.cache: dict[str, Any] = {}
 
@@ -743,20 +742,32 @@ def _class_lines(tree: ast.Module) -> dict[str, int]:
     return lines
 
 
-def _comment_hints(source: str) -> dict[int, str]:
-    """Line -> text after `# shapecheck:` in a comment on that line."""
+def _comment_hints(source: str, tree: ast.Module, lines: list[str]) -> dict[int, str]:
+    """Line -> text after `# shapecheck:` in a comment on that line. A comment starts at the
+    first `#` of a line that no string literal covers (the syntax tree knows where they are)."""
     if HINT_MARKER not in source:
         return {}
     hints: dict[int, str] = {}
-    try:
-        for token in tokenize.generate_tokens(iter(universal_lines(source)).__next__):
-            if token.type != tokenize.COMMENT:
-                continue
-            body = token.string.lstrip("#").strip()
-            if body.startswith(HINT_MARKER):
-                hints[token.start[0]] = body[len(HINT_MARKER):].strip()
-    except (tokenize.TokenError, SyntaxError):
-        pass
+    strings = None
+    for number, text in enumerate(lines, 1):
+        if HINT_MARKER not in text:
+            continue
+        strings = _string_spans(tree, lines) if strings is None else strings
+        column = next((c for c, char in enumerate(text) if char == "#"
+                       and not any(start <= (number, c) < end for start, end in strings)), None)
+        body = text[column:].lstrip("#").strip() if column is not None else ""
+        if body.startswith(HINT_MARKER):
+            hints[number] = body[len(HINT_MARKER):].strip()
     return hints
+
+
+def _string_spans(tree: ast.Module, lines: list[str]) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(start, end) as (line, character column) of every string literal of the file."""
+    def at(line: int, offset: int) -> tuple[int, int]:
+        text = lines[line - 1] if 1 <= line <= len(lines) else ""
+        return line, offset if text.isascii() else char_column(text, offset)
+
+    return [(at(n.lineno, n.col_offset), at(n.end_lineno, n.end_col_offset)) for n in ast.walk(tree)
+            if isinstance(n, ast.JoinedStr) or (isinstance(n, ast.Constant) and isinstance(n.value, (str, bytes)))]
 
 
