@@ -133,10 +133,11 @@ def _pad(input, pad, mode="constant", value=None):
         return None
     shape = list(input.shape)
     for i in range(len(pad) // 2):
-        dim = input.dim() - 1 - i
-        shape[dim] = shape[dim] + pad[2 * i] + pad[2 * i + 1]
-        if type(shape[dim]) is int and shape[dim] < 0:
-            return None  # torch says why
+        dim, left, right = input.dim() - 1 - i, pad[2 * i], pad[2 * i + 1]
+        kept = shape[dim] + min(left, 0) + min(right, 0) if type(left) is int and type(right) is int else 0
+        shape[dim] = shape[dim] + left + right
+        if (type(shape[dim]) is int and shape[dim] < 0) or (type(kept) is int and kept < 0):
+            return None  # torch says why (negative amounts first cut the input)
     return input.new_empty(shape)
 
 
