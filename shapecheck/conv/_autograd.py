@@ -22,3 +22,10 @@ def vjp_with_graph(forward, inputs, needs, grad) -> tuple:
         out = forward(*inputs)
     got = iter(torch.autograd.grad(out, wanted, grad, create_graph=True, allow_unused=True))
     return tuple(next(got) if need else None for need in needs)
+
+
+def graph_backward(ctx, forward, inputs, grad) -> tuple:
+    """:func:`vjp_with_graph` as an autograd Function's whole backward: ``inputs`` are the
+    Function's leading arguments; the arguments after them (not tensors) get None."""
+    needs = ctx.needs_input_grad
+    return vjp_with_graph(forward, inputs, needs[:len(inputs)], grad) + (None,) * (len(needs) - len(inputs))

@@ -4,7 +4,11 @@ By default ``auto`` measures, as cuDNN's benchmark mode does: the first call wit
 shape (input and weight shapes, stride, padding, dilation, groups, dtype, device, thread count,
 and whether gradients will be taken) times each applicable implementation on random tensors
 of that shape (forward, plus backward when gradients are wanted), and the fastest is used for
-every later call with that key. Choices live in :data:`TUNER` for the process, and also in a
+every later call with that key. Each candidate is first run once untimed for the choice (a
+warm-up: allocations, FFT plans; one far slower than the best so far is dropped), then the
+candidates are timed in turn for :data:`REPEATS` rounds and the lowest median wins: a burst
+of load on the machine hits every candidate alike instead of the one that happened to run
+during it. Choices live in :data:`TUNER` for the process, and also in a
 JSON file when ``SHAPECHECK_CONV_CACHE`` names one. ``SHAPECHECK_CONV_MEASURE=0`` (or
 ``TUNER.measure = False``) turns measuring off; meta and fake tensors and ``torch.compile``
 tracing are never measured. Without measuring, the rule below decides.
@@ -43,6 +47,7 @@ CPU (2-core AMD EPYC, AVX2) while other work shared the machine; the same rule i
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -78,7 +83,7 @@ CANDIDATES = ("im2col", "shift_add", "winograd", "fft", "toeplitz")
 """What ``auto`` measures (naive is a reference, never the fastest)."""
 TOEPLITZ_MEASURED_BYTES = 16 * 2**20
 """toeplitz is measured only when its matrix is at most this large."""
-REPEATS = 3
+REPEATS = 7
 GIVE_UP = 4.0
 """A candidate whose untimed first run is this many times slower than the best is dropped."""
 
@@ -106,29 +111,28 @@ class Tuner:
         return self.choices[key]
 
     def fastest(self, x, weight, conv_args, args, grad) -> str:
-        times = {}
-        for name in _candidates(x, weight, args):
-            best = min(times.values(), default=math.inf)
-            elapsed = self.time(name, x, weight, conv_args, grad, give_up_after=GIVE_UP * best)
-            if elapsed < math.inf:
-                times[name] = elapsed
-        return min(times, key=times.get) if times else choose(tuple(x.shape), tuple(weight.shape), args, x.device)
+        """Warm each candidate up once (dropping those that refuse the layer or are far
+        slower than the best so far), then time the rest in :data:`REPEATS` interleaved
+        rounds, so that load on the machine hits them alike, and keep the lowest median."""
+        runs, warm = _runs(x, weight, conv_args, args, grad), {}
+        for name, run in runs.items():
+            best = min(warm.values(), default=math.inf)
+            try:
+                elapsed = self._timed(run, x.device)
+            except NotApplicable:
+                continue
+            if elapsed <= GIVE_UP * best:
+                warm[name] = elapsed
+        if not warm:
+            return choose(tuple(x.shape), tuple(weight.shape), args, x.device)
+        return self._fastest_of({name: runs[name] for name in warm}, x.device)
 
-    def time(self, name, x, weight, conv_args, grad, give_up_after=math.inf) -> float:
-        """Median seconds of ``name`` on random tensors shaped like ``x`` and ``weight``;
-        infinite when it refuses the layer or its first run exceeds ``give_up_after``."""
-        from . import IMPLEMENTATIONS
-
-        gen = torch.Generator(x.device).manual_seed(0)  # the caller's random stream is left alone
-        xs, ws = (torch.randn(t.shape, dtype=t.dtype, device=t.device, generator=gen).requires_grad_(grad)
-                  for t in (x, weight))
-        run = lambda: _run(IMPLEMENTATIONS[name], xs, ws, conv_args, grad)  # noqa: E731
-        try:
-            if self._timed(run, x.device) > give_up_after:
-                return math.inf
-        except NotApplicable:
-            return math.inf
-        return statistics.median(self._timed(run, x.device) for _ in range(REPEATS))
+    def _fastest_of(self, runs: dict, device) -> str:
+        times = {name: [] for name in runs}
+        for _ in range(REPEATS):
+            for name, run in runs.items():
+                times[name].append(self._timed(run, device))
+        return min(times, key=lambda name: statistics.median(times[name]))
 
     def _timed(self, run, device) -> float:
         _synchronize(device)
@@ -171,6 +175,17 @@ def _candidates(x, weight, args) -> list[str]:
     if math.prod(matrix_shape(x.shape, weight.shape, args)) * x.element_size() > TOEPLITZ_MEASURED_BYTES:
         names.remove("toeplitz")
     return names
+
+
+def _runs(x, weight, conv_args, args, grad) -> dict:
+    """name -> a call of that candidate on random tensors shaped like ``x`` and ``weight``."""
+    from . import IMPLEMENTATIONS
+
+    gen = torch.Generator(x.device).manual_seed(0)  # the caller's random stream is left alone
+    xs, ws = (torch.randn(t.shape, dtype=t.dtype, device=t.device, generator=gen).requires_grad_(grad)
+              for t in (x, weight))
+    return {name: functools.partial(_run, IMPLEMENTATIONS[name], xs, ws, conv_args, grad)
+            for name in _candidates(x, weight, args)}
 
 
 def _run(conv, x, weight, conv_args, grad) -> None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from ._args import normalize
-from ._autograd import vjp_with_graph
+from ._autograd import graph_backward
 from ._entry import conv_entry
 
 # Stack taps until the reduction depth of a GEMM reaches this many rows.
@@ -205,7 +205,7 @@ class _ShiftAdd(torch.autograd.Function):
         lay, groups = ctx.lay, ctx.groups
         if torch.is_grad_enabled():
             forward = lambda *t: _gemm_forward(*t, lay, groups)[0]  # noqa: E731
-            return vjp_with_graph(forward, (x, weight, bias), ctx.needs_input_grad[:3], grad) + (None, None)
+            return graph_backward(ctx, forward, (x, weight, bias), grad)
         wide = _widen(grad.contiguous(), lay).view(groups, -1, ctx.x_shape[0] * lay.block)
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
@@ -243,17 +243,23 @@ def weight_grad(x, grad, args, w_shape):
 
 
 def _broadcast(x, weight, bias, lay):
-    """Single input channel per group: a multiply-add of shifted slices per tap, on NCHW."""
+    """Single input channel per group: a multiply-add of shifted slices per tap. Rows are
+    (image, channel) pairs, each tap weight a per-row scalar (one per channel multiple)."""
     n, c = x.shape[:2]
     mult = weight.shape[0] // c
-    buf = scatter(x, lay, batch_inside=False)
-    taps = weight.reshape(c, mult, -1, 1)
+    buf = scatter(x, lay, batch_inside=False).view(n * c, -1)
+    taps = weight.reshape(1, c, mult, -1).expand(n, -1, -1, -1).reshape(n * c, mult, -1)
+    if mult == 1:  # plain (rows, positions) operands run faster than a broadcast dimension
+        taps = taps.squeeze(1)
+    else:
+        buf = buf.unsqueeze(1)
     out = None
     for t in range(len(lay.offsets)):
-        piece = _tap(buf, lay, t, lay.block).unsqueeze(2)
-        out = piece * taps[..., t, :] if out is None else out.addcmul_(piece, taps[..., t, :])
+        piece, scale = _tap(buf, lay, t, lay.block), taps[..., t:t + 1]
+        out = piece * scale if out is None else out.addcmul_(piece, scale)
+    out = out.view(n, c * mult, lay.block)
     if bias is not None:
-        out = out + bias.view(c, mult, 1)
+        out = out + bias.view(-1, 1)
     ho, wo = lay.out
     return out.view(n, c * mult, *lay.slots)[:, :, :ho, :wo].contiguous()
 
