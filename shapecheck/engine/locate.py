@@ -211,8 +211,14 @@ def _column(src, line: int, byte_offset: int) -> int:
 
 def text_of(src, node) -> str:
     """The exact source text of an `ast` node of `src`."""
-    span = span_of(src, node)
+    return span_text(src, span_of(src, node))
+
+
+def span_text(src, span: Span) -> str:
+    """The text of `src` that `span` covers ("" when it covers no line)."""
     lines = src.lines[span.line - 1:span.end_line]
+    if not lines:
+        return ""
     if len(lines) == 1:
         return lines[0][span.column:span.end_column]
     return "\n".join([lines[0][span.column:]] + lines[1:-1] + [lines[-1][:span.end_column]])

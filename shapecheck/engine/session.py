@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ..diagnostics import Span
 from ..source.examples import find_examples
 from ..source.sites import factories
-from . import construct, deadline, discover, loader
+from . import construct, deadline, discover, loader, locate
 from ..errors import MissingPackage, UsageError, UserCodeStopped
 from .discover import InputSpec
 
@@ -479,12 +479,7 @@ class Locator:
     def text(self, span: Span) -> str:
         if self.src is None or span is None:
             return ""
-        lines = self.src.lines[span.line - 1:span.end_line]
-        if not lines:
-            return ""
-        if len(lines) == 1:
-            return lines[0][span.column:span.end_column]
-        return "\n".join([lines[0][span.column:]] + lines[1:-1] + [lines[-1][:span.end_column]])
+        return locate.span_text(self.src, span)
 
 
 

@@ -7,7 +7,8 @@ that tensor when the call is certainly valid: every tensor on meta, every size a
 and each size the layer requires already checked equal. Anything else (a symbolic size, a
 fake tensor, a size that does not fit, an argument not understood) returns None and the call
 goes to torch, whose error message is the one reported. Constant padding is answered for
-symbolic sizes too, where torch's kernel cannot follow. `tests/test_shortcuts.py` compares
+symbolic sizes too, where torch's kernel cannot follow; a transposed convolution's output
+padding is refused as the CPU kernel refuses it, a check the meta kernel skips. `tests/test_shortcuts.py` compares
 both on random shapes.
 """
 
