@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SKIP_DIRS = frozenset({"build", "dist", "site-packages", "node_modules", "__pycache__",
                        "venv", "env", ".venv"})
-BLOCK_REASON = "checked as part of the models that use it"
+BLOCK_REASON = "checked as part of "
 
 
 @dataclass
@@ -173,7 +173,7 @@ def model_classes(result: FileResult) -> dict[tuple[str, str], list[dict]]:
     class and a module object of it count once); building blocks left out."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for model in result.models:
-        if model.get("reason") != BLOCK_REASON:
+        if not model.get("reason", "").startswith(BLOCK_REASON):
             key = (model.get("class_path") or result.path, model.get("class") or model.get("name"))
             groups.setdefault(key, []).append(model)
     return groups

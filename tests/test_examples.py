@@ -184,3 +184,15 @@ def test_find_models_attaches_examples(tmp_path):
     assert specs["Net"].example == (InputSpec((5, 3)),) and specs["Net"].example_line == 12
     assert specs["model"].example == (InputSpec((5, 3)),)
     assert specs["seq"].example == (InputSpec((7, 3)),) and specs["seq"].example_line == 13
+
+
+def test_keywords_that_pass_nothing_keep_the_example():
+    found = examples_of("""
+        class Net: pass
+        class Other: pass
+        net, other = Net(), Other()
+        video = torch.randn(3, 3, 8, 64, 64)
+        net(video, mask=None)
+        other(video, mask=torch.ones(3, 8))
+    """)
+    assert shapes(found) == {"Net": ((((3, 3, 8, 64, 64), "float32"),), 6)}  # a tensor keyword: not an example

@@ -248,3 +248,37 @@ def test_view_constraint_names_its_line():
     assert found.reason.endswith("H = W = 28 gives 3360, 32 gives 4352, 64 gives 16896")
     real = _real(path, "Reshaped")
     assert not any(real_accepts(real, (2, 1, s, s)) for s in range(1, 41))
+
+
+def test_einops_pattern_layer_states_the_input():
+    einops_torch = pytest.importorskip("einops.layers.torch")
+    from shapecheck.engine.patterns import pattern_input
+
+    video = einops_torch.Rearrange("b c (f pf) (h p1) (w p2) -> b f (h w) (pf p1 p2 c)", p1=16, p2=16, pf=2)
+    found = pattern_input(video, torch.nn.LayerNorm(3 * 16 * 16 * 2))
+    assert (found.shape, found.steps, found.names) == ((None, 3, None, None, None), (1, 1, 2, 16, 16), ("F", "H", "W"))
+    assert pattern_input(video, None) is None  # the channels are stated nowhere
+    assert pattern_input(einops_torch.Rearrange("b ... -> b (...)"), None) is None
+
+
+def test_slow_solving_keeps_the_size_that_runs(monkeypatch):
+    """The symbolic solve may take a share of the budget; past it, the size that ran is kept."""
+    from shapecheck.engine import deadline
+
+    def slow(*args, **kwargs):
+        while True:
+            deadline.check()
+
+    with torch.device("meta"):
+        model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1))
+    model(torch.empty(1, 3, 8, 8, device="meta"))  # torch's first meta op imports a lot: not timed
+    monkeypatch.setattr(infer, "symbolic_trace", slow)
+    monkeypatch.setattr(infer, "SOLVING_SHARE", 0.01)
+    deadline.start(60)
+    try:
+        found = infer.infer_inputs(model, "m.py", hints=(40,))
+    finally:
+        deadline.start(None)
+    assert found.ok and found.inputs[0].shape == (8, 3, 40, 40)  # the stated size runs first
+    assert found.accepted == "H = W = 40 (other sizes not determined)"
+    assert "solving for them took over 3 s" in found.reason

@@ -20,8 +20,8 @@ def _found(name):
 
 def test_values_the_check_could_not_supply_are_notes():
     report, found = _found("unsupplied_values.py")
-    assert found == [("SC904", Severity.INFO, 12, "SharedTrunk"), ("SC903", Severity.INFO, 21, "Conditional"),
-                     ("SC903", Severity.INFO, 32, "Masked")]
+    assert found == [("SC904", Severity.INFO, 12, "SharedTrunk"), ("SC903", Severity.INFO, 20, "Conditional"),
+                     ("SC903", Severity.INFO, 31, "Masked")]
     shared, needs_labels, mask = report.diagnostics
     assert shared.message == ("`SharedTrunk` needs the constructor argument `shared_block`: its default None is "
                               "used at line 12 (`self.shared_block`), so the check stopped there")
@@ -29,7 +29,7 @@ def test_values_the_check_could_not_supply_are_notes():
                                     "and none is known")
     assert needs_labels.notes[0] == ("add `# shapecheck: input=((8, 3, 28, 28), (8, ...))` on the line before "
                                      "the class, with the real sizes in place of `...`")
-    assert mask.message.startswith("`Masked` needs an input for `mask`: its default None is used at line 32")
+    assert mask.message.startswith("`Masked` needs an input for `mask`: its default None is used at line 31")
     assert [m.status.value for m in report.models] == ["not_checked", "not_checked", "partial"]
 
 

@@ -53,11 +53,40 @@ def test_module_level_argparse_and_multi_input_forwards():
     assert found["discriminator"][0] == "checked"
     assert found["discriminator"][4] == ((8, 1024),)  # 1 x 32 x 32 from the parser's defaults
     assert found["critic"][4:] == (((4, 1, 32, 32), (4, 1, 32, 32)), "example")
-    assert found["generator"][0] == "not_checked"
-    info = [d for d in report.diagnostics if d.model == "generator"]
-    assert [(d.code, d.severity) for d in info] == [("SC903", Severity.INFO)]
-    assert "`labels`" in info[0].message
-    assert '# shapecheck: input=((8, 32, "int64"), (8, ...))' in info[0].notes[0]  # the first from inference
+    # noise and labels: the labels reach an Embedding (int64, one per sample), the noise size
+    # is solved from the Linear after the concatenation (100 + 10 = 110)
+    assert found["generator"][0] == "checked"
+    assert found["generator"][4:] == (((8, 100), (8,)), "inferred")
+    assert not [d for d in report.diagnostics if d.model == "generator"]
+
+
+@pytest.mark.parametrize("name, shapes", [
+    ("LabelledGenerator", ((8, 64), (8,))),  # noise multiplied by the label embedding: its size
+    ("PairDiscriminator", ((8, 3, 28, 28), (8, 3, 28, 28))),  # 6 channels shared by two images
+    ("Denoiser", ((8, 3, 28, 28), (8,))),  # a time step per sample
+    ("CodeGenerator", ((8, 3, 32, 32), (8, 8))),  # the image shape stated by `img_shape`
+])
+def test_every_forward_argument_gets_an_input(name, shapes):
+    found, report = models("gan/pairs.py")
+    assert found[name][0] == "checked" and found[name][4:] == (shapes, "inferred")
+    assert not [d for d in report.diagnostics if d.model == name]
+    assert {m.name: m for m in report.models}[name].output_shapes
+
+
+def test_blocks_built_by_a_model_of_another_file():
+    found, report = models("parts/seg/layers.py")
+    down = {m.name: m for m in report.models}["Down"]
+    assert down.status.value == "not_checked"
+    assert down.reason == f"checked as part of `SegNet` ({os.path.join('seg', 'net.py')}:10), which builds it"
+    assert [(d.code, d.model) for d in report.diagnostics] == [("SC904", "Unused")]  # built nowhere
+
+
+def test_einops_first_layer_and_the_stated_image_size():
+    pytest.importorskip("einops")
+    found, report = models("patchvit/patchvit/vit.py")
+    status, cls, source, call, shapes, input_source = found["PatchViT"]
+    assert (status, source, shapes, input_source) == ("checked", "README.md:6", ((8, 3, 96, 96),), "inferred")
+    assert not report.diagnostics
 
 
 def test_config_dataclass_defaults():

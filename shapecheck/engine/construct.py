@@ -25,6 +25,8 @@ from . import discover, loader
 from .build import BuildError, build
 
 CONFIG_NAMES = re.compile(r"(config|cfg|conf|args|hparams|params|opt)$", re.I)
+SIZE_NAMES = re.compile(r"(size|height|width|res|resolution|len|length|frames|shape)s?$", re.I)
+NOT_SIZES = re.compile(r"batch|hidden|vocab|kernel|embed|patch|window|num_|dim|channel|head|latent|code", re.I)
 
 
 @dataclass
@@ -204,3 +206,57 @@ def evaluate(call: str, context: Context, spec, device: str):
     if not isinstance(model, torch.nn.Module):
         raise BuildError(f"{call} does not return an nn.Module")
     return model
+
+
+def stated_sizes(construction: Construction | None, cls) -> tuple[int, ...]:
+    """Input sizes the construction states through its arguments (`image_size=256`,
+    `input_shape=(3, 128, 128)`, `img_size` defaulting to 32), in the order written; for
+    input inference to try first."""
+    found = []
+    for value in _size_arguments(construction, cls):
+        items = value if isinstance(value, (tuple, list)) else (value,)
+        found += [v for v in items if type(v) is int and 4 <= v <= 4096]
+    return tuple(dict.fromkeys(found))
+
+
+def stated_shapes(construction: Construction | None, cls) -> tuple[tuple[int, ...], ...]:
+    """Per-sample input shapes the construction states (`img_shape=(3, 128, 128)`)."""
+    found = [tuple(v) for v in _size_arguments(construction, cls) if isinstance(v, (tuple, list))
+             and 2 <= len(v) <= 4 and all(type(d) is int and d > 0 for d in v)]
+    return tuple(dict.fromkeys(found))
+
+
+def _size_arguments(construction: Construction | None, cls) -> list:
+    values = _argument_values(construction, cls)
+    return [v for name, v in values.items() if SIZE_NAMES.search(name) and not NOT_SIZES.search(name)]
+
+
+def _argument_values(construction: Construction | None, cls) -> dict:
+    """Parameter name -> value: those the construction passes, then the class's defaults."""
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return {}
+    given = dict(construction.init) if construction is not None else {}
+    given = {k.rpartition(".")[2]: v for k, v in given.items()}
+    if construction is not None and construction.call:
+        given.update(_literal_arguments(construction.call, list(params)))
+    defaults = {n: p.default for n, p in params.items() if p.default is not p.empty and n not in given}
+    return {**given, **defaults}
+
+
+def _literal_arguments(call: str, names: list[str]) -> dict:
+    try:
+        node = ast.parse(call, mode="eval").body
+    except SyntaxError:
+        return {}
+    if not isinstance(node, ast.Call):
+        return {}
+    pairs = list(zip(names, node.args)) + [(k.arg, k.value) for k in node.keywords if k.arg]
+    out = {}
+    for name, value in pairs:
+        try:
+            out[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError, TypeError, RecursionError):
+            continue
+    return out

@@ -12,18 +12,21 @@ input). The worker's parent kills a worker only later, for code that never reach
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 from ..errors import UserCodeStopped
 
-_state = {"until": None, "seconds": 0.0}
+_state = {"until": None, "seconds": 0.0, "inner": False}
 
 
 class OutOfTime(UserCodeStopped):
-    """The phase ran past its budget (a BaseException: user code cannot swallow it)."""
+    """The phase ran past its budget (a BaseException: user code cannot swallow it).
+    ``inner``: only the budget of a step inside the phase (`limited`) ran out."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, inner: bool = False) -> None:
         super().__init__(f"stopped after {seconds:g} s (--timeout)", "SC912")
         self.seconds = seconds
+        self.inner = inner
 
 
 def phase(settings, name: str, model: str = "", line: int | None = None) -> None:
@@ -36,6 +39,24 @@ def start(seconds: float | None) -> None:
     """A new phase: `seconds` from now (None or <= 0: no budget)."""
     _state["seconds"] = seconds or 0.0
     _state["until"] = time.monotonic() + seconds if seconds and seconds > 0 else None
+    _state["inner"] = False
+
+
+@contextmanager
+def limited(share: float, at_least: float = 1.0):
+    """A step inside the phase that may take `share` of the phase's budget (at least
+    `at_least` seconds, never past the phase's own end); past it, `check()` raises OutOfTime
+    with ``inner`` set, which the step's caller turns into a lesser answer."""
+    saved = dict(_state)
+    if saved["until"] is not None:
+        seconds = max(at_least, share * saved["seconds"])
+        until = time.monotonic() + seconds
+        if until < saved["until"]:
+            _state.update(until=until, seconds=seconds, inner=True)
+    try:
+        yield
+    finally:
+        _state.update(saved)
 
 
 def expired() -> bool:
@@ -46,4 +67,4 @@ def expired() -> bool:
 def check() -> None:
     """Raise OutOfTime once the current phase is past its budget (and at every call after)."""
     if expired():
-        raise OutOfTime(_state["seconds"])
+        raise OutOfTime(_state["seconds"], inner=_state["inner"])

@@ -26,6 +26,7 @@ not conditions for acceptance and are left out; the confirmation step checks tha
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import random
@@ -44,6 +45,7 @@ from ._compat import symbolic_tensor
 from .discover import InputSpec
 from .layers import expected_input
 from .loader import first_line
+from .patterns import is_pattern_layer, pattern_input
 from .shortcuts import shortcut
 from .symbolic import onto_trace_device
 from .usercode import StandInError, call_user, reraise_if_ours
@@ -80,6 +82,19 @@ class Layout:
     names: tuple[str, ...]  # the free sizes' letters, in order
     batch_axis: int
     dtype: str = "float32"
+    steps: tuple[int, ...] = ()  # per free size: the factor it must be a multiple of (1: any)
+    position: int = 0  # which forward argument this is
+    others: tuple[InputSpec, ...] = ()  # the other arguments, fixed, in order
+
+    def specs(self, sizes) -> tuple[InputSpec, ...]:
+        """Every forward argument: this one at ``sizes``, the others as they are."""
+        rest = list(self.others)
+        return tuple(rest[:self.position]) + (self.spec(sizes),) + tuple(rest[self.position:])
+
+    def arguments(self, x: torch.Tensor, make) -> list:
+        """The forward's arguments with ``x`` in this one's place; ``make(spec)`` builds the others."""
+        rest = [make(spec) for spec in self.others]
+        return rest[:self.position] + [x] + rest[self.position:]
 
     @property
     def free_axes(self) -> tuple[int, ...]:
@@ -118,15 +133,16 @@ class SymbolicTrace:
 # ---------------------------------------------------------------- entry point
 
 
-def infer_inputs(model: nn.Module, path: str) -> Inference | None:
+def infer_inputs(model: nn.Module, path: str, hints: tuple[int, ...] = ()) -> Inference | None:
     """The inputs ``model`` accepts, or None when its first layer does not say (no conv,
-    embedding, linear, recurrent or attention layer first). The model's own errors are part
-    of the answer; an error of shapecheck's is InternalError."""
+    embedding, linear, recurrent, attention or einops pattern layer first). ``hints``: sizes the
+    code that builds the model states (``image_size=256``), tried before the usual ones. The
+    model's own errors are part of the answer; an error of shapecheck's is InternalError."""
     layout = find_layout(model)
     if layout is None:
         return None
     try:
-        return _solve(model, layout, path)
+        return _solve(model, layout, path, hints)
     except Unsolvable as exc:
         return Inference((), "", f"inference stopped: {exc}", False)
 
@@ -135,37 +151,76 @@ class Unsolvable(Exception):
     """The sizes the model accepts are beyond what the solver evaluates (an unknown function)."""
 
 
-def solve(model: nn.Module, layout: Layout, path: str = ""):
+def solve(model: nn.Module, layout: Layout, path: str = "", hints: tuple[int, ...] = ()):
     """``(trace, mask)``: the symbolic trace used, and the accepted sizes as a bool tensor
     indexed by size - 1 on each free dimension (None when no trace ran to the end)."""
     k = len(layout.free_axes)
-    trace = _first_working_trace(model, layout, path)
+    candidates = candidate_sizes(layout, hints)
+    trace = _first_working_trace(model, layout, path, candidates, _first_running(model, layout, candidates))
     return trace, None if trace.error else _accepted_mask(trace, LIMITS[k], k)
 
 
-def _solve(model, layout: Layout, path: str) -> Inference:
+SOLVING_SHARE = 0.3  # of the model's time budget, for the symbolic trace and the solving
+
+
+def _solve(model, layout: Layout, path: str, hints: tuple[int, ...] = ()) -> Inference:
     k = len(layout.free_axes)
-    trace, mask = solve(model, layout, path)
+    candidates = candidate_sizes(layout, hints)
+    working = _first_running(model, layout, candidates)
+    if working is not None and any(s > LIMITS[k] for s in working):
+        return _beyond_solving(layout, working, f"sizes above {LIMITS[k]} are not solved for")
+    _import_symbolic()  # a first import costs seconds: not the solving's share
+    share = SOLVING_SHARE if working is not None else 1.0  # nothing to fall back to: the whole budget
+    try:
+        with deadline.limited(share, at_least=3.0):
+            trace = _first_working_trace(model, layout, path, candidates, working)
+            mask = None if trace.error else _accepted_mask(trace, LIMITS[k], k)
+    except deadline.OutOfTime as late:
+        if not late.inner:
+            raise
+        return _beyond_solving(layout, working, f"solving for them took over {late.seconds:g} s")
     if trace.error:
         return _failed_trace(layout, trace)
     if not bool(mask.any()):
         return _no_size(layout, trace, k)
-    rep = _representative(mask, k)
+    rep = working if working is not None and _accepts(mask, working) else _representative(mask, k)
     wrong = _disagreements(model, layout, mask, rep, trace.out_axis)
     if wrong:
-        return _unconfirmed(model, layout, rep, wrong, trace.out_axis)
+        return _unconfirmed(model, layout, rep, wrong, trace.out_axis, working)
     text = describe(mask, layout.names, rep) if k else f"{_pattern(layout)} only"
     reason = f"from {layout.layer} = {layout.described}: accepts {text}"
     if k:
         reason += f" (solved exactly for sizes 1 to {LIMITS[k]}; checking with {_sizes_text(layout, rep)})"
-    return Inference((layout.spec(rep),), text, reason, True)
+    return Inference(layout.specs(rep), text, reason, True)
+
+
+def _import_symbolic() -> None:
+    import sympy  # noqa: F401
+    import torch._subclasses.fake_tensor  # noqa: F401
+    import torch.fx.experimental.symbolic_shapes  # noqa: F401
+
+
+def _accepts(mask: torch.Tensor, sizes) -> bool:
+    return bool(mask[tuple(v - 1 for v in sizes)]) if sizes else bool(mask)
+
+
+def _beyond_solving(layout: Layout, working, why: str) -> Inference:
+    """A size that runs, when the full set of accepted sizes is not worked out."""
+    sizes = _sizes_text(layout, working)
+    text = f"{' = '.join(layout.names)} = {working[0]}" if len(set(working)) == 1 else sizes
+    reason = (f"from {layout.layer} = {layout.described}: {sizes} works; other sizes were not "
+              f"determined ({why})")
+    return Inference(layout.specs(working), f"{text} (other sizes not determined)", reason, True)
 
 
 # ---------------------------------------------------------------- 1. the first layer
 
 
-def layout_of(name: str, module: nn.Module) -> Layout | None:
-    """The input ``module`` implies when it is the model's first layer."""
+def layout_of(name: str, module: nn.Module, following: nn.Module | None = None) -> Layout | None:
+    """The input ``module`` implies when it is the model's first layer (``following``: the layer
+    after it in its Sequential, which sizes what an einops pattern leaves open)."""
+    if is_pattern_layer(module):
+        return _pattern_layout(name, module, following)
     conv = _conv_rank(module)
     if conv is not None:
         channels = module.in_channels if hasattr(module, "in_channels") else module.num_features
@@ -179,6 +234,15 @@ def layout_of(name: str, module: nn.Module) -> Layout | None:
     if isinstance(module, nn.Linear) and not _is_uninitialized(module):
         return Layout(name, f"Linear(in_features={module.in_features})", (BATCH, module.in_features), (), 0)
     return _sequence_layout(name, module)
+
+
+def _pattern_layout(name: str, module: nn.Module, following) -> Layout | None:
+    found = pattern_input(module, following)
+    if found is None:
+        return None
+    shape = (BATCH,) + found.shape[1:]
+    steps = tuple(s for s, d in zip(found.steps[1:], found.shape[1:]) if d is None)
+    return Layout(name, f"{type(module).__name__}('{module.pattern}')", shape, found.names, 0, steps=steps)
 
 
 def _sequence_layout(name: str, module: nn.Module) -> Layout | None:
@@ -218,16 +282,27 @@ def find_layout(model: nn.Module) -> Layout | None:
     """The layout of the first layer the forward pass reaches (the first registered one
     when a probe cannot tell)."""
     names = {id(m): n or type(model).__name__ for n, m in model.named_modules()}
-    candidates = [m for m in model.modules() if layout_of("", m) is not None]
+    after = _following(model)
+    candidates = [m for m in model.modules() if layout_of("", m, after.get(id(m))) is not None]
     if not candidates:
         return None
     guess = candidates[0]
     for _ in range(3):
-        reached = _probe(model, candidates, layout_of("", guess))
+        reached = _probe(model, candidates, layout_of("", guess, after.get(id(guess))))
         if reached is None or reached is guess:
             break
         guess = reached
-    return layout_of(names[id(guess)], guess)
+    return layout_of(names[id(guess)], guess, after.get(id(guess)))
+
+
+def _following(model: nn.Module) -> dict[int, nn.Module]:
+    """id(layer) -> the layer after it in its Sequential."""
+    after = {}
+    for seq in model.modules():
+        if isinstance(seq, nn.Sequential):
+            children = list(seq)
+            after.update((id(a), b) for a, b in zip(children, children[1:]))
+    return after
 
 
 def _probe(model, candidates, layout: Layout):
@@ -257,23 +332,38 @@ def preferred_sizes(layout: Layout) -> tuple[int, ...]:
 # ---------------------------------------------------------------- 2. the symbolic trace
 
 
-def _first_working_trace(model, layout: Layout, path: str) -> SymbolicTrace:
-    """A trace at the first preferred size that runs to the end; else the one that got furthest.
+def candidate_sizes(layout: Layout, hints: tuple[int, ...] = ()) -> list[tuple[int, ...]]:
+    """The free sizes to try, in order: combinations of the stated sizes that fit each axis's
+    factor (at most 16), then the usual square sizes."""
+    k = len(layout.free_axes)
+    if not k:
+        return [()]
+    steps = layout.steps or (1,) * k
+    per_axis = [[h for h in dict.fromkeys(hints) if h >= step and h % step == 0] for step in steps]
+    stated = list(itertools.islice(itertools.product(*per_axis), 16)) if all(per_axis) else []
+    usual = [(s,) * k for s in PREFERRED.get(k, ()) + (128, 256, 16, 8)]
+    return list(dict.fromkeys(stated + usual))
+
+
+def _first_running(model, layout: Layout, candidates) -> tuple[int, ...] | None:
+    """The first candidate size at which a plain forward pass runs (a few ms each)."""
+    return next((sizes for sizes in candidates if deadline.check() or _runs_plainly(model, layout, sizes)), None)
+
+
+def _first_working_trace(model, layout: Layout, path: str, candidates, working) -> SymbolicTrace:
+    """A trace at the first candidate size that runs to the end; else the one that got furthest.
 
     A symbolic trace costs about ten plain meta passes (every op goes through the ShapeEnv), and
     a large model rejects most candidate sizes only near its end (a ViT's position table fits
-    one image size): so plain passes find the first size that runs, and one symbolic trace
-    solves from there. Only when no candidate runs do the symbolic traces compare how far each got."""
-    k = len(layout.free_axes)
-    starts = [(s,) * k for s in PREFERRED.get(k, ())] or [()]
-    candidates = starts + [(s,) * k for s in (128, 16, 8)][: 3 if k else 0]
-    working = next((sizes for sizes in candidates if deadline.check() or _runs_plainly(model, layout, sizes)), None)
+    one image size): so plain passes find the first size that runs (``working``), and one
+    symbolic trace solves from there. Only when no candidate runs do the symbolic traces
+    compare how far each got."""
     if working is not None:
         trace = symbolic_trace(model, layout, working, path)
         if not trace.error:
             return trace
     best = None
-    for sizes in candidates:
+    for sizes in candidates[:7]:
         deadline.check()
         trace = symbolic_trace(model, layout, sizes, path)
         if not trace.error:
@@ -300,7 +390,7 @@ def symbolic_trace(model, layout: Layout, sizes, path: str = "") -> SymbolicTrac
     recorder = _Recorder(trace, model, path)
     try:
         with torch.device(device), mode, recorder, shape_only_rnns(model):
-            out = call_user(model, x)
+            out = call_user(model, *layout.arguments(x, lambda spec: _empty(spec, device)))
     except Exception as exc:
         reraise_if_ours(exc)
         trace.error = first_line(exc)
@@ -606,15 +696,19 @@ def runs_at(model, inputs) -> bool:
 def _forward(model, layout: Layout, sizes):
     """The model on an empty input of this size: meta tensors, or fake ones for a model on cpu/cuda."""
     device = _device(model)
-    x = torch.empty(layout.concrete(sizes), dtype=getattr(torch, layout.dtype), device=device)
+    args = layout.arguments(_empty(layout.spec(sizes), device), lambda spec: _empty(spec, device))
     if device == "meta":
         with torch.no_grad(), torch.device(device), _OnTraceDevice(), shape_only_rnns(model):
-            return call_user(model, x)
+            return call_user(model, *args)
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     mode = FakeTensorMode(allow_non_fake_inputs=True)
     with torch.no_grad(), torch.device(device), mode, shape_only_rnns(model):
-        return call_user(model, mode.from_tensor(x, static_shapes=True))
+        return call_user(model, *(mode.from_tensor(a, static_shapes=True) for a in args))
+
+
+def _empty(spec: InputSpec, device: str) -> torch.Tensor:
+    return torch.empty(spec.shape, dtype=getattr(torch, spec.dtype), device=device)
 
 
 class _OnTraceDevice(TorchFunctionMode):
@@ -785,7 +879,7 @@ def _sizes_text(layout: Layout, sizes) -> str:
 def _failed_trace(layout: Layout, trace: SymbolicTrace) -> Inference:
     reason = (f"from {layout.layer} = {layout.described} the input would be {_pattern(layout)}, "
               f"but the model fails at every size tried: {trace.error}")
-    return Inference((layout.spec(trace.sizes),), "no size", reason, False)
+    return Inference(layout.specs(trace.sizes), "no size", reason, False)
 
 
 def _no_size(layout: Layout, trace: SymbolicTrace, k: int) -> Inference:
@@ -798,11 +892,11 @@ def _no_size(layout: Layout, trace: SymbolicTrace, k: int) -> Inference:
     for c in trace.constraints:
         ok = torch.broadcast_to(torch.as_tensor(_satisfied(c, values)), valid.shape)
         if not bool((valid & ok).any()):
-            return Inference((layout.spec(trace.sizes),), "no size", _unsatisfiable(layout, c, values, valid, k),
+            return Inference(layout.specs(trace.sizes), "no size", _unsatisfiable(layout, c, values, valid, k),
                              False, proven=True)
         valid &= ok
     reason = f"from {layout.layer} = {layout.described}: no size fits"
-    return Inference((layout.spec(trace.sizes),), "no size", reason, False, proven=True)
+    return Inference(layout.specs(trace.sizes), "no size", reason, False, proven=True)
 
 
 def _unsatisfiable(layout: Layout, c: Constraint, values, valid, k: int) -> str:
@@ -824,13 +918,15 @@ def _pattern(layout: Layout) -> str:
                     for i, d in enumerate(layout.shape))
 
 
-def _unconfirmed(model, layout: Layout, rep, wrong, out_axis) -> Inference:
+def _unconfirmed(model, layout: Layout, rep, wrong, out_axis, working=None) -> Inference:
     """The solved set disagrees with a real forward pass somewhere: claim only what ran."""
     sizes = ", ".join(_sizes_text(layout, p) for p in wrong[:3])
+    if working is not None and tuple(working) != tuple(rep) and runs(model, layout, working, out_axis):
+        rep = working
     if runs(model, layout, rep, out_axis):
         text = f"{' = '.join(layout.names)} = {rep[0]}" if len(set(rep)) == 1 else _sizes_text(layout, rep)
         reason = (f"from {layout.layer} = {layout.described}: {_sizes_text(layout, rep)} works; the full set "
                   f"of accepted sizes could not be determined (the solution disagrees with a run at {sizes})")
-        return Inference((layout.spec(rep),), f"{text} (other sizes not determined)", reason, True)
+        return Inference(layout.specs(rep), f"{text} (other sizes not determined)", reason, True)
     reason = f"from {layout.layer} = {layout.described}: no size could be confirmed (tried {sizes})"
     return Inference((), "not determined", reason, False)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import inspect
 import os
-from dataclasses import dataclass, field
+from dataclasses import replace, dataclass, field
 
 from ..diagnostics import Span
 from ..source.examples import find_examples
@@ -30,6 +30,7 @@ class NotChecked:
     notes: tuple[str, ...] = ()
     quiet: bool = False  # a building block of another model: listed, not reported
     line: int | None = None  # where in the file it happened, when not at the class
+    part_of: str = ""  # quiet: the model of another file that builds it ("`UNet` (unet_model.py:20)")
 
 
 def as_stopped(exc: BaseException, path: str) -> UserCodeStopped:
@@ -179,6 +180,7 @@ def _target(spec, src, cli, config, init, several: bool, symbolic: bool, built: 
         target.construction = construct.choose(spec, init, not several, context, sites=not built)
     except discover.MissingArguments as exc:  # quiet when the file builds it with arguments itself
         target.problem = NotChecked("SC904", str(exc), quiet=spec.is_used_by_other or built)
+        _block_elsewhere(target, context)
         return target
     except MissingPackage as exc:
         target.problem = NotChecked("SC907", exc.message, line=exc.line, quiet=spec.is_used_by_other)
@@ -192,7 +194,20 @@ def _target(spec, src, cli, config, init, several: bool, symbolic: bool, built: 
     failed = _infer(target, spec, init, not several)
     if failed is not None:
         target.problem = needs_input(spec, quiet=spec.is_used_by_other or built, reason=failed)
+        _block_elsewhere(target, context)
     return target
+
+
+def _block_elsewhere(target: Target, context) -> None:
+    """A class that cannot be checked alone but that a model class of another file of the
+    project builds (`self.down1 = Down(64, 128)` in `UNet`) is a building block of that model."""
+    spec = target.spec
+    if target.problem.quiet or spec.kind != "class" or context.index is None:
+        return
+    owner = context.index.used_in(spec.name, spec.path)
+    if owner is not None:
+        where = owner.where(context.index.root)
+        target.problem = replace(target.problem, quiet=True, part_of=f"`{owner.text}` ({where})")
 
 
 def _borrowed_fits(target: Target, inputs) -> bool:
@@ -217,6 +232,7 @@ def _infer(target: Target, spec, init: dict, strict: bool) -> str | None:
     that no size solves is (SC130).
     """
     from .build import BuildError
+    from .arguments import infer_arguments
     from .infer import infer_inputs
     from .tracer import missing_inputs
 
@@ -224,7 +240,12 @@ def _infer(target: Target, spec, init: dict, strict: bool) -> str | None:
         return ""
     try:
         model = build_target(target)
-        found = _first_input(model) if missing_inputs(model, 1) else infer_inputs(model, spec.path)
+        hints = construct.stated_sizes(target.construction, spec.obj) if spec.kind != "object" else ()
+        if missing_inputs(model, 1):
+            shapes = construct.stated_shapes(target.construction, spec.obj) if spec.kind != "object" else ()
+            found = infer_arguments(model, missing_inputs(model, 0), spec.path, hints, shapes) or _first_input(model)
+        else:
+            found = infer_inputs(model, spec.path, hints)
     except (BuildError, discover.MissingArguments, UsageError):
         return ""
     except deadline.OutOfTime as late:

@@ -245,11 +245,16 @@ def _scan_calls(expr: ast.expr, scope: _Scope, context: _Context) -> None:
             _record_summary(node, kind, scope, context)
             continue
         names = _called_model(node.func, scope, context)
-        if not names or node.keywords or not node.args:
+        if not names or not node.args or not all(_default_keyword(k) for k in node.keywords):
             continue
         specs = [_tensor(arg, scope, context) for arg in node.args]
         if all(spec is not None for spec in specs):
             context.found.append((node.lineno, names, tuple(specs), _built_line(node.func, scope)))
+
+
+def _default_keyword(keyword: ast.keyword) -> bool:
+    """`mask=None`: a keyword that passes nothing, so the call is its positional part."""
+    return keyword.arg is not None and isinstance(keyword.value, ast.Constant) and keyword.value.value is None
 
 
 def _walk_no_lambda(expr: ast.AST):

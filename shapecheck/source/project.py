@@ -48,6 +48,15 @@ class SiteIndex:
     sites: list[sites.Site] = field(default_factory=list)
     defined: dict[str, list[str]] = field(default_factory=dict)  # class name -> defining files
     trees: dict[str, ast.Module | None] = field(default_factory=dict, repr=False)
+    members: list[sites.Site] = field(default_factory=list)  # calls inside class bodies
+
+    def used_in(self, name: str, path: str) -> sites.Site | None:
+        """A class body in another file of the project that builds the class `name` of `path`
+        (`self.down1 = Down(64, 128)` in `UNet`): the first, in path and line order."""
+        path = os.path.abspath(path)
+        found = [s for s in self.members if s.callee == name and s.text != name
+                 and os.path.abspath(s.path) != path and self._resolves(s, path)]
+        return min(found, key=lambda s: (s.path, s.line), default=None)
 
     def sites_for(self, name: str, path: str) -> list[sites.Site]:
         """Sites elsewhere in the project that build the class `name` of the file `path`:
@@ -62,7 +71,7 @@ class SiteIndex:
             return True
         if not site.imported_from:
             return self.defined.get(site.callee) == [path]
-        base = site.path if site.origin == "call" else os.path.join(self.root, "README.md")
+        base = site.path if site.origin != "docs" else os.path.join(self.root, "README.md")
         return any(self._defining(candidate, site.callee, 4) == path
                    for module in site.imported_from.split(";")
                    for candidate in self._module_files(base, module))
@@ -120,6 +129,8 @@ def project_sites(root: str, subfolders: bool = True) -> SiteIndex:
     names = frozenset(index.defined)
     for path in files["py"] + files["md"]:
         index.sites += _CACHE.sites(path, names)
+    for path in files["py"]:
+        index.members += _CACHE.members(path, names)
     return index
 
 
@@ -160,6 +171,15 @@ class _FileCache:
         if entry.get("names") != names:
             entry["names"], entry["sites"] = names, _read_sites(path, names, self)
         return entry["sites"]
+
+
+    def members(self, path: str, names: frozenset[str]) -> list[sites.Site]:
+        entry = self._entry(path)
+        if entry.get("member_names") != names:
+            tree = self.tree(path)
+            entry["member_names"] = names
+            entry["members"] = sites.member_uses(tree, path, names) if tree else []
+        return entry["members"]
 
 
 def _read_sites(path: str, names: frozenset[str], cache: _FileCache) -> list[sites.Site]:

@@ -136,6 +136,21 @@ def imported_names(tree: ast.Module) -> dict[str, str]:
     return found
 
 
+def member_uses(tree: ast.Module, path: str, names: frozenset[str]) -> list[Site]:
+    """Calls of `names` inside the class bodies of a module (`self.down1 = Down(64, 128)` in
+    `UNet.__init__`): the class is a building block of that class. `text` is the owner's name."""
+    imports = imported_names(tree)
+    found = []
+    for stmt in tree.body:
+        if not isinstance(stmt, ast.ClassDef):
+            continue
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in names:
+                found.append(Site(callee=node.func.id, text=stmt.name, path=path, line=node.lineno,
+                                  origin="member", imported_from=imports.get(node.func.id) or imports.get("*", "")))
+    return found
+
+
 # ---------------------------------------------------------------- factories
 
 

@@ -16,10 +16,9 @@ class Conditional(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(3, 8, 3, padding=1)
-        self.embed = nn.Embedding(10, 8)
 
     def forward(self, img, labels):  # expect: SC903
-        return self.conv(img) + self.embed(labels)[:, :, None, None]
+        return self.conv(img)[:, :, int(labels[0, 1]):]  # the labels' values, not only their shape
 
 
 # shapecheck: input=(4, 16)
