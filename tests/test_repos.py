@@ -123,3 +123,11 @@ def test_cli_init_beats_the_hint():
     report = check_file(os.path.join(REPOS, "hinted/models.py"), init={"Decoder.width": 5})
     decoder = next(m for m in report.models if m.name == "Decoder")
     assert decoder.init_source == "cli" and decoder.input_shapes[0][1] == 5
+
+
+def test_a_wrapper_built_around_another_model_of_the_project():
+    found, report = models("vitlib/vitlib/pooled.py")
+    status, cls, source, call, shapes, input_source = found["Pooled"]
+    assert (status, source, shapes, input_source) == ("checked", "README.md:37", ((3, 3, 32, 32),), "example")
+    assert call == "Pooled(TinyViT(image_size=32, patch_size=8, num_classes=10, dim=24), hidden=7)"
+    assert report.models[0].output_shapes == ((3, 7),) and not report.diagnostics

@@ -40,6 +40,7 @@ class Construction:
     example: tuple | None = None  # inputs of the site's own example call
     model: object = None  # the model built while choosing (meta device)
     handed_out: bool = False  # `model` was given to a check (later checks build their own)
+    needs: tuple[tuple[str, str], ...] = ()  # names `call` reads from other files: (name, defining file)
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Context:
     load_index: object = None  # () -> source.project.SiteIndex or None; called at most once
     config_init: dict = field(default_factory=dict)  # class name -> {arg: value} from pyproject
     _index: object = None
+    loaded: dict = field(default_factory=dict)  # other files of the project loaded for a call: path -> namespace
 
     @property
     def index(self):
@@ -118,16 +120,23 @@ def _candidates(spec, context: Context):
     elsewhere = index.sites_for(spec.name, spec.path) if index is not None else []
     code = sorted((s for s in elsewhere if s.origin == "call"), key=lambda s: s.example is None)
     docs = [s for s in elsewhere if s.origin == "docs"]
-    yield from (_from_site(s, index.root) for s in code + docs if s.usable)
+    yield from (_from_site(s, index.root, _needs(s, index)) for s in code + docs if s.usable)
     yield from _config_defaults(spec, context)
 
 
-def _from_site(site, root: str) -> Construction:
+def _from_site(site, root: str, needs: tuple = ()) -> Construction:
     if site.text == f"{site.callee}()":  # `net = Net()`: the defaults, with the site's example
         return Construction("defaults", example=site.example)
     where = site.where(root)
     label = where if site.origin == "docs" else f"call site {where}"
-    return Construction(label, site.text, example=site.example)
+    return Construction(label, site.text, example=site.example, needs=needs)
+
+
+def _needs(site, index) -> tuple[tuple[str, str], ...]:
+    """The other classes a site's call builds (`MAE(encoder=ViT(...))`), with the project file
+    that defines each."""
+    found = ((name, index.defining_file(site, name, module)) for name, module in site.imports)
+    return tuple((name, path) for name, path in found if path)
 
 
 def _config_defaults(spec, context: Context) -> list[Construction]:
@@ -185,27 +194,50 @@ def build_with(construction: Construction, spec, init: dict, strict: bool, conte
     """The model built as `construction` says, on `device`. Raises BuildError."""
     if not construction.call:
         return build(spec, construction.init or init, device, strict)
-    return evaluate(construction.call, context, spec, device)
+    return evaluate(construction.call, context, spec, device, construction.needs)
 
 
-def evaluate(call: str, context: Context, spec, device: str):
+def evaluate(call: str, context: Context, spec, device: str, needs: tuple = ()):
     """Evaluate a call written by `source.sites` in the namespace of the file defining the
-    class, after the loader's safety check (no I/O, no training, no downloads)."""
+    class, after the loader's safety check (no I/O, no training, no downloads). ``needs``:
+    names the call reads from other files of the project (loaded the same way, skeleton only)."""
     import torch
 
     tree = ast.parse(call, mode="eval")
-    problem = loader.call_problem(tree.body, context.namespace, context.src)
+    namespace = _with_needs(context, needs)
+    problem = loader.call_problem(tree.body, namespace, context.src)
     if problem:
         raise BuildError(f"building {spec.name} as {call} was not tried: it {problem}")
     try:
         with torch.device(device):
-            model = eval(compile(tree, spec.path, "eval"), context.namespace)
+            model = eval(compile(tree, spec.path, "eval"), namespace)
     except Exception as exc:
         raise BuildError(f"building {spec.name} as {call} failed: {type(exc).__name__}: {exc}",
                          loader.user_line(exc, spec.path), exc) from exc
     if not isinstance(model, torch.nn.Module):
         raise BuildError(f"{call} does not return an nn.Module")
     return model
+
+
+def _with_needs(context: Context, needs: tuple) -> dict:
+    """The file's namespace, plus the names a call takes from other files of the project."""
+    missing = [(name, path) for name, path in needs if name not in context.namespace]
+    if not missing:
+        return context.namespace
+    namespace = dict(context.namespace)
+    for name, path in missing:
+        if path not in context.loaded:
+            context.loaded[path] = _load_other(path)
+        if name in context.loaded[path]:
+            namespace[name] = context.loaded[path][name]
+    return namespace
+
+
+def _load_other(path: str) -> dict:
+    try:
+        return loader.load(loader.parse_file(path))
+    except (Exception, MissingPackage):  # noqa: BLE001 - that file cannot be loaded: the call is not built
+        return {}
 
 
 def stated_sizes(construction: Construction | None, cls) -> tuple[int, ...]:

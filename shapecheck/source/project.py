@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ast
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import sites, values
 
@@ -75,6 +75,12 @@ class SiteIndex:
         return any(self._defining(candidate, site.callee, 4) == path
                    for module in site.imported_from.split(";")
                    for candidate in self._module_files(base, module))
+
+    def defining_file(self, site: sites.Site, name: str, module: str) -> str | None:
+        """The project file that defines `name`, imported from `module` by the code of `site`."""
+        base = site.path if site.origin != "docs" else os.path.join(self.root, "README.md")
+        return next((found for candidate in self._module_files(base, module)
+                     for found in [self._defining(candidate, name, 4)] if found), None)
 
     def _module_files(self, importer: str, module: str) -> list[str]:
         level = len(module) - len(module.lstrip("."))
@@ -205,14 +211,9 @@ def _block_sites(blocks: list[tuple[int, str]], path: str, names: frozenset[str]
         imports.update(sites.imported_names(tree))
         for site in sites.file_sites(tree, path, names, "docs", offset, scope):
             module = site.imported_from or imports.get(site.callee, "")
-            found.append(_with_module(site, module))
+            used = sites.imported_in(ast.parse(site.text, mode="eval").body, site.callee, imports)
+            found.append(replace(site, imported_from=module, imports=used))
     return found
-
-
-def _with_module(site: sites.Site, module: str) -> sites.Site:
-    from dataclasses import replace
-
-    return replace(site, imported_from=module)
 
 
 def _files(root: str, subfolders: bool) -> dict[str, list[str]]:

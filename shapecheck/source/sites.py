@@ -40,6 +40,7 @@ class Site:
     # the `;`-separated star-imported modules when it is not imported by name)
     example: tuple[InputSpec, ...] | None = None  # inputs of the first call of the built model
     unknown: tuple[str, ...] = ()  # local names of unknown value the call still reads
+    imports: tuple[tuple[str, str], ...] = ()  # other names the call reads that its code imports: (name, module)
 
     @property
     def usable(self) -> bool:
@@ -117,7 +118,15 @@ def _site(call: ast.Call, scope: values.Scope, path: str, origin: str, offset: i
     written = values.substitute(call, scope)
     return Site(callee=call.func.id, text=ast.unparse(written), path=path, line=call.lineno + offset,
                 origin=origin, imported_from=imports.get(call.func.id) or imports.get("*", ""),
-                example=examples.get(call.lineno), unknown=tuple(values.unresolved(written, scope)))
+                example=examples.get(call.lineno), unknown=tuple(values.unresolved(written, scope)),
+                imports=imported_in(written, call.func.id, imports))
+
+
+def imported_in(call: ast.expr, callee: str, imports: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The names besides `callee` that `call` reads and `imports` says where they come from
+    (`MAE(encoder=ViT(...))` after `from vit_pytorch import ViT, MAE`: ("ViT", "vit_pytorch"))."""
+    names = {n.id for n in ast.walk(call) if isinstance(n, ast.Name) and n.id != callee}
+    return tuple(sorted((n, imports[n]) for n in names if n in imports))
 
 
 def imported_names(tree: ast.Module) -> dict[str, str]:
