@@ -72,6 +72,39 @@ def test_unproven_fix_is_not_safe(tmp_path):
     assert api.check_source(fixed.text, str(path)).diagnostics == ()
 
 
+def test_fixes_of_one_model_are_proven_by_one_recheck_when_they_hold_together():
+    from shapecheck.fixes import attach_fixes
+
+    path = os.path.join(EXAMPLES, "lenet_bug.py")
+    report = api.check_file(path, settings=api.Settings(prove_fixes=False))
+    assert len(report.diagnostics) == 2
+    calls = []
+
+    def recheck(text, model):
+        calls.append(model)
+        return api.check_source(text, path, api.Settings(prove_fixes=False))
+
+    proven = attach_fixes(report, recheck)
+    assert calls == [report.diagnostics[0].model]  # one re-check with both fixes applied
+    assert all(d.fix.applicability is Applicability.SAFE for d in proven.diagnostics)
+
+
+def test_fixes_that_fail_together_are_proven_one_by_one():
+    from shapecheck.fixes import attach_fixes
+
+    path = os.path.join(EXAMPLES, "lenet_bug.py")
+    report = api.check_file(path, settings=api.Settings(prove_fixes=False))
+    calls = []
+
+    def recheck(text, model):  # a re-check that still finds everything: nothing is proven
+        calls.append(model)
+        return api.Report(path=path, source=text, models=report.models, diagnostics=report.diagnostics)
+
+    proven = attach_fixes(report, recheck)
+    assert len(calls) == 3  # together, then each alone
+    assert all(d.fix.applicability is Applicability.UNSAFE for d in proven.diagnostics)
+
+
 LAYERS = st.lists(st.tuples(st.sampled_from(["conv", "pool"]), st.integers(1, 5), st.integers(0, 2)),
                   min_size=1, max_size=4)
 

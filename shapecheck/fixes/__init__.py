@@ -114,14 +114,44 @@ def attach_fixes(report: Report, recheck) -> Report:
 
     ``recheck(text, model)`` checks patched source, only ``model`` where one is named.
     """
+    proposed = [(d, propose_fix(d, report.source)) for d in report.diagnostics]
+    together = _proven_together(proposed, report, recheck)
     out = []
-    for d in report.diagnostics:
-        fix = propose_fix(d, report.source)
+    for d, fix in proposed:
         if fix is not None and fix.edits:
-            before = {_key(x) for x in report.diagnostics if not d.model or x.model == d.model}
-            fix = _prove(fix, d, report.source, before, recheck)
+            if id(d) in together:
+                fix = replace(fix, applicability=Applicability.SAFE)
+            else:
+                fix = _prove(fix, d, report.source, _before(report, d), recheck)
         out.append(replace(d, fix=fix) if fix is not None else d)
     return replace(report, diagnostics=tuple(out))
+
+
+def _before(report: Report, d) -> set:
+    return {_key(x) for x in report.diagnostics if not d.model or x.model == d.model}
+
+
+def _proven_together(proposed: list, report: Report, recheck) -> set[int]:
+    """The findings of one model whose fixes, applied all at once, leave none of them and
+    nothing new: one re-check proves them all (else each is proven alone)."""
+    by_model: dict[str, list] = {}
+    for d, fix in proposed:
+        if fix is not None and fix.edits and d.model:
+            by_model.setdefault(d.model, []).append((d, fix))
+    proven: set[int] = set()
+    for model, group in by_model.items():
+        if len(group) < 2:
+            continue
+        applied = apply_edits(report.source, [e for _, fix in group for e in fix.edits])
+        if not applied.ok:
+            continue
+        after = recheck(applied.text, model)
+        if after is None or after.source != applied.text:
+            continue
+        keys = {_key(x) for x in after.diagnostics}
+        if not keys & {_key(d) for d, _ in group} and not keys - _before(report, group[0][0]):
+            proven.update(id(d) for d, _ in group)
+    return proven
 
 
 def _prove(fix: Fix, d, source: str, before: set, recheck) -> Fix:
@@ -129,6 +159,8 @@ def _prove(fix: Fix, d, source: str, before: set, recheck) -> Fix:
     if not applied.ok:
         return replace(fix, applicability=Applicability.DISPLAY_ONLY)
     after = recheck(applied.text, d.model)
+    if after is None:
+        return replace(fix, applicability=Applicability.UNSAFE)
     keys = {_key(x) for x in after.diagnostics}
     gone = _key(d) not in keys
     new = keys - before
