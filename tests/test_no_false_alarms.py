@@ -76,3 +76,10 @@ def test_helpers_built_at_top_level_are_not_models(tmp_path):
     report = api.check_source(source, str(tmp_path / "train.py"))
     assert [(m.name, m.status.value) for m in report.models] == [("head", "checked"), ("checked_pool", "checked")]
     assert report.diagnostics == ()
+
+
+def test_constructors_read_the_values_of_small_tensors_they_make():
+    report, found = _found("values_in_init.py")
+    assert found == []
+    (model,) = report.models
+    assert model.status.value == "checked" and model.output_shapes == ((8, 3),)

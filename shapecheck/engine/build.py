@@ -6,6 +6,7 @@ call `.eval()` (BatchNorm in training mode rejects a batch of one sample per cha
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 from shapecheck.engine.discover import ModelSpec, constructor_kwargs
@@ -40,12 +41,61 @@ def build(spec: ModelSpec, init: dict | None = None, device: str = "meta",
     from shapecheck.engine.usercode import call_user, reraise_if_ours
 
     try:
-        with torch.device(device):
-            return call_user(spec.obj, *args, **kwargs)
+        with building(device):
+            return _on_device(call_user(spec.obj, *args, **kwargs), device)
     except Exception as exc:
         reraise_if_ours(exc)
         message = f"building {spec.name} failed: {type(exc).__name__}: {exc}"
         raise BuildError(message, user_line(exc, spec.path), exc) from exc
+
+
+_SMALL = 65536  # elements: a table of rates or indices, not a weight
+_VALUE_FACTORIES = ("linspace", "logspace", "arange", "zeros", "ones", "full", "empty", "tensor", "eye")
+
+
+def building(device: str):
+    """The context a model is built in: ``torch.device(device)``; on meta, small tensors the
+    user's code makes from nothing (``torch.linspace(0, 0.1, depth)`` for stochastic-depth
+    rates) are real CPU tensors, so that ``.item()`` and ``.tolist()`` read their values. They
+    join the meta tensors where the two meet, and the built model is moved onto meta."""
+    import contextlib
+
+    import torch
+
+    if device != "meta":
+        return torch.device(device)
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.device(device))
+    stack.enter_context(_small_values_mode()())
+    return stack
+
+
+@functools.cache
+def _small_values_mode() -> type:
+    import os
+    import sys
+
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    from .symbolic import onto_trace_device
+
+    factories = {getattr(torch, name) for name in _VALUE_FACTORIES}
+    library = (os.path.dirname(torch.__file__), os.path.dirname(os.path.dirname(__file__)))
+
+    class SmallValuesOnCpu(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func in factories and kwargs.get("device") is None:
+                made = func(*args, **kwargs)
+                caller = sys._getframe(1).f_code.co_filename
+                if made.numel() <= _SMALL and not caller.startswith(library):
+                    return func(*args, **{**kwargs, "device": "cpu"})
+                return made
+            args, kwargs = onto_trace_device(args, kwargs, "meta")
+            return func(*args, **kwargs)
+
+    return SmallValuesOnCpu
 
 
 def _on_device(model, device: str):

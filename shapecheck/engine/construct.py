@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from ..errors import MissingPackage, UsageError, UserCodeStopped
 from ..source import sites as source_sites
 from . import discover, loader
-from .build import BuildError, build
+from .build import BuildError, build, building
 
 CONFIG_NAMES = re.compile(r"(config|cfg|conf|args|hparams|params|opt)$", re.I)
 SIZE_NAMES = re.compile(r"(size|height|width|res|resolution|len|length|frames|shape)s?$", re.I)
@@ -209,7 +209,7 @@ def evaluate(call: str, context: Context, spec, device: str, needs: tuple = ()):
     if problem:
         raise BuildError(f"building {spec.name} as {call} was not tried: it {problem}")
     try:
-        with torch.device(device):
+        with building(device):
             model = eval(compile(tree, spec.path, "eval"), namespace)
     except Exception as exc:
         raise BuildError(f"building {spec.name} as {call} failed: {type(exc).__name__}: {exc}",

@@ -185,8 +185,6 @@ def load(src: SourceFile) -> dict:
 
 def load_report(src: SourceFile) -> LoadResult:
     """Like `load`, and also the statements that were dropped or failed (for --debug)."""
-    import torch
-
     folder = os.path.dirname(os.path.abspath(src.path))
     package, package_root = _package_of(folder)
     module = types.ModuleType(USER_MODULE_NAME)
@@ -196,8 +194,10 @@ def load_report(src: SourceFile) -> LoadResult:
     added_paths = [folder] if package_root is None else [folder, package_root]
     skipped: list[Skipped] = []
     flags = _future_flags(src.tree)
+    from .build import building
+
     with _isolated(module, added_paths, src):
-        with torch.device("meta"):
+        with building("meta"):
             for stmt in src.tree.body:
                 _run_top_statement(stmt, namespace, src, flags, skipped)
     return LoadResult(namespace, skipped)
