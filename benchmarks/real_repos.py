@@ -173,7 +173,7 @@ def model_classes(result: FileResult) -> dict[tuple[str, str], list[dict]]:
     class and a module object of it count once); building blocks left out."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for model in result.models:
-        if not model.get("reason", "").startswith(BLOCK_REASON):
+        if not (model.get("reason") or "").startswith(BLOCK_REASON):
             key = (model.get("class_path") or result.path, model.get("class") or model.get("name"))
             groups.setdefault(key, []).append(model)
     return groups
@@ -241,14 +241,14 @@ def main(argv: list[str] | None = None) -> int:
         work = [(name, path) for name, folder in repos for path in model_files(folder)]
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
             results = list(pool.map(lambda item: check(*item, args.timeout, args.python), work))
+        if args.json:  # kept before the tables, which --tally can print again
+            with open(args.json, "w", encoding="utf-8") as handle:
+                json.dump([vars(r) for r in results], handle, indent=1)
     print(render(tallies(results, roots)))
     print(f"\n{len(results)} files in {time.perf_counter() - start:.0f} s "
           f"({args.jobs} at a time, timeout {args.timeout:.0f} s)")
     print("\nError findings (false alarms: these repositories work), crashes and timeouts:")
     print("\n".join(f"  {line}" for line in findings(results, roots)) or "  none")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump([vars(r) for r in results], handle, indent=1)
     return 0
 
 
