@@ -23,6 +23,7 @@ from ..errors import MissingPackage, UsageError, UserCodeStopped
 from ..source import sites as source_sites
 from . import discover, loader
 from .build import BuildError, build
+from .provenance import recorded
 
 CONFIG_NAMES = re.compile(r"(config|cfg|conf|args|hparams|params|opt)$", re.I)
 
@@ -37,7 +38,9 @@ class Construction:
     init: dict = field(default_factory=dict)
     example: tuple | None = None  # inputs of the site's own example call
     model: object = None  # the model built while choosing (meta device)
+    sites: dict = field(default_factory=dict)  # how each module of `model` was built (provenance.Built)
     handed_out: bool = False  # `model` was given to a check (later checks build their own)
+    site_line: int = 0  # the line of the call site in the checked file (0: elsewhere or none)
 
 
 @dataclass
@@ -125,7 +128,7 @@ def _from_site(site, root: str) -> Construction:
         return Construction("defaults", example=site.example)
     where = site.where(root)
     label = where if site.origin == "docs" else f"call site {where}"
-    return Construction(label, site.text, example=site.example)
+    return Construction(label, site.text, example=site.example, site_line=0 if root else site.line)
 
 
 def _config_defaults(spec, context: Context) -> list[Construction]:
@@ -163,7 +166,8 @@ def _first(candidates, spec, init, strict, context) -> Construction | None:
     missing = None
     for candidate in candidates:
         try:
-            candidate.model = build_with(candidate, spec, init, strict, context, "meta")
+            candidate.model, candidate.sites = recorded(
+                spec.path, lambda: build_with(candidate, spec, init, strict, context, "meta"))
         except (BuildError, discover.MissingArguments, UsageError, SystemExit):
             continue
         except MissingPackage as exc:

@@ -45,6 +45,8 @@ def _layer_input(d, source: str) -> Fix | None:
         return Fix(title, (Edit(origin.span, new),), Applicability.UNSAFE, code=alternative or "")
     new = style.value_text(old, actual, factors)
     title = f"Change `{param}` to `{new}`" + (f" ({actual})" if new != str(actual) else "")
+    if d.fact("origin"):  # the value was written where the layer's argument comes from
+        title = f"Change `{old}` in `{d.fact('origin')}` (line {d.fact('origin_line')}) to `{new}`"
     return Fix(title, (Edit(d.span, new),), Applicability.UNSAFE, code=alternative or "")
 
 
