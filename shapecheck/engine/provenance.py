@@ -179,9 +179,14 @@ def recorded(path: str, make):
 class Link:
     text: str  # what the user wrote at this step: `cin`, `Block(in_ch, 32)`, `in_ch=1`
     line: int | None
+    note: str = ""  # which item of a list: "item 2"
+
+    def __str__(self) -> str:
+        where = ", ".join(([f"line {self.line}"] if self.line else []) + ([self.note] if self.note else []))
+        return f"`{self.text}`" + (f" ({where})" if where else "")
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "line": self.line}
+        return {"text": self.text, "line": self.line, "note": self.note}
 
 
 @dataclass(frozen=True)
@@ -200,8 +205,7 @@ class Origin:
 
     def chain(self, value) -> str:
         """"`stem.conv` in_channels=1 ← `cin` (line 4) ← `Block(in_ch, 32)` (line 9) ← ..."""
-        steps = [f"`{link.text}`" + (f" (line {link.line})" if link.line else "") for link in self.links]
-        return " ← ".join([f"`{self.layer}` {self.param}={value}"] + steps)
+        return " ← ".join([f"`{self.layer}` {self.param}={value}"] + [str(link) for link in self.links])
 
     def to_dict(self) -> dict:
         return {"layer": self.layer, "param": self.param, "links": [l.to_dict() for l in self.links],
@@ -313,9 +317,9 @@ class _Walker:
         return Origin(layer, param, tuple(self.links), span_of(self.src, place.node), text_of(self.src, place.node),
                       _literal(place.node), kind)
 
-    def _link(self, node, text: str | None = None) -> None:
+    def _link(self, node, text: str | None = None, note: str = "") -> None:
         line = None if self.root.outside and _within(node, self.root.call) else getattr(node, "lineno", None)
-        self.links.append(Link(text if text is not None else self._text(node), line))
+        self.links.append(Link(text if text is not None else self._text(node), line, note))
 
     def _text(self, node) -> str:
         text = " ".join(ast.unparse(node).split())
@@ -430,11 +434,13 @@ class _Walker:
         items = self._items(_Place(loop.iter, place.frame, place.scope))
         if value is None or items is None:
             return None
-        matches = [item for item in items if _literal(item.node) == value]
+        matches = [(k, item) for k, item in enumerate(items) if _literal(item.node) == value]
         if len(matches) != 1:
             return None
-        self._link(matches[0].node, f"for {name} in {self._text(loop.iter)}")
-        return matches[0], "element"
+        position, item = matches[0]
+        self._link(loop.iter, f"for {name} in {self._text(loop.iter)}")
+        self._link(item.node, note=f"item {position}")
+        return item, "element"
 
     def _in_comprehension(self, place: _Place, name: str):
         comp = place.scope
@@ -472,7 +478,7 @@ class _Walker:
         if items is None or not -len(items) <= index < len(items):
             return None
         chosen = items[index]
-        self._link(chosen.node, f"{self._text(node.value)}[{index}] = {self._text(chosen.node)}")
+        self._link(chosen.node, note=f"item {index % len(items)}")
         return chosen, "element"
 
     def _attribute(self, place: _Place):
@@ -492,8 +498,8 @@ class _Walker:
         field = _class_field(klass, node.attr)
         if field is None:
             return None
-        self._link(field, f"{node.attr}: ... = {self._text(field)}")
-        return _Place(field, None, self.src.tree), "field"
+        self._link(field, self._text(field))
+        return _Place(field.value, None, self.src.tree), "field"
 
     def _self_attribute(self, place: _Place, attr: str):
         """`self.x`: its one assignment, in the same method before the use."""
@@ -531,12 +537,12 @@ def _is_self_attr(target, attr: str) -> bool:
 
 
 def _class_field(klass: ast.ClassDef, name: str):
-    """The default of field `name` in a class body (`n_embd: int = 768`)."""
+    """The statement that gives field `name` its default in a class body (`n_embd: int = 768`)."""
     for stmt in klass.body:
         if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.target.id == name:
-            return stmt.value
+            return stmt if stmt.value is not None else None
         if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in stmt.targets):
-            return stmt.value
+            return stmt
     return None
 
 

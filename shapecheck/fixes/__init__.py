@@ -45,8 +45,9 @@ def _layer_input(d, source: str) -> Fix | None:
         return Fix(title, (Edit(origin.span, new),), Applicability.UNSAFE, code=alternative or "")
     new = style.value_text(old, actual, factors)
     title = f"Change `{param}` to `{new}`" + (f" ({actual})" if new != str(actual) else "")
-    if d.fact("origin"):  # the value was written where the layer's argument comes from
-        title = f"Change `{old}` in `{d.fact('origin')}` (line {d.fact('origin_line')}) to `{new}`"
+    where = d.fact("origin")  # the value was written where the layer's argument comes from: `in_ch=1` (line 7)
+    if where:
+        title = f"Change {where} to `{new}`" if where.startswith(f"`{old}`") else f"Change `{old}` in {where} to `{new}`"
     return Fix(title, (Edit(d.span, new),), Applicability.UNSAFE, code=alternative or "")
 
 

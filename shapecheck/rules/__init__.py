@@ -112,8 +112,7 @@ def _layer_input(event, ctx: Context) -> Diagnostic:
     facts = {"arg_text": arg.text if arg else None}
     related = ()
     if origin is not None and origin.span is not None:  # the value to change was written elsewhere
-        span, facts = origin.span, {"arg_text": origin.text, "origin": origin.links[-1].text,
-                                    "origin_line": origin.span.line}
+        span, facts = origin.span, {"arg_text": origin.text, "origin": str(origin.links[-1])}
         related = (Related(site.span, f"`{event.name}` is built here"),) if site is not None else ()
     if "flattened_from" in f:
         notes.append(f"line {f['flatten_line']}: {f['flatten_op']} turns {_shape(f['flattened_from'])} into "
