@@ -74,14 +74,6 @@ class Built:
         return cls(tuple(Frame.from_dict(f) for f in data["frames"]), data.get("direct", True))
 
 
-def sites_to_dict(sites: dict[str, Built]) -> dict:
-    return {name: built.to_dict() for name, built in sites.items()}
-
-
-def sites_from_dict(data: dict) -> dict[str, Built]:
-    return {name: Built.from_dict(built) for name, built in data.items()}
-
-
 # ---------------------------------------------------------------- recording
 
 
@@ -134,7 +126,7 @@ def _frame(frame) -> Frame:
     code = frame.f_code
     position = next(itertools.islice(code.co_positions(), frame.f_lasti // 2, None), None)
     call = tuple(position) if position and None not in position else (frame.f_lineno, frame.f_lineno, -1, -1)
-    values = tuple((k, v) for k, v in frame.f_locals.items() if _small(v))
+    values = () if code.co_name == "<module>" else tuple((k, v) for k, v in frame.f_locals.items() if _small(v))
     return Frame(code.co_name, code.co_firstlineno, call, values)
 
 
@@ -185,15 +177,12 @@ class Link:
         where = ", ".join(([f"line {self.line}"] if self.line else []) + ([self.note] if self.note else []))
         return f"`{self.text}`" + (f" ({where})" if where else "")
 
-    def to_dict(self) -> dict:
-        return {"text": self.text, "line": self.line, "note": self.note}
-
 
 @dataclass(frozen=True)
 class Origin:
-    """Where one constructor argument's value was written. `span`, `text`, `value`: the literal
-    at the chain's end (None when the chain does not end at a literal of the file); `kind`:
-    what that literal is (literal, default, argument, constant, element, field)."""
+    """Where one constructor argument's value was written: the steps back from the constructor
+    call, and `span`, `text`, `value` of the literal at the chain's end (None when the chain
+    does not end at a literal of the file)."""
 
     layer: str
     param: str
@@ -201,15 +190,10 @@ class Origin:
     span: Span | None = None
     text: str = ""
     value: object = None
-    kind: str = ""
 
     def chain(self, value) -> str:
         """"`stem.conv` in_channels=1 ← `cin` (line 4) ← `Block(in_ch, 32)` (line 9) ← ..."""
         return " ← ".join([f"`{self.layer}` {self.param}={value}"] + [str(link) for link in self.links])
-
-    def to_dict(self) -> dict:
-        return {"layer": self.layer, "param": self.param, "links": [l.to_dict() for l in self.links],
-                "span": self.span.to_dict() if self.span else None, "text": self.text, "kind": self.kind}
 
 
 @dataclass(frozen=True)
@@ -299,30 +283,32 @@ class _Walker:
 
     def run(self, layer: str, param: str, place: _Place) -> Origin:
         self._link(place.node)
-        kind = "literal"
         for _ in range(MAX_STEPS):
             if _literal(place.node) is not _NOT:
-                return self._origin(layer, param, place, kind)
-            step = self._step(place)
-            if step is None:
+                return self._origin(layer, param, place)
+            place = self._step(place)
+            if place is None:
                 break
-            place, kind = step
         return Origin(layer, param, tuple(self.links))
 
-    def _origin(self, layer, param, place: _Place, kind: str) -> Origin:
+    def _origin(self, layer, param, place: _Place) -> Origin:
         if place.frame is None and place.scope is _ROOT_SCOPE:  # written in a call outside the file
             return Origin(layer, param, tuple(self.links))
         from .locate import span_of, text_of
 
         return Origin(layer, param, tuple(self.links), span_of(self.src, place.node), text_of(self.src, place.node),
-                      _literal(place.node), kind)
+                      _literal(place.node))
 
     def _link(self, node, text: str | None = None, note: str = "") -> None:
         line = None if self.root.outside and _within(node, self.root.call) else getattr(node, "lineno", None)
         self.links.append(Link(text if text is not None else self._text(node), line, note))
 
     def _text(self, node) -> str:
-        text = " ".join(ast.unparse(node).split())
+        """The node as written (one line, shortened); a call written outside the file as parsed."""
+        from .locate import text_of
+
+        written = ast.unparse(node) if self.root.outside and _within(node, self.root.call) else text_of(self.src, node)
+        text = " ".join(written.split())
         return text if len(text) <= 48 else text[:45] + "..."
 
     # -- one step back
@@ -341,9 +327,9 @@ class _Walker:
         if isinstance(scope, tuple(COMPREHENSIONS.values())):
             return self._in_comprehension(place, name)
         if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            if name in _parameters(scope):
-                return self._parameter(place, name)
             bound = _bindings(scope, name)
+            if name in _parameters(scope):
+                return None if bound else self._parameter(place, name)  # a parameter rebound: which value?
             if bound:
                 return self._bound(place, name, bound)
         if scope is _ROOT_SCOPE:
@@ -356,7 +342,7 @@ class _Walker:
             return None
         value = values[0]
         self._link(value, f"{name} = {self._text(value)}")
-        return _Place(value, None, self.src.tree), "constant"
+        return _Place(value, None, self.src.tree)
 
     def _parameter(self, place: _Place, name: str):
         function = place.scope
@@ -368,14 +354,14 @@ class _Walker:
             arg = _argument(call, name, _parameters(function, positional=True, skip_self=_is_method(self.index, function)))
             if arg is not None:
                 self._link(call)
-                return _Place(arg, outer_place.frame, outer_place.scope), "argument"
+                return _Place(arg, outer_place.frame, outer_place.scope)
             if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
                 return None  # *args or **kwargs may carry it
         default = _default(function, name)
         if default is None:
             return None
         self._link(default, f"{name}={self._text(default)}")
-        return _Place(default, place.frame, place.scope), "default"
+        return _Place(default, place.frame, place.scope)
 
     def _outer_call(self, place: _Place, name: str):
         """The call that called this function and the place of its arguments; None when
@@ -423,7 +409,7 @@ class _Walker:
         kind, node = bound[0]
         if kind == "assign":
             self._link(node, f"{name} = {self._text(node)}")
-            return _Place(node, place.frame, place.scope), "constant"
+            return _Place(node, place.frame, place.scope)
         return self._loop_element(place, name, node)
 
     def _loop_element(self, place: _Place, name: str, loop):
@@ -440,7 +426,7 @@ class _Walker:
         position, item = matches[0]
         self._link(loop.iter, f"for {name} in {self._text(loop.iter)}")
         self._link(item.node, note=f"item {position}")
-        return item, "element"
+        return item
 
     def _in_comprehension(self, place: _Place, name: str):
         comp = place.scope
@@ -457,17 +443,11 @@ class _Walker:
 
     def _items(self, place: _Place) -> list[_Place] | None:
         """The elements of the list or tuple literal an expression comes from."""
-        for _ in range(MAX_STEPS):
-            node = place.node
-            if isinstance(node, (ast.List, ast.Tuple)):
-                if any(isinstance(e, ast.Starred) for e in node.elts):
-                    return None
-                return [_Place(e, place.frame, place.scope) for e in node.elts]
-            step = self._step(place)
-            if step is None:
-                return None
-            place = step[0]
-        return None
+        found = self._resolved(place)
+        if found is None or not isinstance(found.node, (ast.List, ast.Tuple)) \
+                or any(isinstance(e, ast.Starred) for e in found.node.elts):
+            return None
+        return [_Place(e, found.frame, found.scope) for e in found.node.elts]
 
     def _subscript(self, place: _Place):
         node = place.node
@@ -479,7 +459,7 @@ class _Walker:
             return None
         chosen = items[index]
         self._link(chosen.node, note=f"item {index % len(items)}")
-        return chosen, "element"
+        return chosen
 
     def _attribute(self, place: _Place):
         node = place.node
@@ -491,7 +471,7 @@ class _Walker:
         for keyword in base.node.keywords:
             if keyword.arg == node.attr:
                 self._link(keyword.value, f"{node.attr}={self._text(keyword.value)}")
-                return _Place(keyword.value, base.frame, base.scope), "argument"
+                return _Place(keyword.value, base.frame, base.scope)
         klass = self.index.classes.get(_callee(base.node))
         if klass is None or base.node.args or any(k.arg is None for k in base.node.keywords):
             return None
@@ -499,7 +479,7 @@ class _Walker:
         if field is None:
             return None
         self._link(field, self._text(field))
-        return _Place(field.value, None, self.src.tree), "field"
+        return _Place(field.value, None, self.src.tree)
 
     def _self_attribute(self, place: _Place, attr: str):
         """`self.x`: its one assignment, in the same method before the use."""
@@ -513,7 +493,7 @@ class _Walker:
         if len(assigned) != 1 or len(mine) != 1:
             return None
         self._link(mine[0], f"self.{attr} = {self._text(mine[0])}")
-        return _Place(mine[0], place.frame, place.scope), "constant"
+        return _Place(mine[0], place.frame, place.scope)
 
     def _resolved(self, place: _Place) -> _Place | None:
         """Follow names until something that is not a name (a call, a literal)."""
@@ -523,7 +503,7 @@ class _Walker:
             step = self._step(place)
             if step is None:
                 return None
-            place = step[0]
+            place = step
         return None
 
 
@@ -720,12 +700,24 @@ def _bindings(function, name: str) -> list:
         elif isinstance(node, (ast.For, ast.AsyncFor)) and any(
                 isinstance(n, ast.Name) and n.id == name for n in ast.walk(node.target)):
             found.append(("loop", node))
-        elif isinstance(node, (ast.With, ast.NamedExpr, ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal)):
-            names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} if not isinstance(
-                node, (ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal)) else {name}
-            if name in names and not isinstance(node, ast.With):
-                found.append(("other", None))
+        elif name in _other_bindings(node):
+            found.append(("other", None))
     return [("other", None)] if any(k == "other" for k, _ in found) else found
+
+
+def _other_bindings(node) -> set[str]:
+    """Names bound by `with ... as`, `:=`, imports, `global`/`nonlocal`, `except ... as`."""
+    if isinstance(node, ast.withitem) and node.optional_vars is not None:
+        return {n.id for n in ast.walk(node.optional_vars) if isinstance(n, ast.Name)}
+    if isinstance(node, ast.NamedExpr):
+        return {node.target.id}
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).partition(".")[0] for a in node.names}
+    if isinstance(node, (ast.Global, ast.Nonlocal)):
+        return set(node.names)
+    if isinstance(node, ast.ExceptHandler) and node.name:
+        return {node.name}
+    return set()
 
 
 def _own_nodes(function):
