@@ -179,6 +179,37 @@ def test_comprehension_and_arithmetic(tmp_path):
     assert not found["proj"].notes[0].startswith("`proj` in_features")
 
 
+def test_helper_arithmetic_fixed_in_the_helper(tmp_path):
+    """`c_in + 1` in a helper used twice: `c_in` held the right size in both uses, so one edit
+    in the helper fixes both layers."""
+    path = _write(tmp_path, """\
+    import torch.nn as nn
+
+
+    def double_conv(c_in, c_out):
+        return nn.Sequential(nn.Conv2d(c_in + 1, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU())
+
+
+    # shapecheck: input=(2, 3, 32, 32)
+    class Net(nn.Module):
+        def __init__(self, base=8):
+            super().__init__()
+            self.a = double_conv(3, base)
+            self.b = double_conv(base, base * 2)
+
+        def forward(self, x):
+            return self.b(self.a(x))
+    """)
+    report = api.check_file(path)
+    assert [(d.code, d.line, d.fix.title, d.fix.applicability) for d in report.diagnostics] == [
+        ("SC102", 5, "Change `c_in + 1` to `c_in` (3 here)", Applicability.SAFE),
+        ("SC102", 5, "Change `c_in + 1` to `c_in` (8 here)", Applicability.SAFE)]
+    text, count = api.fixed_source(report)
+    assert count == 1 and "nn.Conv2d(c_in, c_out, 3, padding=1)" in text
+    (tmp_path / "model.py").write_text(text)
+    assert tuple(run_real(load_classes(path)["Net"]).shape) == (2, 16, 32, 32)
+
+
 def test_recorded_sites_are_plain_data():
     built = Built((Frame("__init__", 5, (8, 8, 20, 54), (("cin", 1), ("sizes", (1, 2)))),
                    Frame("<module>", 1, (20, 20, 6, 13))), direct=True)

@@ -22,7 +22,7 @@ import contextlib
 import itertools
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..diagnostics import Span
 
@@ -190,6 +190,7 @@ class Origin:
     span: Span | None = None
     text: str = ""
     value: object = None
+    names: tuple[tuple[str, object], ...] = ()  # names in the argument and their values when it ran
 
     def chain(self, value) -> str:
         """"`stem.conv` in_channels=1 ← `cin` (line 4) ← `Block(in_ch, 32)` (line 9) ← ..."""
@@ -283,13 +284,14 @@ class _Walker:
 
     def run(self, layer: str, param: str, place: _Place) -> Origin:
         self._link(place.node)
+        names = _recorded_names(place.node, self.frames[0])
         for _ in range(MAX_STEPS):
             if _literal(place.node) is not _NOT:
-                return self._origin(layer, param, place)
+                return replace(self._origin(layer, param, place), names=names)
             place = self._step(place)
             if place is None:
                 break
-        return Origin(layer, param, tuple(self.links))
+        return Origin(layer, param, tuple(self.links), names=names)
 
     def _origin(self, layer, param, place: _Place) -> Origin:
         if place.frame is None and place.scope is _ROOT_SCOPE:  # written in a call outside the file
@@ -505,6 +507,12 @@ class _Walker:
                 return None
             place = step
         return None
+
+
+def _recorded_names(node, frame: Frame) -> tuple[tuple[str, object], ...]:
+    """The names in an expression and the values the frame had for them (where recorded)."""
+    found = {n.id: frame.value(n.id) for n in ast.walk(node) if isinstance(n, ast.Name)}
+    return tuple((name, value) for name, value in found.items() if value is not None)
 
 
 def _within(node, call) -> bool:

@@ -35,6 +35,10 @@ def _layer_input(d, source: str) -> Fix | None:
     origin = d.fact("flattened_from")
     factors = tuple(origin[1:]) if origin and len(origin) > 2 else None
     alternative = d.fact("op") == "Linear" and "or use nn.LazyLinear(out_features), which sizes itself"
+    name = d.fact("holds_actual")
+    if name:  # `c_in + 1` where `c_in` held the right size: right wherever the code is used
+        return Fix(f"Change `{old}` to `{name}` ({actual} here)", (Edit(d.span, name),), Applicability.UNSAFE,
+                   code=alternative or "")
     origin = None
     if old.isidentifier() and source:
         origin = value_origin(source, d.span.path, old, d.span.line, d.model)

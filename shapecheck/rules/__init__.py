@@ -107,13 +107,16 @@ def _layer_input(event, ctx: Context) -> Diagnostic:
     written = f" ({param}={arg.text})" if arg is not None and arg.text != str(f["expected"]) else ""
     message = (f"`{event.name}` expects {_expects_text(param, f['expected'])}{written} but receives "
                f"{_received_text(f)}")
-    origin = _origin(event, ctx, param, f["expected"])
+    found = ctx.locator.origin(event.name, param)
+    origin = _chain(found, f["expected"])
     notes = ([origin.chain(_value(f["expected"]))] if origin else []) + list(event.chain)
     facts = {"arg_text": arg.text if arg else None}
     related = ()
     if origin is not None and origin.span is not None:  # the value to change was written elsewhere
         span, facts = origin.span, {"arg_text": origin.text, "origin": str(origin.links[-1])}
         related = (Related(site.span, f"`{event.name}` is built here"),) if site is not None else ()
+    elif arg is not None and _name_holding(found, arg, f["actual"]):
+        facts["holds_actual"] = _name_holding(found, arg, f["actual"])
     if "flattened_from" in f:
         notes.append(f"line {f['flatten_line']}: {f['flatten_op']} turns {_shape(f['flattened_from'])} into "
                      f"{_shape(f['in_shape'])}")
@@ -123,16 +126,24 @@ def _layer_input(event, ctx: Context) -> Diagnostic:
     return _diag(name, message, span, ctx, event, notes, related, **facts)
 
 
-def _origin(event, ctx: Context, param: str, expected):
-    """The chain behind the layer's value, when it passes through names (None for a value
+def _chain(origin, expected):
+    """The origin of the layer's value when its chain passes through names (None for a value
     written at the constructor call, or not recorded); its end span only when the literal
     there holds the layer's value."""
-    origin = ctx.locator.origin(event.name, param)
     if origin is None or len(origin.links) < 2:
         return None
     if origin.span is not None and _as_tuple(origin.value) != _as_tuple(expected):
         return replace(origin, span=None)
     return origin
+
+
+def _name_holding(origin, arg, actual) -> str | None:
+    """In an argument computed from names (`c_in + 1`), the one name that held the size the layer
+    receives when it was built (`c_in`), if exactly one did."""
+    if origin is None or len(origin.links) != 1 or " ".join(arg.text.split()) != origin.links[0].text:
+        return None
+    holding = [name for name, value in origin.names if _as_tuple(value) == _as_tuple(actual) and name != arg.text]
+    return holding[0] if len(holding) == 1 else None
 
 
 def _as_tuple(value):
