@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dis
 import itertools
 import os
 import sys
@@ -26,10 +27,12 @@ from dataclasses import dataclass, replace
 
 from ..diagnostics import Span
 
-SMALL = (int, float, bool, str)
+SMALL = frozenset((int, float, bool, str))
 COMPREHENSIONS = {"<listcomp>": ast.ListComp, "<genexpr>": ast.GeneratorExp, "<setcomp>": ast.SetComp,
                   "<dictcomp>": ast.DictComp}
 MAX_STEPS = 24
+_LOOP_OPS = frozenset(dis.opmap[name] for name in ("FOR_ITER", "BINARY_SUBSCR" if "BINARY_SUBSCR" in dis.opmap else "BINARY_OP"))
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 # ---------------------------------------------------------------- recorded data
@@ -85,17 +88,23 @@ class Recorder:
         self.module_level = module_level  # the file's top level is the file itself (not an eval'd call)
         self.built: dict[int, tuple[object, Built]] = {}  # id -> (module kept alive, how)
         self._inits: dict[type, frozenset] = {}
-        self._files: dict[str, bool] = {}
+        self._files: dict[str, str] = {}
+        self._code_positions: dict = {}
+        self._looping: dict = {}
+        self._seen: dict = {}
 
     def note(self, module, frame) -> None:
         own = self._own_inits(type(module))
         while frame is not None and frame.f_code in own:
             frame = frame.f_back
-        frames, direct = [], frame is not None and self._mine(frame.f_code)
+        frames, direct = [], frame is not None and self._where(frame.f_code) == "user"
         while frame is not None and len(frames) < 12:
             code = frame.f_code
-            if self._mine(code) and (self.module_level or code.co_name != "<module>"):
-                frames.append(_frame(frame))
+            where = self._where(code)
+            if where == "shapecheck":  # what called the user's code: nothing of theirs below
+                break
+            if where == "user" and (self.module_level or code.co_name != "<module>"):
+                frames.append(self._frame(frame, values=not frames or self._loops(code)))
             frame = frame.f_back
         if frames:
             self.built[id(module)] = (module, Built(tuple(frames), direct))
@@ -106,11 +115,35 @@ class Recorder:
             self._inits[cls] = frozenset(c for c in codes if c is not None)
         return self._inits[cls]
 
-    def _mine(self, code) -> bool:
+    def _where(self, code) -> str:
+        """"user" for the checked file, "shapecheck" for shapecheck's own code, else ""."""
         name = code.co_filename
         if name not in self._files:
-            self._files[name] = not name.startswith("<") and os.path.abspath(name) == self.path
+            path = "" if name.startswith("<") else os.path.abspath(name)
+            self._files[name] = "user" if path == self.path else "shapecheck" if path.startswith(_PACKAGE) else ""
         return self._files[name]
+
+    def _frame(self, frame, values: bool) -> Frame:
+        """The frame as plain data; the values only where asked (the innermost frame, loops).
+        Without values, one Frame serves every module built from the same call."""
+        key = (frame.f_code, frame.f_lasti)
+        if values or key not in self._seen:
+            found = _frame(frame, self._positions(frame.f_code), values)
+            if values:
+                return found
+            self._seen[key] = found
+        return self._seen[key]
+
+    def _loops(self, code) -> bool:
+        """Whether the code loops or indexes: only then are an outer frame's values needed."""
+        if code not in self._looping:
+            self._looping[code] = not _LOOP_OPS.isdisjoint(code.co_code[::2])
+        return self._looping[code]
+
+    def _positions(self, code) -> list:
+        if code not in self._code_positions:
+            self._code_positions[code] = list(code.co_positions())
+        return self._code_positions[code]
 
     def sites(self, model) -> dict[str, Built]:
         """How each submodule of `model` ("" the model itself) was built, where recorded."""
@@ -122,18 +155,18 @@ class Recorder:
         return found
 
 
-def _frame(frame) -> Frame:
+def _frame(frame, positions: list, values: bool) -> Frame:
     code = frame.f_code
-    position = next(itertools.islice(code.co_positions(), frame.f_lasti // 2, None), None)
+    index = frame.f_lasti // 2
+    position = positions[index] if index < len(positions) else None
     call = tuple(position) if position and None not in position else (frame.f_lineno, frame.f_lineno, -1, -1)
-    values = () if code.co_name == "<module>" else tuple((k, v) for k, v in frame.f_locals.items() if _small(v))
+    values = () if not values or code.co_name == "<module>" else tuple(
+        (k, v) for k, v in frame.f_locals.items() if type(v) in SMALL or (type(v) is tuple and _small(v)))
     return Frame(code.co_name, code.co_firstlineno, call, values)
 
 
-def _small(value) -> bool:
-    if isinstance(value, tuple):
-        return len(value) <= 16 and all(type(v) in SMALL for v in value)
-    return type(value) in SMALL
+def _small(values: tuple) -> bool:
+    return len(values) <= 16 and all(type(v) in SMALL for v in values)
 
 
 @contextlib.contextmanager
