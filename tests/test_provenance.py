@@ -19,7 +19,8 @@ from helpers import load_classes, run_real
 # file: (code, line of the span, the chain, the output shape of each model once fixed)
 CHAINS = {
     "origin_helper_default.py": (
-        "SC102", 17, "`stem.conv` in_channels=1 ← `cin` (line 8) ← `Block(in_ch, 32)` (line 19) ← `in_ch=1` (line 17)",
+        "SC102", 17, "`stem.conv` in_channels=1 ← `cin` (line 8) ← `Block(in_ch, 32)` (line 19) "
+        "← `in_ch=1` (line 17)",
         {"Net": (8, 10, 32, 32)}),
     "origin_call_site.py": (
         "SC102", 27, "`encoder.conv` in_channels=1 ← `channels` (line 8) ← `Encoder(in_ch)` (line 18) "

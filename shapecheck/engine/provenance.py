@@ -31,7 +31,8 @@ SMALL = frozenset((int, float, bool, str))
 COMPREHENSIONS = {"<listcomp>": ast.ListComp, "<genexpr>": ast.GeneratorExp, "<setcomp>": ast.SetComp,
                   "<dictcomp>": ast.DictComp}
 MAX_STEPS = 24
-_LOOP_OPS = frozenset(dis.opmap[name] for name in ("FOR_ITER", "BINARY_SUBSCR" if "BINARY_SUBSCR" in dis.opmap else "BINARY_OP"))
+_SUBSCRIPT = "BINARY_SUBSCR" if "BINARY_SUBSCR" in dis.opmap else "BINARY_OP"
+_LOOP_OPS = frozenset(dis.opmap[name] for name in ("FOR_ITER", _SUBSCRIPT))
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
@@ -386,7 +387,8 @@ class _Walker:
             return None
         if outer is not None:
             call, outer_place = outer
-            arg = _argument(call, name, _parameters(function, positional=True, skip_self=_is_method(self.index, function)))
+            names = _parameters(function, positional=True, skip_self=_is_method(self.index, function))
+            arg = _argument(call, name, names)
             if arg is not None:
                 self._link(call)
                 return _Place(arg, outer_place.frame, outer_place.scope)

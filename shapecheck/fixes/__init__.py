@@ -48,11 +48,15 @@ def _layer_input(d, source: str) -> Fix | None:
         title = f"Change {where} `{old}` (line {origin.span.line}) to `{new}`"
         return Fix(title, (Edit(origin.span, new),), Applicability.UNSAFE, code=alternative or "")
     new = style.value_text(old, actual, factors)
-    title = f"Change `{param}` to `{new}`" + (f" ({actual})" if new != str(actual) else "")
+    return Fix(_value_title(d, old, new), (Edit(d.span, new),), Applicability.UNSAFE, code=alternative or "")
+
+
+def _value_title(d, old: str, new: str) -> str:
     where = d.fact("origin")  # the value was written where the layer's argument comes from: `in_ch=1` (line 7)
-    if where:
-        title = f"Change {where} to `{new}`" if where.startswith(f"`{old}`") else f"Change `{old}` in {where} to `{new}`"
-    return Fix(title, (Edit(d.span, new),), Applicability.UNSAFE, code=alternative or "")
+    if not where:
+        actual = d.fact("actual")
+        return f"Change `{d.fact('param')}` to `{new}`" + (f" ({actual})" if new != str(actual) else "")
+    return f"Change {where} to `{new}`" if where.startswith(f"`{old}`") else f"Change `{old}` in {where} to `{new}`"
 
 
 def _reshape(d, source: str) -> Fix | None:
