@@ -211,6 +211,32 @@ def test_helper_arithmetic_fixed_in_the_helper(tmp_path):
     assert tuple(run_real(load_classes(path)["Net"]).shape) == (2, 16, 32, 32)
 
 
+def test_shared_value_fixed_at_the_use(tmp_path):
+    """A constant that other layers also use: changing it does not prove out, so the finding and
+    its fix go back to the layer's own argument."""
+    path = _write(tmp_path, """\
+    import torch.nn as nn
+
+    HIDDEN = 16
+
+
+    # shapecheck: input=(4, 16)
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(HIDDEN, 8)
+            self.b = nn.Linear(8, HIDDEN)
+            self.c = nn.Linear(HIDDEN, 4)
+
+        def forward(self, x):
+            return self.c(self.b(self.a(x))[:, :12])
+    """)
+    found = api.check_file(path).diagnostics[0]
+    assert (found.code, found.line, found.span.column, found.fix.applicability) == ("SC101", 12, 27, Applicability.SAFE)
+    assert found.notes[0] == "`c` in_features=16 ← `HIDDEN` (line 12) ← `HIDDEN = 16` (line 3)"
+    assert found.fix.edits[0].new_text == "12"
+
+
 def test_recorded_sites_are_plain_data():
     built = Built((Frame("__init__", 5, (8, 8, 20, 54), (("cin", 1), ("sizes", (1, 2)))),
                    Frame("<module>", 1, (20, 20, 6, 13))), direct=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..diagnostics import Applicability, Edit, Fix, Report
+from ..diagnostics import Applicability, Edit, Fix, Report, Span
 from . import edits as style
 from .apply import apply_edits
 from .sources import value_origin
@@ -131,8 +131,24 @@ def attach_fixes(report: Report, recheck) -> Report:
         if fix is not None and fix.edits:
             before = {_key(x) for x in report.diagnostics if not d.model or x.model == d.model}
             fix = _prove(fix, d, report.source, before, recheck)
+            other = _at_use(d) if fix.applicability is not Applicability.SAFE else None
+            if other is not None and _prove(other, d, report.source, before, recheck).applicability \
+                    is Applicability.SAFE:  # the finding moves with its fix: the span is what to change
+                d, fix = replace(d, span=other.edits[0].span), replace(other, applicability=Applicability.SAFE)
         out.append(replace(d, fix=fix) if fix is not None else d)
     return replace(report, diagnostics=tuple(out))
+
+
+def _at_use(d) -> Fix | None:
+    """For a value followed back to where it was written: the edit at the layer's own argument
+    instead (tried when changing the written value does not prove out, e.g. others use it)."""
+    use = d.fact("use")
+    if not use or d.span is None:
+        return None
+    text, line, column, end_line, end_column = use
+    new = style.value_text(text, d.fact("actual"))
+    span = Span(d.span.path, line, column, end_line, end_column)
+    return Fix(f"Change `{d.fact('param')}` to `{new}` at line {line}", (Edit(span, new),), Applicability.UNSAFE)
 
 
 def _prove(fix: Fix, d, source: str, before: set, recheck) -> Fix:

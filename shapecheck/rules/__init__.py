@@ -114,6 +114,8 @@ def _layer_input(event, ctx: Context) -> Diagnostic:
     related = ()
     if origin is not None and origin.span is not None:  # the value to change was written elsewhere
         span, facts = origin.span, {"arg_text": origin.text, "origin": str(origin.links[-1])}
+        if arg is not None:  # where the layer's argument is written: the fix there when the other fails
+            facts["use"] = (arg.text, arg.span.line, arg.span.column, arg.span.end_line, arg.span.end_column)
         related = (Related(site.span, f"`{event.name}` is built here"),) if site is not None else ()
     elif arg is not None and _name_holding(found, arg, f["actual"]):
         facts["holds_actual"] = _name_holding(found, arg, f["actual"])
