@@ -237,6 +237,30 @@ def test_shared_value_fixed_at_the_use(tmp_path):
     assert found.fix.edits[0].new_text == "12"
 
 
+def test_subclass_passes_its_default_to_the_base(tmp_path):
+    path = _write(tmp_path, """\
+    import torch.nn as nn
+
+
+    class ConvBase(nn.Module):
+        def __init__(self, cin, cout):
+            super().__init__()
+            self.conv = nn.Conv2d(cin, cout, 3, padding=1)
+
+        def forward(self, x):
+            return self.conv(x)
+
+
+    # shapecheck: input=(2, 3, 16, 16)
+    class Gray(ConvBase):
+        def __init__(self, channels=1):
+            super().__init__(channels, 8)
+    """)
+    found = next(d for d in api.check_file(path).diagnostics if d.code == "SC102")
+    assert (found.line, found.fix.edits[0].new_text, found.fix.applicability) == (15, "3", Applicability.SAFE)
+    assert found.notes[0].endswith("← `super().__init__(channels, 8)` (line 16) ← `channels=1` (line 15)")
+
+
 def test_recorded_sites_are_plain_data():
     built = Built((Frame("__init__", 5, (8, 8, 20, 54), (("cin", 1), ("sizes", (1, 2)))),
                    Frame("<module>", 1, (20, 20, 6, 13))), direct=True)

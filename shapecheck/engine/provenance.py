@@ -436,8 +436,8 @@ class _Walker:
         owner = self.index.owner.get(id(function))
         name = _callee(call)
         if owner is not None and function.name == "__init__":
-            return name == owner.name or (isinstance(call.func, ast.Name) and name not in self.index.functions
-                                          and name not in self.index.classes)
+            return name == owner.name or _super_init(call) or (
+                isinstance(call.func, ast.Name) and name not in self.index.functions and name not in self.index.classes)
         return name == function.name
 
     def _bound(self, place: _Place, name: str, bound: list):
@@ -548,6 +548,13 @@ def _recorded_names(node, frame: Frame) -> tuple[tuple[str, object], ...]:
     """The names in an expression and the values the frame had for them (where recorded)."""
     found = {n.id: frame.value(n.id) for n in ast.walk(node) if isinstance(n, ast.Name)}
     return tuple((name, value) for name, value in found.items() if value is not None)
+
+
+def _super_init(call: ast.Call) -> bool:
+    """`super().__init__(...)`: a subclass passing its values to its base class."""
+    func = call.func
+    return (isinstance(func, ast.Attribute) and func.attr == "__init__" and isinstance(func.value, ast.Call)
+            and isinstance(func.value.func, ast.Name) and func.value.func.id == "super")
 
 
 def _within(node, call) -> bool:
