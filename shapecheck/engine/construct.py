@@ -23,6 +23,7 @@ from ..errors import MissingPackage, UsageError, UserCodeStopped
 from ..source import sites as source_sites
 from . import discover, loader
 from .build import BuildError, build, building
+from .provenance import recorded
 
 CONFIG_NAMES = re.compile(r"(config|cfg|conf|args|hparams|params|opt)$", re.I)
 SIZE_NAMES = re.compile(r"(size|height|width|res|resolution|len|length|frames|shape)s?$", re.I)
@@ -39,8 +40,10 @@ class Construction:
     init: dict = field(default_factory=dict)
     example: tuple | None = None  # inputs of the site's own example call
     model: object = None  # the model built while choosing (meta device)
+    sites: dict = field(default_factory=dict)  # how each module of `model` was built (provenance.Built)
     handed_out: bool = False  # `model` was given to a check (later checks build their own)
     needs: tuple[tuple[str, str], ...] = ()  # names `call` reads from other files: (name, defining file)
+    site_line: int = 0  # the line of the call site in the checked file (0: elsewhere or none)
 
 
 @dataclass
@@ -129,7 +132,7 @@ def _from_site(site, root: str, needs: tuple = ()) -> Construction:
         return Construction("defaults", example=site.example)
     where = site.where(root)
     label = where if site.origin == "docs" else f"call site {where}"
-    return Construction(label, site.text, example=site.example, needs=needs)
+    return Construction(label, site.text, example=site.example, needs=needs, site_line=0 if root else site.line)
 
 
 def _needs(site, index) -> tuple[tuple[str, str], ...]:
@@ -174,7 +177,8 @@ def _first(candidates, spec, init, strict, context) -> Construction | None:
     missing = None
     for candidate in candidates:
         try:
-            candidate.model = build_with(candidate, spec, init, strict, context, "meta")
+            candidate.model, candidate.sites = recorded(
+                spec.path, lambda: build_with(candidate, spec, init, strict, context, "meta"))
         except (BuildError, discover.MissingArguments, UsageError, SystemExit):
             continue
         except MissingPackage as exc:

@@ -472,6 +472,11 @@ def _lookup(func, namespace: dict) -> Any:
 # ---------------------------------------------------------------- call sites
 
 
+def call_site(src, call, names: list[str]) -> CallSite:
+    """The CallSite of an `ast.Call` of `src`; `names`: the callee's positional parameter names."""
+    return _call_site(src, call, names)
+
+
 def _call_site(src, call, names: list[str]) -> CallSite:
     args = []
     position: int | None = 0

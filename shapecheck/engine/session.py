@@ -65,6 +65,7 @@ class Target:
     borrowed: str = ""  # the input is the example of this other model of the same class
     construction: construct.Construction | None = None  # how it is built (None: not decided)
     context: construct.Context | None = None
+    sites: dict = field(default_factory=dict)  # how each module of `model` was built (provenance.Built)
 
 
 @dataclass
@@ -76,8 +77,11 @@ class Prepared:
 
 def prepare(source: str, path: str, settings) -> Prepared:
     """Parse and load the file, find its models and what each needs. Raises loader.LoadError."""
+    from .provenance import recording
+
     src = loader.parse(source, path)
-    loaded = loader.load_report(src)
+    with recording(path, module_level=True) as recorder:  # models the file builds at its top level
+        loaded = loader.load_report(src)
     specs = discover.find_models(src, loaded.namespace)
     specs = _with_factories(specs, src, loaded.namespace)
     missing = loaded.missing_imports
@@ -103,6 +107,8 @@ def prepare(source: str, path: str, settings) -> Prepared:
         deadline.phase(settings, "model", s.name, s.line)  # inference runs the model's code
         targets.append(_target(s, src, cli if s in roots else (), config, init, len(specs) > 1, settings.symbolic,
                                s.kind == "class" and s.obj in built, context))
+        if s.kind == "object":
+            targets[-1].sites = recorder.sites(s.obj)
     return Prepared(src, targets, missing)
 
 
@@ -300,8 +306,14 @@ def build_target(target: Target):
     if construction is not None and construction.model is not None and not construction.handed_out \
             and target.device == "meta":
         construction.handed_out = True
+        target.sites = construction.sites
         return construction.model
-    return _build_on(target, target.device)
+    if target.spec is None or target.spec.kind == "object":  # built by the loader, sites recorded then
+        return _build_on(target, target.device)
+    from .provenance import recorded
+
+    model, target.sites = recorded(target.path, lambda: _build_on(target, target.device))
+    return model
 
 
 def build_real(target: Target):
@@ -469,8 +481,28 @@ class Locator:
     def layer(self, name: str):
         if self.src is None or self.target.model is None:
             return None
-        from . import locate
-        return locate.layer_site(self.src, self.target.model, name, self.target.spec)
+        from . import locate, provenance
+        found = locate.layer_site(self.src, self.target.model, name, self.target.spec)
+        built = self.target.sites.get(name)
+        if found is not None or built is None or not built.direct:
+            return found
+        call = provenance.built_call(self.src, built)  # where reading the source could not tell
+        layer = self.target.model.get_submodule(name)
+        return locate.call_site(self.src, call, provenance.parameter_names(type(layer))) if call else None
+
+    def origin(self, name: str, param: str):
+        """Where the value of argument `param` of layer `name` was written (a provenance.Origin
+        with its chain), from how the model was built; None when that was not recorded."""
+        from . import provenance
+
+        built = self.target.sites.get(name) if self.target is not None and self.src is not None else None
+        if built is None or self.target.model is None:
+            return None
+        try:
+            layer = self.target.model.get_submodule(name)
+        except AttributeError:
+            return None
+        return provenance.follow(self.src, built, name, param, type(layer), _root(self.target, self.src))
 
     def op(self, line: int, names: tuple[str, ...]):
         if self.src is None:
@@ -503,6 +535,24 @@ class Locator:
         return locate.span_text(self.src, span)
 
 
+
+
+def _root(target: Target, src):
+    """How shapecheck built the target's model, for following values back to where it was called."""
+    from .provenance import Root, call_at
+
+    spec, construction = target.spec, target.construction
+    if spec is None or spec.kind == "object":
+        return Root()
+    init = construction.init if construction is not None and construction.init else target.init
+    given = frozenset(k.rpartition(".")[2] for k in init if "." not in k or k.startswith(spec.name + "."))
+    if construction is None or not construction.call or spec.kind == "factory":
+        return Root(spec.name, given=given)
+    call = call_at(src, construction.site_line, spec.name) if construction.site_line else None
+    if call is not None:
+        return Root(spec.name, call, given)
+    parsed = ast.parse(construction.call, mode="eval").body
+    return Root(spec.name, parsed if isinstance(parsed, ast.Call) else None, given, outside=True)
 
 
 def built_as(target: Target) -> dict:

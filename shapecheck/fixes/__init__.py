@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..diagnostics import Applicability, Edit, Fix, Report
+from ..diagnostics import Applicability, Edit, Fix, Report, Span
 from . import edits as style
 from .apply import apply_edits
 from .sources import value_origin
@@ -35,6 +35,10 @@ def _layer_input(d, source: str) -> Fix | None:
     origin = d.fact("flattened_from")
     factors = tuple(origin[1:]) if origin and len(origin) > 2 else None
     alternative = d.fact("op") == "Linear" and "or use nn.LazyLinear(out_features), which sizes itself"
+    name = d.fact("holds_actual")
+    if name:  # `c_in + 1` where `c_in` held the right size: right wherever the code is used
+        return Fix(f"Change `{old}` to `{name}` ({actual} here)", (Edit(d.span, name),), Applicability.UNSAFE,
+                   code=alternative or "")
     origin = None
     if old.isidentifier() and source:
         origin = value_origin(source, d.span.path, old, d.span.line, d.model)
@@ -44,8 +48,15 @@ def _layer_input(d, source: str) -> Fix | None:
         title = f"Change {where} `{old}` (line {origin.span.line}) to `{new}`"
         return Fix(title, (Edit(origin.span, new),), Applicability.UNSAFE, code=alternative or "")
     new = style.value_text(old, actual, factors)
-    title = f"Change `{param}` to `{new}`" + (f" ({actual})" if new != str(actual) else "")
-    return Fix(title, (Edit(d.span, new),), Applicability.UNSAFE, code=alternative or "")
+    return Fix(_value_title(d, old, new), (Edit(d.span, new),), Applicability.UNSAFE, code=alternative or "")
+
+
+def _value_title(d, old: str, new: str) -> str:
+    where = d.fact("origin")  # the value was written where the layer's argument comes from: `in_ch=1` (line 7)
+    if not where:
+        actual = d.fact("actual")
+        return f"Change `{d.fact('param')}` to `{new}`" + (f" ({actual})" if new != str(actual) else "")
+    return f"Change {where} to `{new}`" if where.startswith(f"`{old}`") else f"Change `{old}` in {where} to `{new}`"
 
 
 def _reshape(d, source: str) -> Fix | None:
@@ -122,7 +133,7 @@ def attach_fixes(report: Report, recheck) -> Report:
             if id(d) in together:
                 fix = replace(fix, applicability=Applicability.SAFE)
             else:
-                fix = _prove(fix, d, report.source, _before(report, d), recheck)
+                d, fix = _prove_or_move(fix, d, report, recheck)
         out.append(replace(d, fix=fix) if fix is not None else d)
     return replace(report, diagnostics=tuple(out))
 
@@ -152,6 +163,30 @@ def _proven_together(proposed: list, report: Report, recheck) -> set[int]:
         if not keys & {_key(d) for d, _ in group} and not keys - _before(report, group[0][0]):
             proven.update(id(d) for d, _ in group)
     return proven
+
+
+def _prove_or_move(fix: Fix, d, report: Report, recheck):
+    """Prove ``fix``; when it does not prove out, the edit at the layer's own argument is tried,
+    and the finding moves with it (its span is what to change)."""
+    before = _before(report, d)
+    fix = _prove(fix, d, report.source, before, recheck)
+    other = _at_use(d) if fix.applicability is not Applicability.SAFE else None
+    if other is not None and _prove(other, d, report.source, before, recheck).applicability \
+            is Applicability.SAFE:
+        return replace(d, span=other.edits[0].span), replace(other, applicability=Applicability.SAFE)
+    return d, fix
+
+
+def _at_use(d) -> Fix | None:
+    """For a value followed back to where it was written: the edit at the layer's own argument
+    instead (tried when changing the written value does not prove out, e.g. others use it)."""
+    use = d.fact("use")
+    if not use or d.span is None:
+        return None
+    text, line, column, end_line, end_column = use
+    new = style.value_text(text, d.fact("actual"))
+    span = Span(d.span.path, line, column, end_line, end_column)
+    return Fix(f"Change `{d.fact('param')}` to `{new}` at line {line}", (Edit(span, new),), Applicability.UNSAFE)
 
 
 def _prove(fix: Fix, d, source: str, before: set, recheck) -> Fix:

@@ -6,7 +6,7 @@ through a :class:`Locator`, so this room depends only on ``diagnostics``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Protocol
 
 from ..diagnostics import Diagnostic, Related, Span, format_shape, shape_product
@@ -19,6 +19,7 @@ class Locator(Protocol):
     """Where things are in the user's source (implemented by the engine's locate module)."""
 
     def layer(self, name: str): ...  # -> CallSite | None: the constructor call of a submodule
+    def origin(self, name: str, param: str): ...  # -> Origin | None: where an argument's value was written
     def op(self, line: int, names: tuple[str, ...]): ...  # -> CallSite | None
     def call(self, line: int, name: str): ...  # -> CallSite | None: `self.name(...)` in forward
     def line_span(self, line: int) -> Span: ...
@@ -106,14 +107,49 @@ def _layer_input(event, ctx: Context) -> Diagnostic:
     written = f" ({param}={arg.text})" if arg is not None and arg.text != str(f["expected"]) else ""
     message = (f"`{event.name}` expects {_expects_text(param, f['expected'])}{written} but receives "
                f"{_received_text(f)}")
-    notes = list(event.chain)
+    found = ctx.locator.origin(event.name, param)
+    origin = _chain(found, f["expected"])
+    notes = ([origin.chain(_value(f["expected"]))] if origin else []) + list(event.chain)
+    facts = {"arg_text": arg.text if arg else None}
+    related = ()
+    if origin is not None and origin.span is not None:  # the value to change was written elsewhere
+        span, facts = origin.span, {"arg_text": origin.text, "origin": str(origin.links[-1])}
+        if arg is not None:  # where the layer's argument is written: the fix there when the other fails
+            facts["use"] = (arg.text, arg.span.line, arg.span.column, arg.span.end_line, arg.span.end_column)
+        related = (Related(site.span, f"`{event.name}` is built here"),) if site is not None else ()
+    elif arg is not None and _name_holding(found, arg, f["actual"]):
+        facts["holds_actual"] = _name_holding(found, arg, f["actual"])
     if "flattened_from" in f:
         notes.append(f"line {f['flatten_line']}: {f['flatten_op']} turns {_shape(f['flattened_from'])} into "
                      f"{_shape(f['in_shape'])}")
     notes.append(f"`{event.name}` receives a tensor of shape {_shape(f['in_shape'])}")
     name = PARAM_RULES.get(param, "layer-input-size")
-    related = _forward_related(event, ctx, f"`{event.name}` is called here with {_shape(f['in_shape'])}")
-    return _diag(name, message, span, ctx, event, notes, related, arg_text=arg.text if arg else None)
+    related += _forward_related(event, ctx, f"`{event.name}` is called here with {_shape(f['in_shape'])}")
+    return _diag(name, message, span, ctx, event, notes, related, **facts)
+
+
+def _chain(origin, expected):
+    """The origin of the layer's value when its chain passes through names (None for a value
+    written at the constructor call, or not recorded); its end span only when the literal
+    there holds the layer's value."""
+    if origin is None or len(origin.links) < 2:
+        return None
+    if origin.span is not None and _as_tuple(origin.value) != _as_tuple(expected):
+        return replace(origin, span=None)
+    return origin
+
+
+def _name_holding(origin, arg, actual) -> str | None:
+    """In an argument computed from names (`c_in + 1`), the one name that held the size the layer
+    receives when it was built (`c_in`), if exactly one did."""
+    if origin is None or len(origin.links) != 1 or " ".join(arg.text.split()) != origin.links[0].text:
+        return None
+    holding = [name for name, value in origin.names if _as_tuple(value) == _as_tuple(actual) and name != arg.text]
+    return holding[0] if len(holding) == 1 else None
+
+
+def _as_tuple(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
 
 
 def _plural(n, word: str) -> str:

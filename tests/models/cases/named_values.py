@@ -1,13 +1,13 @@
 import torch.nn as nn
 
-FLAT = 16 * 5 * 5
+FLAT = 16 * 5 * 5  # expect: SC101
 
 
 # shapecheck: input=(4, 16, 6, 6)
 class Head(nn.Module):
     def __init__(self, n_classes=10):
         super().__init__()
-        self.fc = nn.Linear(FLAT, n_classes)  # expect: SC101
+        self.fc = nn.Linear(FLAT, n_classes)
 
     def forward(self, x):
         return self.fc(x.flatten(1))
@@ -15,9 +15,9 @@ class Head(nn.Module):
 
 # shapecheck: input=(4, 32)
 class Param(nn.Module):
-    def __init__(self, width=64):
+    def __init__(self, width=64):  # expect: SC101
         super().__init__()
-        self.fc = nn.Linear(width, 3)  # expect: SC101
+        self.fc = nn.Linear(width, 3)
 
     def forward(self, x):
         return self.fc(x)

@@ -4,7 +4,7 @@ import torch.nn as nn
 class MLP(nn.Module):
     def __init__(self, d_in, hidden, n_out=3):
         super().__init__()
-        self.fc1 = nn.Linear(d_in, hidden)  # expect: SC101
+        self.fc1 = nn.Linear(d_in, hidden)
         self.fc2 = nn.Linear(hidden, n_out)
 
     def forward(self, x):
@@ -12,4 +12,4 @@ class MLP(nn.Module):
 
 
 # shapecheck: input=(8, 20)
-model = MLP(24, 64)
+model = MLP(24, 64)  # expect: SC101
