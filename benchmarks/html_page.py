@@ -1,6 +1,6 @@
 """How fast the html page of a 7B decoder opens (target: under 2 s).
 
-    python benchmarks/html.py [--runs 5] [--chromium /usr/bin/chromium]
+    python benchmarks/html_page.py [--runs 5] [--chromium /usr/bin/chromium]
 
 Checks `benchmarks/models/llama_decoder.py` (32 repeated blocks) in this process, renders its
 page, then opens it `--runs` times in a fresh headless Chromium tab (Playwright) and reports the
