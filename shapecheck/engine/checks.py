@@ -23,6 +23,9 @@ EVENT_KINDS = (
     "reshape",  # view/reshape/flatten to a size that cannot hold the tensor
     "batch_changed",  # a reshape that moved samples into the features (runs, silently wrong)
     "batch_hardcoded",  # a reshape that works for the example batch size only
+    "rows_cut",  # a reshape to k·N rows whose length cuts across dimensions (runs, silently wrong)
+    "sequence_batch",  # an RNN/attention layer without batch_first=True given the batch in dim 0
+    "transposed_short",  # a strided transposed conv one step short of its encoder's size
     "cat",  # torch.cat/stack of tensors whose other sizes differ
     "loss_shape",  # a loss whose input and target shapes cannot work
     "loss_broadcast",  # a loss that broadcasts input against target (torch only warns)
@@ -150,6 +153,65 @@ def _resized(x, dims, sizes):
 
 def _one(values: tuple):
     return values[0] if len(values) == 1 else values
+
+
+# -- sequence layers -------------------------------------------------------------------------
+SEQUENCE_LAYERS = (torch.nn.RNNBase, torch.nn.MultiheadAttention, torch.nn.TransformerEncoderLayer,
+                   torch.nn.TransformerDecoderLayer, torch.nn.TransformerEncoder, torch.nn.TransformerDecoder,
+                   torch.nn.Transformer)
+
+
+def batch_first_of(module) -> bool:
+    """The layout a sequence layer reads: its own flag, its attention's, or its first block's."""
+    if hasattr(module, "batch_first"):
+        return bool(module.batch_first)
+    if isinstance(module, (torch.nn.TransformerEncoder, torch.nn.TransformerDecoder)):
+        return not len(module.layers) or batch_first_of(module.layers[0])
+    return batch_first_of(module.self_attn) if hasattr(module, "self_attn") else True
+
+
+def reads_time_first(module, args) -> torch.Tensor | None:
+    """The batched (3-D) input of a sequence layer that reads dim 0 as time (batch_first=False)."""
+    if not isinstance(module, SEQUENCE_LAYERS) or batch_first_of(module):
+        return None
+    x = args[0] if args else None
+    return x if isinstance(x, torch.Tensor) and x.dim() == 3 else None
+
+
+# -- transposed convolutions -----------------------------------------------------------------
+def strided_stage(module, x, out) -> dict | None:
+    """What a strided convolution did to the spatial sizes (for its mirror in a decoder)."""
+    conv = torch.nn.modules.conv
+    if not isinstance(module, conv._ConvNd) or module.transposed or all(s == 1 for s in module.stride):
+        return None
+    n = len(module.stride)
+    return {"stride": tuple(module.stride), "in": shape_of(x)[-n:], "out": shape_of(out)[-n:],
+            "in_channels": module.in_channels}
+
+
+def short_of_mirror(module, x, out, stages, args, kwargs) -> dict | None:
+    """Facts when a strided transposed conv gives back less than its mirror conv took in.
+
+    The mirror is the latest strided conv with the same stride whose output size is this
+    layer's input size and whose in_channels are this layer's out_channels. Short by less than
+    the stride is what ``output_padding`` restores; an explicit ``output_size`` is left alone.
+    """
+    conv = torch.nn.modules.conv
+    if not isinstance(module, conv._ConvTransposeNd) or all(s == 1 for s in module.stride) \
+            or len(args) > 1 or "output_size" in kwargs:
+        return None
+    stride, n = tuple(module.stride), len(module.stride)
+    into, got = shape_of(x)[-n:], shape_of(out)[-n:]
+    for name, stage in reversed(stages):
+        if stage["stride"] == stride and stage["out"] == into and stage["in_channels"] == module.out_channels:
+            short = tuple(a - b for a, b in zip(stage["in"], got))
+            if not any(short) or not all(0 <= d < s for d, s in zip(short, stride)):
+                return None
+            padding = tuple(p + d for p, d in zip(module.output_padding, short))
+            return {"mirror": name, "mirror_in": stage["in"], "in_sizes": into, "out_sizes": got, "stride": stride,
+                    "short": short, "output_padding": padding[0] if len(set(padding)) == 1 else padding,
+                    "in_shape": shape_of(x), "out_shape": shape_of(out)}
+    return None
 
 
 # -- losses ----------------------------------------------------------------------------------

@@ -90,6 +90,8 @@ class TraceResult:
     # first sizes (in, out) of each reshape from the user's file that might move the batch
     reshapes: list[tuple] = field(default_factory=list)
     stages: list[tuple] = field(default_factory=list)  # (op, params) of each layer that resized H, W
+    # layers that may have been given the batch where they read another axis: the symbolic trace decides
+    suspects: list[str] = field(default_factory=list)
 
 
 class TraceStopped(Exception):
@@ -111,11 +113,16 @@ class Tracer:
         self.batch_symbol = None
         self.spatial_steps: list[str] = []  # the notes of records that changed spatial sizes
         self.producers: dict[int, tuple[Any, tuple[int, ...]]] = {}  # id(tensor) -> (tensor, record indices)
+        self.input_batch: int | None = None  # the example batch size (dim 0 of the first input)
+        self.inside_sequence: set[int] = set()  # layers run by a sequence layer (its attention, its blocks)
+        self.strided: list[tuple[str, dict]] = []  # (name, sizes) of each strided conv, in order
 
     # -- entry point ---------------------------------------------------------------------
     def run(self, model: torch.nn.Module, inputs: list[tuple[tuple[int, ...], str]]) -> TraceResult:
         fakes = [self.session.make_input(shape, dtype, self.device) for shape, dtype in inputs]
         self._produce(fakes, (-1,))
+        if fakes and fakes[0].dim():
+            self.input_batch = size_value(fakes[0].shape[0])
         if fakes and fakes[0].dim() and is_symbolic(fakes[0].shape[0]):
             self.batch_expr = size_expr(fakes[0].shape[0])
             self.batch_symbol = fakes[0].shape[0].node.expr
@@ -156,6 +163,8 @@ class Tracer:
     def _wrap_leaves(self, model: torch.nn.Module) -> list[torch.nn.Module]:
         wrapped = []
         for module in model.modules():
+            if isinstance(module, checks.SEQUENCE_LAYERS):
+                self.inside_sequence.update(id(m) for m in module.modules() if m is not module)
             if is_leaf(module) and "forward" not in vars(module):
                 module.forward = self._layer_call(module, module.forward)
                 wrapped.append(module)
@@ -172,6 +181,8 @@ class Tracer:
         line = self.frame_line(sys._getframe(2))
         tensors_in = _tensors((args, kwargs))
         in_shapes = tuple(shape_of(t) for t in tensors_in)
+        if id(module) not in self.inside_sequence:  # before the call: running it may fix the batch's size
+            self._sequence_batch(module, name, line, args)
         problem = checks.check_layer(module, args, kwargs, self.origin_of)
         if problem is not None:
             chain = problem.chain
@@ -196,7 +207,40 @@ class Tracer:
             raise TraceStopped(f"{name}: {first_line(exc)}") from exc
         self._record("module", name, type(module).__name__, line, in_shapes, out, module=module, inputs=tensors_in)
         self._carry_origin(args, out)
+        self._mirror(module, name, line, args, kwargs, out)
         return out
+
+    def _mirror(self, module, name, line, args, kwargs, out) -> None:
+        """A strided transposed conv that gives back less than its mirror took in."""
+        x = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        if x is None or not isinstance(out, torch.Tensor):
+            return
+        short = checks.short_of_mirror(module, x, out, self.strided, args, kwargs)
+        if short is not None:
+            steps = self.result.records[-1].steps if self.result.records else ()
+            self._event("transposed_short", name, type(module).__name__, line, short, steps)
+        stage = checks.strided_stage(module, x, out)
+        if stage is not None:
+            self.strided.append((name, stage))
+
+    def _sequence_batch(self, module, name, line, args) -> None:
+        """A batch_first=False layer given (N, T, F): it runs along the batch and mixes samples.
+
+        The static trace only suspects it (dim 0 has the batch's size); the symbolic trace,
+        where the batch is a symbol, decides.
+        """
+        x = checks.reads_time_first(module, args)
+        if x is None:
+            return
+        first, second = x.shape[0], x.shape[1]
+        if self.batch_symbol is None:
+            if self.input_batch is not None and size_value(first) == self.input_batch != size_value(second):
+                self.result.suspects.append(name)
+            return
+        if self._is_batch(first) and not is_symbolic(second):
+            facts = {"in_shape": shape_of(x), "batch": size_value(first), "steps": size_value(second),
+                     "layer_kind": type(module).__name__}
+            self._event("sequence_batch", name, type(module).__name__, line, facts)
 
     # -- ops called from the user's file -------------------------------------------------
     def run_op(self, func, args, kwargs, line: int):

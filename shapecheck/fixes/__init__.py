@@ -85,6 +85,27 @@ def _loss_broadcast(d, source: str) -> Fix:
                    f"{_shape(d.fact('target_shape'))}): e.g. output.squeeze(-1) or target.unsqueeze(-1)")
 
 
+def _batch_first(d, source: str) -> Fix:
+    return _keyword(d, "batch_first", "True", "Build `{layer}` with `batch_first=True`")
+
+
+def _output_padding(d, source: str) -> Fix:
+    value = d.fact("output_padding")
+    text = str(value) if isinstance(value, int) else "(" + ", ".join(map(str, value)) + ")"
+    return _keyword(d, "output_padding", text, "Give `{layer}` `output_padding=" + text + "`")
+
+
+def _keyword(d, keyword: str, value: str, title: str) -> Fix:
+    """Set ``keyword=value`` in the layer's constructor call: the argument's value where it is
+    written, else a new last argument. The span is the argument, or the whole call."""
+    title = title.format(layer=d.fact("layer"))
+    text = d.fact("call_text")
+    if d.span is None or text is None:
+        return _advice(title)
+    edit = Edit(d.span, value) if d.fact("has_arg") else style.keyword_insertion(d.span, text, keyword, value)
+    return Fix(title, (edit,), Applicability.UNSAFE) if edit is not None else _advice(title)
+
+
 def _shape(s) -> str:
     return "×".join(str(x) for x in s) if s else "scalar"
 
@@ -101,6 +122,8 @@ _PROPOSERS = {
     "kernel_too_large": _kernel,
     "cat": _cat,
     "loss_broadcast": _loss_broadcast,
+    "sequence_batch": _batch_first,
+    "transposed_short": _output_padding,
 }
 
 

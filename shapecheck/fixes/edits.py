@@ -87,3 +87,19 @@ def reshape_call(call_text: str, batch_arg: str | None = None) -> str | None:
         rest = [cst.Module([]).code_for_node(a.value) for a in node.args[1:]]
         return f"{receiver}.{method}({', '.join([f'{receiver}.size(0)'] + rest)})"
     return f"{receiver}.{method}({receiver}.size(0), -1)"
+
+
+def keyword_insertion(call_span, call_text: str, keyword: str, value: str):
+    """The edit adding ``keyword=value`` as the last argument of the call at ``call_span``
+    (after a trailing comma if there is one); None unless the text ends with ``)``."""
+    from ..diagnostics import Edit, Span
+
+    if not call_text.endswith(")"):
+        return None
+    head = call_text[:-1].rstrip()
+    new = f"{keyword}={value}" if head.endswith("(") else (f" {keyword}={value}" if head.endswith(",")
+                                                            else f", {keyword}={value}")
+    lines = head.split("\n")
+    line = call_span.line + len(lines) - 1
+    column = (call_span.column if len(lines) == 1 else 0) + len(lines[-1])
+    return Edit(Span(call_span.path, line, column, line, column), new)

@@ -157,6 +157,61 @@ def _kernel_too_large(event, ctx: Context) -> Diagnostic:
     return _diag("kernel-too-large", message, span, ctx, event, notes, related)
 
 
+def _sequence_batch(event, ctx: Context) -> Diagnostic:
+    f = event.facts
+    span, site = _layer_span(event, ctx, "batch_first")
+    block = _stacked_block(event, ctx, site)
+    if block is not None:  # the flag belongs to the block the encoder copies
+        site, span = block, (_arg(block, "batch_first") or block).span
+    batch, steps = f["batch"], f["steps"]
+    message = (f"`{event.name}` ({event.op}) reads dim 0 as the sequence (batch_first is not set), but it receives "
+               f"{_shape(f['in_shape'])} with the batch of {batch} in dim 0: it runs over the {batch} samples as "
+               f"time steps and treats the {steps} steps as the batch, so samples are mixed")
+    notes = [f"without batch_first=True, {event.op} reads (seq, batch, features): here seq = {batch} (the batch) "
+             f"and batch = {steps}", "torch raises nothing: the shapes fit either way"]
+    related = _forward_related(event, ctx, f"`{event.name}` is called here with {_shape(f['in_shape'])}")
+    return _diag("batch-as-sequence", message, span, ctx, event, notes, related, **_keyword_facts(site, ctx))
+
+
+def _stacked_block(event, ctx: Context, site):
+    """The constructor call of the block a TransformerEncoder/Decoder stacks copies of: found
+    through the model, else the nearest `...Layer(` call written before the stack's own."""
+    if event.op not in ("TransformerEncoder", "TransformerDecoder"):
+        return None
+    found = ctx.locator.layer(event.name + ".layers.0")
+    if found is not None or site is None:
+        return found
+    names = (event.op + "Layer",)
+    for line in range(site.span.line, max(site.span.line - 20, 0), -1):
+        found = ctx.locator.op(line, names)
+        if found is not None:
+            return found
+    return None
+
+
+def _transposed_short(event, ctx: Context) -> Diagnostic:
+    f = event.facts
+    span, site = _layer_span(event, ctx, "output_padding")
+    into, got, want = _factors(f["in_sizes"]), _factors(f["out_sizes"]), _factors(f["mirror_in"])
+    stride = _value(f["stride"]) if len(set(f["stride"])) > 1 else str(f["stride"][0])
+    short = f["short"][0] if len(set(f["short"])) == 1 else _value(f["short"])
+    message = (f"`{event.name}` ({event.op}, stride {stride}) turns {into} back into {got}, but `{f['mirror']}` "
+               f"took {want} down to {into}: the decoder comes back {short} short; "
+               f"output_padding={_value(f['output_padding'])} gives {want}")
+    notes = list(event.chain) + [f"a stride-{stride} convolution floors, so {want} and smaller sizes both became "
+                                 f"{into}; output_padding (less than the stride) says which one to give back"]
+    related = _forward_related(event, ctx, f"`{event.name}` is called here with {_shape(f['in_shape'])}")
+    return _diag("transposed-conv-short", message, span, ctx, event, notes, related,
+                 **_keyword_facts(site, ctx, "output_padding"))
+
+
+def _keyword_facts(site, ctx: Context, keyword: str = "batch_first") -> dict:
+    """What a fix adding ``keyword=`` to the constructor call needs: its text, and whether it is there."""
+    if site is None:
+        return {}
+    return {"call_text": ctx.locator.text(site.span), "has_arg": _arg(site, keyword) is not None}
+
+
 def _input_dtype(event, ctx: Context) -> Diagnostic:
     f = event.facts
     span, _ = _layer_span(event, ctx)
@@ -337,6 +392,8 @@ _BUILDERS: dict[str, Callable] = {
     "layer_input": _layer_input,
     "kernel_too_large": _kernel_too_large,
     "input_dtype": _input_dtype,
+    "sequence_batch": _sequence_batch,
+    "transposed_short": _transposed_short,
     "layer_error": _layer_error,
     "reshape": _reshape,
     "batch_changed": _batch_changed,
