@@ -13,11 +13,13 @@ import torch
 
 from . import formulas, layers
 from ._compat import RMSNorm
+from ..diagnostics import shape_product
 from .symbolic import shape_of
 
 # Event kinds produced by the tracer, in one place (the rules map each to a Rule).
 EVENT_KINDS = (
     "layer_input",  # a declared input size (in_features, in_channels, ...) does not match
+    "missing_flatten",  # a Linear sized for C×H×W given the unflattened N×C×H×W map
     "kernel_too_large",  # a conv/pool window larger than the (padded) input
     "input_dtype",  # an Embedding given floats, say
     "reshape",  # view/reshape/flatten to a size that cannot hold the tensor
@@ -41,6 +43,8 @@ LOSS_SAME_SHAPE = frozenset({
     "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "SoftMarginLoss",
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "soft_margin_loss",
+    "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss", "HingeEmbeddingLoss", "MultiLabelSoftMarginLoss",
+    "kl_div", "poisson_nll_loss", "gaussian_nll_loss", "hinge_embedding_loss", "multilabel_soft_margin_loss",
 })
 LOSS_CLASS_INDEX = frozenset({"CrossEntropyLoss", "NLLLoss", "cross_entropy", "nll_loss"})
 
@@ -67,6 +71,7 @@ def check_layer(module, args, kwargs, origin_of) -> Problem | None:
         return None
     x = args[0]
     return (_check_dtype(module, x, args, kwargs)
+            or _check_unflattened(module, x, args, kwargs)
             or _check_declared(module, x, args, kwargs, origin_of)
             or _check_window(module, x, args, kwargs))
 
@@ -95,6 +100,19 @@ def _check_declared(module, x, args, kwargs, origin_of) -> Problem | None:
         return Problem("layer_input", facts, chain, args, kwargs, output=x)
     fixed = _resized(x, dims, expected)
     return Problem("layer_input", facts, chain, (fixed,) + tuple(args[1:]), kwargs)
+
+
+def _check_unflattened(module, x, args, kwargs) -> Problem | None:
+    """A Linear whose in_features is the product of all but the batch size of a ≥3-D input:
+    the map was meant to be flattened per sample. The trace goes on with it flattened."""
+    if not isinstance(module, torch.nn.Linear) or x.dim() < 3:
+        return None
+    shape = shape_of(x)
+    if shape[-1] == module.in_features or shape_product(shape[1:]) != module.in_features:
+        return None
+    facts = {"param": "in_features", "expected": module.in_features, "actual": shape[-1], "in_shape": shape,
+             "map_shape": shape[1:], "meant_rank": 2}
+    return Problem("missing_flatten", facts, (), (keep_batch(x),) + tuple(args[1:]), kwargs)
 
 
 def _check_window(module, x, args, kwargs) -> Problem | None:
@@ -288,6 +306,26 @@ def keeps_first_dim(op: str, args, kwargs) -> bool:
         return False
     start = args[1] if len(args) > 1 else kwargs.get("start_dim", 0)
     return isinstance(start, int) and start >= 1
+
+
+def trailing_units(shape) -> tuple[int, ...]:
+    """The sizes of whole trailing blocks of one sample: W, H×W, C×H×W for N×C×H×W."""
+    units, tail = [], 1
+    for d in reversed(shape[1:]):
+        if not isinstance(d, int):
+            break
+        tail *= d
+        units.append(tail)
+    return tuple(units)
+
+
+def rows_are_units(in_shape, row: int) -> bool:
+    """Rows of ``row`` values hold whole trailing blocks (a pixel's channels after a permute, a
+    token's features) or a piece of the last dimension (heads split off a feature vector)."""
+    units = trailing_units(in_shape)
+    if len(units) < len(in_shape) - 1:
+        return True  # a size with no value: nothing to tell
+    return not units or row in units or (row > 0 and units[0] % row == 0)
 
 
 def keep_batch(x):

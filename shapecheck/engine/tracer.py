@@ -269,6 +269,7 @@ class Tracer:
             out_tensors = _tensors(out)
         elif op in RESHAPE_OPS and tensors_in and not checks.keeps_first_dim(op, args, kwargs):
             self.result.reshapes.append((in_shapes[0][:1], shape_of(out_tensors[0])[:1]))
+            self._suspect_rows(op, in_shapes[0], out_tensors[0])
         changed = bool(in_shapes) and shape_of(out_tensors[0]) != in_shapes[0]
         if op in RECORDED_OPS or changed:
             self._record("op", op, op, line, in_shapes, out, func=func, args=args, kwargs=kwargs, inputs=tensors_in)
@@ -290,6 +291,7 @@ class Tracer:
         """
         first = out.shape[0] if out.dim() else None
         if first is not None and is_symbolic(first) and batch_multiple(first, self.batch_symbol):
+            self._rows_cut(op, args, line, x, in_shape, out)
             return out
         facts = {"batch": in_shape[0], "new_first": shape_of(out)[0] if out.dim() else None,
                  "in_shape": in_shape, "out_shape": shape_of(out), "per_sample": shape_product(in_shape[1:]),
@@ -300,6 +302,26 @@ class Tracer:
             return out
         self._event("batch_changed", op, op, line, facts, chain)
         return checks.keep_batch(x)
+
+    def _rows_cut(self, op, args, line, x, in_shape, out) -> None:
+        """k·N rows (k > 1) whose length is no whole block of a sample: each row mixes dimensions."""
+        row = shape_product(shape_of(out)[1:])
+        if row is None or size_value(out.shape[0]) == in_shape[0] or checks.rows_are_units(in_shape, row):
+            return
+        facts = {"batch": in_shape[0], "new_first": shape_of(out)[0], "in_shape": in_shape,
+                 "out_shape": shape_of(out), "row": row, "units": checks.trailing_units(in_shape),
+                 "args": _describe_args(args[1:])}
+        self._event("rows_cut", op, op, line, facts, self.origin_chain(x))
+
+    def _suspect_rows(self, op, in_shape, out) -> None:
+        """In a static trace, rows of a reshape that may be k·N of the batch's size and cut across
+        dimensions: the symbolic trace decides."""
+        out_shape = shape_of(out)
+        batch, row = self.input_batch, shape_product(out_shape[1:])
+        if not batch or not in_shape or in_shape[0] != batch or not out_shape or row is None:
+            return
+        if out_shape[0] % batch == 0 and out_shape[0] > batch and not checks.rows_are_units(in_shape, row):
+            self.result.suspects.append(op)
 
     def _op_failed(self, func, op, args, kwargs, line, in_shapes, exc):
         if isinstance(exc, TypeError) and any(a is None for a in tree_flatten((args, kwargs))[0]):

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..diagnostics import Applicability, Edit, Fix, Report
+from ..diagnostics import Applicability, Edit, Fix, Report, Status
 from . import edits as style
 from .apply import apply_edits
 from .sources import value_origin
 
-__all__ = ["propose_fix", "attach_fixes", "apply_edits", "safe_edits"]
+__all__ = ["propose_fix", "attach_fixes", "prove", "keeps_contract", "apply_edits", "safe_edits"]
 
 LAYER_PARAMS = {"in_features", "in_channels", "num_features", "num_channels", "normalized_shape",
                 "input_size", "embed_dim"}
@@ -46,6 +46,14 @@ def _layer_input(d, source: str) -> Fix | None:
     new = style.value_text(old, actual, factors)
     title = f"Change `{param}` to `{new}`" + (f" ({actual})" if new != str(actual) else "")
     return Fix(title, (Edit(d.span, new),), Applicability.UNSAFE, code=alternative or "")
+
+
+def _flatten(d, source: str) -> Fix:
+    text = d.fact("arg_text")
+    if d.span is None or not text:
+        return _advice(f"Flatten the input of `{d.fact('layer')}` per sample: torch.flatten(x, 1)")
+    new = style.flatten_text(text, source)
+    return Fix(f"Flatten per sample before `{d.fact('layer')}`: `{new}`", (Edit(d.span, new),), Applicability.UNSAFE)
 
 
 def _reshape(d, source: str) -> Fix | None:
@@ -116,8 +124,10 @@ def _advice(title: str) -> Fix:
 
 _PROPOSERS = {
     "layer_input": _layer_input,
+    "missing_flatten": _flatten,
     "reshape": _reshape,
     "batch_changed": _reshape,
+    "rows_cut": _reshape,
     "batch_hardcoded": _hardcoded,
     "kernel_too_large": _kernel,
     "cat": _cat,
@@ -141,22 +151,61 @@ def attach_fixes(report: Report, recheck) -> Report:
     for d in report.diagnostics:
         fix = propose_fix(d, report.source)
         if fix is not None and fix.edits:
-            before = {_key(x) for x in report.diagnostics if not d.model or x.model == d.model}
-            fix = _prove(fix, d, report.source, before, recheck)
+            fix = prove(fix, d, report, recheck)
         out.append(replace(d, fix=fix) if fix is not None else d)
     return replace(report, diagnostics=tuple(out))
 
 
-def _prove(fix: Fix, d, source: str, before: set, recheck) -> Fix:
-    applied = apply_edits(source, fix.edits)
+def prove(fix: Fix, d, report: Report, recheck) -> Fix:
+    """SAFE when the patched source re-checks without ``d`` and with nothing new, and the
+    model keeps its contract (:func:`keeps_contract`); UNSAFE otherwise."""
+    applied = apply_edits(report.source, fix.edits)
     if not applied.ok:
         return replace(fix, applicability=Applicability.DISPLAY_ONLY)
     after = recheck(applied.text, d.model)
+    if after is None:
+        return replace(fix, applicability=Applicability.UNSAFE)
+    before = {_key(x) for x in report.diagnostics if not d.model or x.model == d.model}
     keys = {_key(x) for x in after.diagnostics}
-    gone = _key(d) not in keys
-    new = keys - before
-    ok = gone and not new and after.source == applied.text
+    ok = _key(d) not in keys and not keys - before and after.source == applied.text
+    ok = ok and all(keeps_contract(_model(report, m.name), m, d) for m in after.models if _model(report, m.name))
     return replace(fix, applicability=Applicability.SAFE if ok else Applicability.UNSAFE)
+
+
+def _model(report: Report, name: str):
+    return next((m for m in report.models if m.name == name), None)
+
+
+def keeps_contract(before, after, d=None) -> bool:
+    """After a fix the model runs at its input (a stop for code that needs tensor values
+    aside), its output rows still hold whole samples (k·N), and every layer receives the
+    rank it had before, or the one ``d`` says it is meant for (a Linear: 2 after a flatten)."""
+    if after.status is Status.NOT_CHECKED and before.status is not Status.NOT_CHECKED:
+        return False
+    if after.status is Status.PARTIAL and before.status is Status.CHECKED:
+        return False
+    if not _keeps_batch(after):
+        return False
+    meant = {d.fact("layer"): d.fact("meant_rank")} if d is not None and d.fact("meant_rank") else {}
+    had = _layer_ranks(before)
+    return all(rank == meant.get(name, had.get(name, rank)) for name, rank in _layer_ranks(after).items())
+
+
+def _keeps_batch(model) -> bool:
+    batch = model.input_shapes[0][0] if model.input_shapes and model.input_shapes[0] else None
+    out = model.output_shapes[0] if model.output_shapes else ()
+    if not isinstance(batch, int) or not out or not isinstance(out[0], int) or batch < 2:
+        return True
+    return out[0] % batch == 0
+
+
+def _layer_ranks(model) -> dict[str, int]:
+    """The rank of the first input of each layer, at its first call."""
+    ranks: dict[str, int] = {}
+    for record in model.records:
+        if record.kind == "module" and record.in_shapes:
+            ranks.setdefault(record.name, len(record.in_shapes[0]))
+    return ranks
 
 
 def safe_edits(report: Report) -> list[Edit]:

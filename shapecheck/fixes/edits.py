@@ -103,3 +103,27 @@ def keyword_insertion(call_span, call_text: str, keyword: str, value: str):
     line = call_span.line + len(lines) - 1
     column = (call_span.column if len(lines) == 1 else 0) + len(lines[-1])
     return Edit(Span(call_span.path, line, column, line, column), new)
+
+
+def flatten_text(tensor: str, source: str) -> str:
+    """`x` flattened per sample as the file writes it: `x.view(x.size(0), -1)` in a file that
+    flattens with view (for a plain name), `torch.flatten(x, 1)` where torch is imported,
+    else `x.flatten(1)`."""
+    import re
+
+    if tensor.isidentifier() and ".size(0), -1)" in source and "flatten(" not in source:
+        return f"{tensor}.view({tensor}.size(0), -1)"
+    if re.search(r"^\s*import torch\s*$", source, re.MULTILINE):
+        return f"torch.flatten({tensor}, 1)"
+    return f"{tensor}.flatten(1)" if _is_primary(tensor) else f"({tensor}).flatten(1)"
+
+
+def _is_primary(text: str) -> bool:
+    """A name, attribute, call or subscript: `.method()` binds to all of it."""
+    import ast
+
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        return False
+    return isinstance(node, (ast.Name, ast.Attribute, ast.Call, ast.Subscript))

@@ -116,6 +116,24 @@ def _layer_input(event, ctx: Context) -> Diagnostic:
     return _diag(name, message, span, ctx, event, notes, related, arg_text=arg.text if arg else None)
 
 
+def _missing_flatten(event, ctx: Context) -> Diagnostic:
+    f = event.facts
+    site = ctx.locator.call(event.line, event.name) if event.line else None
+    arg = next((a for a in getattr(site, "args", ()) if a.position == 0), None)
+    built, _ = _layer_span(event, ctx, "in_features")
+    span = arg.span if arg is not None else built
+    flat = _factors(f["map_shape"])
+    message = (f"`{event.name}` expects {f['expected']} input features = {flat}, the whole {flat} map of each "
+               f"sample, but receives the map unflattened ({_shape(f['in_shape'])}): flatten it per sample first")
+    notes = [f"nn.Linear works on the last dimension only: on {_shape(f['in_shape'])} it would need "
+             f"in_features={f['actual']} and give one row per sample, channel and row",
+             "changing in_features instead would run, but the output would no longer be one row per sample"]
+    related = (Related(built, f"`{event.name}` is built here for {flat} = {f['expected']} features"),) \
+        if built is not None and built != span else ()
+    return _diag("missing-flatten", message, span, ctx, event, notes, related,
+                 arg_text=arg.text if arg is not None else None)
+
+
 def _plural(n, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
@@ -290,6 +308,23 @@ def _batch_changed(event, ctx: Context) -> Diagnostic:
     return _diag("batch-mixed", message, span, ctx, event, notes, call_text=text)
 
 
+def _rows_cut(event, ctx: Context) -> Diagnostic:
+    f = event.facts
+    span, text = _op_span(event, ctx, RESHAPE_NAMES)
+    call = f"`{text}`" if text else event.op
+    k = f["new_first"] // f["batch"]
+    sizes = f["in_shape"]
+    blocks = [_factors(sizes[len(sizes) - i - 1:]) + (f" = {u}" if i else "") for i, u in enumerate(f["units"])]
+    message = (f"{call} cuts {_shape(sizes)} into {k}·N = {f['new_first']} rows of {f['row']} values: "
+               f"{f['row']} is not the size of a whole block of one sample ({', '.join(blocks)}), so each row "
+               f"mixes dimensions")
+    notes = list(event.chain) + [
+        f"input {_shape(f['in_shape'])} becomes {_shape(f['out_shape'])}: torch raises nothing because the rows "
+        f"still divide the batch", "one row per sample: torch.flatten(x, 1); one row per position: "
+        "x.permute(0, 2, 3, 1).reshape(-1, C)"]
+    return _diag("rows-cut-across", message, span, ctx, event, notes, call_text=text)
+
+
 def _batch_hardcoded(event, ctx: Context) -> Diagnostic:
     f = event.facts
     span, text = _op_span(event, ctx, RESHAPE_NAMES)
@@ -390,6 +425,7 @@ def _generic(event, ctx: Context) -> Diagnostic:
 
 _BUILDERS: dict[str, Callable] = {
     "layer_input": _layer_input,
+    "missing_flatten": _missing_flatten,
     "kernel_too_large": _kernel_too_large,
     "input_dtype": _input_dtype,
     "sequence_batch": _sequence_batch,
@@ -398,6 +434,7 @@ _BUILDERS: dict[str, Callable] = {
     "reshape": _reshape,
     "batch_changed": _batch_changed,
     "batch_hardcoded": _batch_hardcoded,
+    "rows_cut": _rows_cut,
     "cat": _cat,
     "loss_shape": _loss,
     "loss_broadcast": _loss,
