@@ -251,6 +251,7 @@ class Tracer:
         in_shapes = tuple(shape_of(t) for t in tensors_in)
         first_in = tensors_in[0].shape[0] if tensors_in and tensors_in[0].dim() else None
         batch_in = first_in if first_in is not None and self._is_batch(first_in) else None
+        rows_in = batch_in is None and first_in is not None and self._rows_of_batch(first_in)  # before the call
         loss_problem = checks.check_loss_call(op, args, kwargs)
         if loss_problem is not None:
             self._event(loss_problem.kind, op, op, line, loss_problem.facts, loss_problem.chain)
@@ -270,6 +271,8 @@ class Tracer:
         elif op in RESHAPE_OPS and tensors_in and not checks.keeps_first_dim(op, args, kwargs):
             self.result.reshapes.append((in_shapes[0][:1], shape_of(out_tensors[0])[:1]))
             self._suspect_rows(op, in_shapes[0], out_tensors[0])
+            if rows_in:
+                self._hardcoded_rows(op, args, line, tensors_in[0], out_tensors[0])
         changed = bool(in_shapes) and shape_of(out_tensors[0]) != in_shapes[0]
         if op in RECORDED_OPS or changed:
             self._record("op", op, op, line, in_shapes, out, func=func, args=args, kwargs=kwargs, inputs=tensors_in)
@@ -279,6 +282,10 @@ class Tracer:
             self._pass_through(tensors_in, out)
         self._carry_origin(args, out, made_by=(op, line) if op in RESHAPE_OPS else None)
         return out
+
+    def _rows_of_batch(self, size) -> bool:
+        """k·N for an integer k > 1: rows of several per sample (tokens, pixels)."""
+        return self.batch_symbol is not None and is_symbolic(size) and batch_multiple(size, self.batch_symbol)
 
     def _is_batch(self, size) -> bool:
         return self.batch_expr is not None and is_symbolic(size) and size_expr(size) == self.batch_expr
@@ -291,8 +298,7 @@ class Tracer:
         """
         first = out.shape[0] if out.dim() else None
         if first is not None and is_symbolic(first) and batch_multiple(first, self.batch_symbol):
-            self._rows_cut(op, args, line, x, in_shape, out)
-            return out
+            return checks.keep_batch(x) if self._rows_cut(op, args, line, x, in_shape, out) else out
         facts = {"batch": in_shape[0], "new_first": shape_of(out)[0] if out.dim() else None,
                  "in_shape": in_shape, "out_shape": shape_of(out), "per_sample": shape_product(in_shape[1:]),
                  "per_sample_shape": in_shape[1:], "args": _describe_args(args[1:])}
@@ -303,15 +309,26 @@ class Tracer:
         self._event("batch_changed", op, op, line, facts, chain)
         return checks.keep_batch(x)
 
-    def _rows_cut(self, op, args, line, x, in_shape, out) -> None:
-        """k·N rows (k > 1) whose length is no whole block of a sample: each row mixes dimensions."""
+    def _rows_cut(self, op, args, line, x, in_shape, out) -> bool:
+        """k·N rows (k > 1) whose length is no whole block of a sample: each row mixes dimensions.
+        The trace goes on with one row per sample, as for a batch that changed."""
         row = shape_product(shape_of(out)[1:])
         if row is None or size_value(out.shape[0]) == in_shape[0] or checks.rows_are_units(in_shape, row):
-            return
+            return False
         facts = {"batch": in_shape[0], "new_first": shape_of(out)[0], "in_shape": in_shape,
                  "out_shape": shape_of(out), "row": row, "units": checks.trailing_units(in_shape),
                  "args": _describe_args(args[1:])}
         self._event("rows_cut", op, op, line, facts, self.origin_chain(x))
+        return True
+
+    def _hardcoded_rows(self, op, args, line, x, out) -> None:
+        """Rows that hold k·N samples' worth (N×T tokens, N×H×W pixels) reshaped back with a
+        constant first size: the batch size is hard-coded."""
+        if not out.dim() or is_symbolic(out.shape[0]):
+            return
+        facts = {"batch": self.input_batch, "new_first": shape_of(out)[0], "in_shape": shape_of(x),
+                 "out_shape": shape_of(out), "args": _describe_args(args[1:]), "rows_per_sample": True}
+        self._event("batch_hardcoded", op, op, line, facts, self.origin_chain(x))
 
     def _suspect_rows(self, op, in_shape, out) -> None:
         """In a static trace, rows of a reshape that may be k·N of the batch's size and cut across

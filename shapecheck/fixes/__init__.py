@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..diagnostics import Applicability, Edit, Fix, Report, Status
+from ..diagnostics import Applicability, Edit, Fix, Report, Span, Status
 from . import edits as style
 from .apply import apply_edits
 from .sources import value_origin
@@ -28,6 +28,14 @@ def propose_fix(diagnostic, source: str = "") -> Fix | None:
 
 
 def _layer_input(d, source: str) -> Fix | None:
+    if d.fact("norm_call_at") and d.span is not None:
+        return _transpose_around(d)
+    if d.fact("reshape_at") and d.span is not None:
+        new = style.reshape_call(d.fact("reshape_text"))
+        if new is not None:
+            edit = Edit(Span(d.span.path, *d.fact("reshape_at")), new)
+            return Fix(f"Flatten per sample, as `{d.fact('layer')}` is sized for: `{new}`", (edit,),
+                       Applicability.UNSAFE)
     param, actual = d.fact("param"), d.fact("actual")
     old = d.fact("arg_text")
     if d.span is None or old is None or param not in LAYER_PARAMS:
@@ -48,6 +56,15 @@ def _layer_input(d, source: str) -> Fix | None:
     return Fix(title, (Edit(d.span, new),), Applicability.UNSAFE, code=alternative or "")
 
 
+def _transpose_around(d) -> Fix:
+    """BatchNorm1d(F) on N×T×F: normalise the features, in dim 1, and transpose back."""
+    arg = d.fact("norm_arg")
+    base = arg if style.is_primary(arg) else f"({arg})"
+    new = f"{d.fact('norm_func')}({base}.transpose(1, 2)).transpose(1, 2)"
+    return Fix(f"Normalise the features in dim 1: `{new}`", (Edit(Span(d.span.path, *d.fact("norm_call_at")), new),),
+               Applicability.UNSAFE, code="or use nn.LayerNorm over the last dimension")
+
+
 def _flatten(d, source: str) -> Fix:
     text = d.fact("arg_text")
     if d.span is None or not text:
@@ -66,29 +83,73 @@ def _reshape(d, source: str) -> Fix | None:
 
 def _hardcoded(d, source: str) -> Fix | None:
     text = d.fact("call_text")
-    new = style.reshape_call(text, batch_arg="size") if text else None
+    # rows of several per sample (pixels, tokens): the batch is that of the tensor the other sizes come from
+    owner = style.sized_name(text) if text and d.fact("rows_per_sample") else None
+    new = style.reshape_call(text, batch_arg="size", batch_of=owner) if text else None
+    if d.fact("rows_per_sample") and owner is None:
+        new = None
     if new is None or d.span is None:
         return _advice("Use x.size(0) for the batch size")
     return Fix(f"Use the real batch size: `{new}`", (Edit(d.span, new),), Applicability.UNSAFE)
 
 
 def _kernel(d, source: str) -> Fix:
+    """Padding that lets the window fit (proven or not), with what else would work; else advice."""
     sizes = d.fact("min_sizes")
     need = "×".join(str(s) for s in sizes) if sizes else "larger"
     padding = d.fact("padding_needed")
-    also = f", or give it padding={padding}" if padding else ""
     works = d.fact("working_sizes")
     image = f"; the whole model works from a {works[0]}×{works[0]} image (checked)" if works else ""
+    other = (f"or give `{d.fact('layer')}` an input of at least {need} (a larger image, padding on the layers "
+             f"before it, or one downsampling step fewer){image}")
+    if padding:
+        fix = _keyword(d, "padding", str(padding), "Give `{layer}` `padding=" + str(padding) + "`")
+        if fix.edits:
+            return replace(fix, code=other)
+    also = f", or give it padding={padding}" if padding else ""
     return _advice(f"Give `{d.fact('layer')}` an input of at least {need} here (a larger image, padding on "
                    f"the layers before it, or one downsampling step fewer){also}{image}")
 
 
 def _cat(d, source: str) -> Fix:
+    edit = _resize_at_cat(d, source)
+    if edit is not None:
+        return Fix(f"Resize the smaller tensor to the other's size at the join: `{edit.new_text}`", (edit,),
+                   Applicability.UNSAFE, code="or use input sizes that every pool divides evenly")
     return _advice("Make the joined sizes equal: use input sizes that every pool divides evenly, or crop/pad "
                    "the larger tensor to the smaller one before torch.cat")
 
 
+def _resize_at_cat(d, source: str) -> Edit | None:
+    """`torch.cat([x, skip], 1)` with x short in H, W: x becomes `F.interpolate(x, size=skip.shape[2:])`."""
+    shapes, text, at = d.fact("in_shapes"), d.fact("joined_text"), d.fact("joined_at")
+    resize = style.interpolate_name(source)
+    if not shapes or len(shapes) != 2 or text is None or at is None or resize is None or d.span is None:
+        return None
+    items = style.list_items(text, Span(d.span.path, *at))
+    small = _smaller(shapes)
+    if len(items) != 2 or small is None or not items[1 - small][1].replace(".", "_").isidentifier():
+        return None
+    (span, tensor), (_, other) = items[small], items[1 - small]
+    return Edit(span, f"{resize}({tensor}, size={other}.shape[2:])")
+
+
+def _smaller(shapes) -> int | None:
+    """Which of two N×C×… shapes is smaller in the sizes after C only (None if neither)."""
+    a, b = (tuple(s) for s in shapes)
+    if len(a) != len(b) or len(a) < 3 or a[0] != b[0]:
+        return None
+    if all(x <= y for x, y in zip(a[2:], b[2:])):
+        return 0
+    return 1 if all(y <= x for x, y in zip(a[2:], b[2:])) else None
+
+
 def _loss_broadcast(d, source: str) -> Fix:
+    inp, tgt, text = d.fact("input_shape"), d.fact("target_shape"), d.fact("target_text")
+    new = style.target_like(text, tuple(inp), tuple(tgt)) if text and d.span is not None else None
+    if new is not None:
+        return Fix(f"Shape the target like the input ({_shape(inp)}): `{new}`", (Edit(d.span, new),),
+                   Applicability.UNSAFE)
     return _advice(f"Make input and target the same shape ({_shape(d.fact('input_shape'))} vs "
                    f"{_shape(d.fact('target_shape'))}): e.g. output.squeeze(-1) or target.unsqueeze(-1)")
 
@@ -105,12 +166,15 @@ def _output_padding(d, source: str) -> Fix:
 
 def _keyword(d, keyword: str, value: str, title: str) -> Fix:
     """Set ``keyword=value`` in the layer's constructor call: the argument's value where it is
-    written, else a new last argument. The span is the argument, or the whole call."""
+    written, else a new last argument."""
     title = title.format(layer=d.fact("layer"))
-    text = d.fact("call_text")
-    if d.span is None or text is None:
+    text, call, arg = d.fact("call_text"), d.fact("call_at"), d.fact("arg_at")
+    if d.span is None or text is None or call is None:
         return _advice(title)
-    edit = Edit(d.span, value) if d.fact("has_arg") else style.keyword_insertion(d.span, text, keyword, value)
+    if arg is not None:
+        edit = Edit(Span(d.span.path, *arg), value)
+    else:
+        edit = style.keyword_insertion(Span(d.span.path, *call), text, keyword, value)
     return Fix(title, (edit,), Applicability.UNSAFE) if edit is not None else _advice(title)
 
 
@@ -156,20 +220,44 @@ def attach_fixes(report: Report, recheck) -> Report:
     return replace(report, diagnostics=tuple(out))
 
 
-def prove(fix: Fix, d, report: Report, recheck) -> Fix:
+def prove(fix: Fix, d, report: Report, recheck, follow: bool = True) -> Fix:
     """SAFE when the patched source re-checks without ``d`` and with nothing new, and the
-    model keeps its contract (:func:`keeps_contract`); UNSAFE otherwise."""
+    model keeps its contract (:func:`keeps_contract`); UNSAFE otherwise.
+
+    With ``follow``, a fix whose only new problem is one that its own proposal fixes (a
+    batch-keeping flatten, then the Linear sized for it) is proven again as one fix of both.
+    """
     applied = apply_edits(report.source, fix.edits)
     if not applied.ok:
         return replace(fix, applicability=Applicability.DISPLAY_ONLY)
     after = recheck(applied.text, d.model)
-    if after is None:
+    if after is None or after.source != applied.text:
         return replace(fix, applicability=Applicability.UNSAFE)
     before = {_key(x) for x in report.diagnostics if not d.model or x.model == d.model}
-    keys = {_key(x) for x in after.diagnostics}
-    ok = _key(d) not in keys and not keys - before and after.source == applied.text
-    ok = ok and all(keeps_contract(_model(report, m.name), m, d) for m in after.models if _model(report, m.name))
-    return replace(fix, applicability=Applicability.SAFE if ok else Applicability.UNSAFE)
+    new = [x for x in after.diagnostics if _key(x) not in before]
+    kept = all(keeps_contract(_model(report, m.name), m, d) for m in after.models if _model(report, m.name))
+    if _key(d) in {_key(x) for x in after.diagnostics} or (new and not follow) or (not new and not kept):
+        return replace(fix, applicability=Applicability.UNSAFE)
+    if not new:
+        return replace(fix, applicability=Applicability.SAFE)
+    both = _with_follow_up(fix, new, applied.text)
+    return prove(both, d, report, recheck, follow=False) if both else replace(fix, applicability=Applicability.UNSAFE)
+
+
+def _with_follow_up(fix: Fix, new: list, text: str) -> Fix | None:
+    """``fix`` and the fix of the one problem it leads to, when the edits sit on lines of their
+    own and ``fix`` keeps every line where it is (so the second fix's places hold before it)."""
+    if len(new) != 1:
+        return None
+    second = propose_fix(new[0], text)
+    if second is None or not second.edits:
+        return None
+    lines = {e.span.line for e in fix.edits}
+    if any(e.span.line != e.span.end_line or "\n" in e.new_text for e in fix.edits) \
+            or any(e.span.line in lines or e.span.end_line in lines for e in second.edits):
+        return None
+    return Fix(f"{fix.title}, then {second.title[:1].lower()}{second.title[1:]}", fix.edits + second.edits,
+               Applicability.UNSAFE, code=fix.code)
 
 
 def _model(report: Report, name: str):
@@ -192,18 +280,33 @@ def keeps_contract(before, after, d=None) -> bool:
 
 
 def _keeps_batch(model) -> bool:
-    batch = model.input_shapes[0][0] if model.input_shapes and model.input_shapes[0] else None
+    """The output has one row per sample, or one per token or pixel of the input (N·T, N·H·W)."""
+    shape = model.input_shapes[0] if model.input_shapes else ()
     out = model.output_shapes[0] if model.output_shapes else ()
-    if not isinstance(batch, int) or not out or not isinstance(out[0], int) or batch < 2:
+    if not shape or not isinstance(shape[0], int) or shape[0] < 2 or not out or not isinstance(out[0], int):
         return True
-    return out[0] % batch == 0
+    batch = shape[0]
+    return out[0] % batch == 0 and out[0] // batch in _sub_products(shape[1:])
+
+
+def _sub_products(sizes) -> set[int]:
+    """1 and the products of every selection of ``sizes``."""
+    found = {1}
+    for size in sizes:
+        if isinstance(size, int):
+            found |= {p * size for p in found}
+    return found
 
 
 def _layer_ranks(model) -> dict[str, int]:
-    """The rank of the first input of each layer, at its first call."""
+    """The rank of the first input of each layer, at its first call; layers that work on any
+    rank and keep their input's shape (activations, dropout) are left out, norms are not."""
     ranks: dict[str, int] = {}
     for record in model.records:
-        if record.kind == "module" and record.in_shapes:
+        if record.kind != "module" or not record.in_shapes:
+            continue
+        any_rank = record.out_shapes[:1] == record.in_shapes[:1] and "Norm" not in record.op
+        if not any_rank:
             ranks.setdefault(record.name, len(record.in_shapes[0]))
     return ranks
 

@@ -84,11 +84,17 @@ def _layer_span(event, ctx: Context, param: str | None = None):
     return (ctx.locator.line_span(event.line) if event.line else None), None
 
 
+# Where a parameter stands when the constructor's signature does not name it (nn.LSTM(*args)).
+_POSITIONS = {"input_size": 0, "hidden_size": 1}
+
+
 def _arg(site, name: str):
-    for arg in getattr(site, "args", ()):
+    args = getattr(site, "args", ())
+    for arg in args:
         if arg.name == name:
             return arg
-    return None
+    position = _POSITIONS.get(name)
+    return next((a for a in args if a.name is None and a.position is not None and a.position == position), None)
 
 
 def _diag(name: str, message: str, span, ctx: Context, event, notes=(), related=(), **facts) -> Diagnostic:
@@ -113,7 +119,38 @@ def _layer_input(event, ctx: Context) -> Diagnostic:
     notes.append(f"`{event.name}` receives a tensor of shape {_shape(f['in_shape'])}")
     name = PARAM_RULES.get(param, "layer-input-size")
     related = _forward_related(event, ctx, f"`{event.name}` is called here with {_shape(f['in_shape'])}")
-    return _diag(name, message, span, ctx, event, notes, related, arg_text=arg.text if arg else None)
+    last = _features_last(event, ctx) or _sized_for_sample(event, ctx)
+    if "norm_call_at" in last:  # what to change is the call in forward
+        related = (Related(span, f"`{event.name}` is built here for {f['expected']} channels"),) if span else ()
+        span = Span(span.path if span else ctx.locator.line_span(event.line).path, *last["norm_call_at"])
+        notes.append(f"the {f['expected']} features are the last dimension: BatchNorm1d normalises dim 1 of "
+                     f"(N, C, L), so transpose around it rather than normalise each of the {f['actual']} steps")
+    return _diag(name, message, span, ctx, event, notes, related, arg_text=arg.text if arg else None, **last)
+
+
+def _sized_for_sample(event, ctx: Context) -> dict:
+    """A Linear sized for one sample of the tensor a view/reshape cut into rows: the reshape is
+    what to change (its call, for a batch-keeping flatten)."""
+    f = event.facts
+    origin = f.get("flattened_from")
+    if f["param"] != "in_features" or not origin or f.get("flatten_op") not in ("view", "reshape") \
+            or shape_product(origin[1:]) != f["expected"] or not f.get("flatten_line"):
+        return {}
+    site = ctx.locator.op(f["flatten_line"], RESHAPE_NAMES)
+    return {"reshape_at": _at(site.span), "reshape_text": ctx.locator.text(site.span)} if site else {}
+
+
+def _features_last(event, ctx: Context) -> dict:
+    """BatchNorm1d(F) given (N, T, F): its own call in forward, to transpose the features into dim 1."""
+    f = event.facts
+    shape = f["in_shape"]
+    if event.op != "BatchNorm1d" or len(shape) != 3 or shape[-1] != f["expected"] or not event.line:
+        return {}
+    site = ctx.locator.call(event.line, event.name)
+    own = site is not None and site.func.replace(" ", "").endswith("." + event.name.split(".")[-1])
+    if not own or len(site.args) != 1 or site.args[0].position != 0:
+        return {}
+    return {"norm_call_at": _at(site.span), "norm_func": site.func, "norm_arg": site.args[0].text}
 
 
 def _missing_flatten(event, ctx: Context) -> Diagnostic:
@@ -166,13 +203,13 @@ def _value(v) -> str:
 
 def _kernel_too_large(event, ctx: Context) -> Diagnostic:
     f = event.facts
-    span, _ = _layer_span(event, ctx, "kernel_size")
+    span, site = _layer_span(event, ctx, "kernel_size")
     spatial_in = f["in_shape"][-len(f["min_sizes"]):]
     message = (f"`{event.name}`'s window does not fit: its input is only {_factors(spatial_in)} here "
                f"(input {_shape(f['in_shape'])}), and it needs at least {_factors(f['min_sizes'])}")
     notes = list(event.chain)
     related = _forward_related(event, ctx, f"`{event.name}` is called here with {_shape(f['in_shape'])}")
-    return _diag("kernel-too-large", message, span, ctx, event, notes, related)
+    return _diag("kernel-too-large", message, span, ctx, event, notes, related, **_keyword_facts(site, ctx, "padding"))
 
 
 def _sequence_batch(event, ctx: Context) -> Diagnostic:
@@ -224,10 +261,17 @@ def _transposed_short(event, ctx: Context) -> Diagnostic:
 
 
 def _keyword_facts(site, ctx: Context, keyword: str = "batch_first") -> dict:
-    """What a fix adding ``keyword=`` to the constructor call needs: its text, and whether it is there."""
+    """What a fix setting ``keyword=`` in the constructor call needs: the call's text and place,
+    and the place of the keyword's value where it is written."""
     if site is None:
         return {}
-    return {"call_text": ctx.locator.text(site.span), "has_arg": _arg(site, keyword) is not None}
+    arg = _arg(site, keyword)
+    return {"call_text": ctx.locator.text(site.span), "call_at": _at(site.span),
+            "arg_at": _at(arg.span) if arg is not None else None}
+
+
+def _at(span: Span) -> tuple[int, int, int, int]:
+    return (span.line, span.column, span.end_line, span.end_column)
 
 
 def _input_dtype(event, ctx: Context) -> Diagnostic:
@@ -349,7 +393,10 @@ def _cat(event, ctx: Context) -> Diagnostic:
         sizes = " or ".join(f"{n}×{n}" for n in f["working_sizes"])
         notes.append(f"input sizes that no pool floors line up: {f['size_rule']}; {sizes} checked and works")
     notes.append(f"torch: {event.error}")
-    return _diag("cat-mismatch", message, span, ctx, event, notes, call_text=text)
+    site = ctx.locator.op(event.line, CAT_NAMES) if event.line else None
+    joined = next((a for a in getattr(site, "args", ()) if a.position == 0), None)
+    return _diag("cat-mismatch", message, span, ctx, event, notes, call_text=text,
+                 joined_text=joined.text if joined else None, joined_at=_at(joined.span) if joined else None)
 
 
 def _differing_dims(shapes) -> list[tuple[int, tuple]]:
@@ -368,13 +415,26 @@ def _loss(event, ctx: Context) -> Diagnostic:
     if event.kind == "loss_broadcast":
         message = (f"`{event.name}` compares input {inp} with target {tgt}: they broadcast to "
                    f"{_shape(f['broadcast_shape'])}, so predictions are compared with the wrong targets")
-        notes = ["torch only warns ('Using a target size ... that is different to the input size') and "
-                 "returns a wrong loss", "make the shapes equal: squeeze the input or unsqueeze the target"]
-        return _diag("loss-broadcast", message, span, ctx, event, notes)
+        notes = ["torch only warns ('Using a target size ... that is different to the input size') or nothing "
+                 "at all, and returns a wrong loss (with reduction='none', a loss per pair of samples)",
+                 "make the shapes equal: squeeze the input or unsqueeze the target"]
+        target = _loss_target(event, ctx)
+        span = target.span if target is not None else span
+        return _diag("loss-broadcast", message, span, ctx, event, notes,
+                     target_text=target.text if target is not None else None)
     want = f.get("expected_target")
     message = f"`{event.name}` gets input {inp} and target {tgt}"
     message += f": the target should be {_shape(want)}" if want is not None else ": the shapes must be equal"
     return _diag("loss-shape", message, span, ctx, event)
+
+
+def _loss_target(event, ctx: Context):
+    """The target argument of the loss call on the event's line (module or function)."""
+    if not event.line:
+        return None
+    module = event.op[:1].isupper()
+    site = ctx.locator.call(event.line, event.name) if module else ctx.locator.op(event.line, (event.op,))
+    return next((a for a in getattr(site, "args", ()) if a.name == "target" or a.position == 1), None)
 
 
 def _op_error(event, ctx: Context) -> Diagnostic:
