@@ -1,6 +1,7 @@
 """Fixes: golden diffs, --fix leaves a clean file that runs in real torch, and a property test."""
 
 import os
+import re
 import shutil
 
 import pytest
@@ -119,7 +120,7 @@ def _runs(source: str):
 
 # -- silent bugs and the fixes that keep the model's contract ---------------------------------
 TWINS = ["batch_first", "transposed_mirror", "missing_flatten", "rows_cut", "loss_targets", "sequence_norm",
-         "kernel_too_large", "unet_skip"]
+         "kernel_too_large", "unet_skip", "recurrent_size"]
 
 
 @pytest.mark.parametrize("name", TWINS)
@@ -130,7 +131,9 @@ def test_fix_turns_the_case_into_its_twin(name, tmp_path, capsys):
     assert main([str(copy), "--fix", "-q"]) == 0
     capsys.readouterr()
     assert api.check_file(str(copy)).diagnostics == ()
-    twins = load_classes(os.path.join(CASES, f"{name}_fixed.py"))
+    twin = os.path.join(CASES, f"{name}_fixed.py")
+    assert re.sub(r"  # expect: [A-Z0-9, ]+", "", copy.read_text()) == open(twin, encoding="utf-8").read()
+    twins = load_classes(twin)
     for model, spec in load_classes(str(copy)).items():
         assert _out_shape(run_real(spec)) == _out_shape(run_real(twins[model])), model
 
@@ -154,7 +157,7 @@ def test_a_fix_that_does_not_prove_out_is_never_applied(tmp_path, capsys):
     path = tmp_path / "stacked.py"
     path.write_text(STACKED)
     (d,) = api.check_file(str(path)).diagnostics
-    assert (d.code, d.line, d.fix.applicability) == ("SC107", 10, Applicability.UNSAFE)
+    assert (d.code, d.line, d.fix.applicability) == ("SC107", 11, Applicability.UNSAFE)
     assert d.fix.edits[0].new_text == "x.flatten(1)"
     main([str(path), "--fix", "-q"])
     capsys.readouterr()

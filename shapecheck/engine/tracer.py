@@ -114,6 +114,7 @@ class Tracer:
         self.spatial_steps: list[str] = []  # the notes of records that changed spatial sizes
         self.producers: dict[int, tuple[Any, tuple[int, ...]]] = {}  # id(tensor) -> (tensor, record indices)
         self.input_batch: int | None = None  # the example batch size (dim 0 of the first input)
+        self.batch_exprs: set[str] = set()  # the batch symbols of every input
         self.inside_sequence: set[int] = set()  # layers run by a sequence layer (its attention, its blocks)
         self.strided: list[tuple[str, dict]] = []  # (name, sizes) of each strided conv, in order
 
@@ -126,6 +127,9 @@ class Tracer:
         if fakes and fakes[0].dim() and is_symbolic(fakes[0].shape[0]):
             self.batch_expr = size_expr(fakes[0].shape[0])
             self.batch_symbol = fakes[0].shape[0].node.expr
+            # the other inputs' batches (a target sequence): a symbol each, with the same example size
+            self.batch_exprs = {size_expr(t.shape[0]) for t in fakes
+                                if t.dim() and is_symbolic(t.shape[0]) and size_value(t.shape[0]) == self.input_batch}
         self.names = {id(m): name for name, m in model.named_modules()}
         missing = missing_inputs(model, len(fakes))
         if missing:
@@ -237,7 +241,7 @@ class Tracer:
             if self.input_batch is not None and size_value(first) == self.input_batch != size_value(second):
                 self.result.suspects.append(name)
             return
-        if self._is_batch(first) and not is_symbolic(second):
+        if is_symbolic(first) and size_expr(first) in self.batch_exprs and not is_symbolic(second):
             facts = {"in_shape": shape_of(x), "batch": size_value(first), "steps": size_value(second),
                      "layer_kind": type(module).__name__}
             self._event("sequence_batch", name, type(module).__name__, line, facts)

@@ -7,7 +7,7 @@ class Cut(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(3, 64, 3, padding=1)
         self.pool = nn.MaxPool2d(8)
-        self.fc = nn.Linear(64 * 2 * 2, 10)
+        self.fc = nn.Linear(256, 10)
 
     def forward(self, x):
         x = self.pool(self.conv(x))
