@@ -120,7 +120,7 @@ def _runs(source: str):
 
 # -- silent bugs and the fixes that keep the model's contract ---------------------------------
 TWINS = ["batch_first", "transposed_mirror", "missing_flatten", "rows_cut", "loss_targets", "sequence_norm",
-         "kernel_too_large", "unet_skip", "recurrent_size"]
+         "kernel_too_large", "unet_skip", "recurrent_size", "pixel_rows"]
 
 
 @pytest.mark.parametrize("name", TWINS)
@@ -190,3 +190,19 @@ def test_a_fix_that_rechecks_clean_but_breaks_the_contract_is_unsafe(tmp_path):
 
     assert prove(wrong, d, report, recheck).applicability is Applicability.UNSAFE
     assert prove(d.fix, d, report, recheck).applicability is Applicability.SAFE
+
+
+@pytest.mark.parametrize("call, expected", [
+    ("nn.LSTM(32, 64)", "nn.LSTM(32, 64, batch_first=True)"),
+    ("nn.LSTM(\n    32,\n    64,\n)", "nn.LSTM(\n    32,\n    64, batch_first=True\n)"),
+    ("nn.Identity()", "nn.Identity(batch_first=True)"),
+])
+def test_a_keyword_goes_after_the_last_argument(call, expected):
+    from shapecheck.diagnostics import Span
+    from shapecheck.fixes.edits import keyword_insertion
+
+    source = f"x = {call}\n"
+    lines = call.split("\n")
+    span = Span("m.py", 1, 4, len(lines), (4 if len(lines) == 1 else 0) + len(lines[-1]))
+    edit = keyword_insertion(span, call, "batch_first", "True")
+    assert apply_edits(source, (edit,)).text == f"x = {expected}\n"

@@ -326,9 +326,11 @@ class Tracer:
         return True
 
     def _hardcoded_rows(self, op, args, line, x, out) -> None:
-        """Rows that hold k·N samples' worth (N×T tokens, N×H×W pixels) reshaped back with a
-        constant first size: the batch size is hard-coded."""
-        if not out.dim() or is_symbolic(out.shape[0]):
+        """Rows that hold k·N samples' worth (N×T tokens, N×H×W pixels) reshaped back with the
+        example batch size as a constant: the batch size is hard-coded. Not when the batch comes
+        out whole in a later dimension (`view(2, -1, d)` splitting a pair of batches)."""
+        if not out.dim() or is_symbolic(out.shape[0]) or size_value(out.shape[0]) != self.input_batch \
+                or any(self._is_batch(d) for d in out.shape[1:]):
             return
         facts = {"batch": self.input_batch, "new_first": shape_of(out)[0], "in_shape": shape_of(x),
                  "out_shape": shape_of(out), "args": _describe_args(args[1:]), "rows_per_sample": True}

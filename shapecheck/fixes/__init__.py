@@ -82,12 +82,12 @@ def _reshape(d, source: str) -> Fix | None:
 
 
 def _hardcoded(d, source: str) -> Fix | None:
-    text = d.fact("call_text")
-    # rows of several per sample (pixels, tokens): the batch is that of the tensor the other sizes come from
-    owner = style.sized_name(text) if text and d.fact("rows_per_sample") else None
-    new = style.reshape_call(text, batch_arg="size", batch_of=owner) if text else None
-    if d.fact("rows_per_sample") and owner is None:
-        new = None
+    text, new = d.fact("call_text"), None
+    if text and d.fact("rows_per_sample"):  # rows of pixels or tokens: the batch of the tensor the sizes are read from
+        owner = style.sized_name(text)
+        new = style.reshape_call(text, batch_arg="size", batch_of=owner) if owner else None
+    elif text:
+        new = style.reshape_call(text, batch_arg="size")
     if new is None or d.span is None:
         return _advice("Use x.size(0) for the batch size")
     return Fix(f"Use the real batch size: `{new}`", (Edit(d.span, new),), Applicability.UNSAFE)
