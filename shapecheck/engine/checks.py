@@ -27,7 +27,7 @@ EVENT_KINDS = (
     "batch_hardcoded",  # a reshape that works for the example batch size only
     "rows_cut",  # a reshape to k·N rows whose length cuts across dimensions (runs, silently wrong)
     "sequence_batch",  # an RNN/attention layer without batch_first=True given the batch in dim 0
-    "transposed_short",  # a strided transposed conv one step short of its encoder's size
+    "transposed_mirror",  # a strided transposed conv that does not give back its encoder's size
     "cat",  # torch.cat/stack of tensors whose other sizes differ
     "loss_shape",  # a loss whose input and target shapes cannot work
     "loss_broadcast",  # a loss that broadcasts input against target (torch only warns)
@@ -207,12 +207,13 @@ def strided_stage(module, x, out) -> dict | None:
             "in_channels": module.in_channels}
 
 
-def short_of_mirror(module, x, out, stages, args, kwargs) -> dict | None:
-    """Facts when a strided transposed conv gives back less than its mirror conv took in.
+def off_mirror(module, x, out, stages, args, kwargs) -> dict | None:
+    """Facts when a strided transposed conv does not give back the size its mirror conv took in.
 
     The mirror is the latest strided conv with the same stride whose output size is this
     layer's input size and whose in_channels are this layer's out_channels. Short by less than
-    the stride is what ``output_padding`` restores; an explicit ``output_size`` is left alone.
+    the stride is what ``output_padding`` restores; too large by an even amount, what more
+    ``padding`` takes back. An explicit ``output_size`` is left alone.
     """
     conv = torch.nn.modules.conv
     if not isinstance(module, conv._ConvTransposeNd) or all(s == 1 for s in module.stride) \
@@ -222,14 +223,24 @@ def short_of_mirror(module, x, out, stages, args, kwargs) -> dict | None:
     into, got = shape_of(x)[-n:], shape_of(out)[-n:]
     for name, stage in reversed(stages):
         if stage["stride"] == stride and stage["out"] == into and stage["in_channels"] == module.out_channels:
-            short = tuple(a - b for a, b in zip(stage["in"], got))
-            if not any(short) or not all(0 <= d < s for d, s in zip(short, stride)):
-                return None
-            padding = tuple(p + d for p, d in zip(module.output_padding, short))
-            return {"mirror": name, "mirror_in": stage["in"], "in_sizes": into, "out_sizes": got, "stride": stride,
-                    "short": short, "output_padding": padding[0] if len(set(padding)) == 1 else padding,
-                    "in_shape": shape_of(x), "out_shape": shape_of(out)}
+            return _mirror_facts(module, name, stage["in"], into, got, x, out)
     return None
+
+
+def _mirror_facts(module, mirror: str, want: tuple, into: tuple, got: tuple, x, out) -> dict | None:
+    short = tuple(a - b for a, b in zip(want, got))
+    facts = {"mirror": mirror, "mirror_in": want, "in_sizes": into, "out_sizes": got, "stride": tuple(module.stride),
+             "short": short, "in_shape": shape_of(x), "out_shape": shape_of(out)}
+    if any(short) and all(0 <= d < s for d, s in zip(short, module.stride)):
+        return {**facts, "output_padding": _uniform(tuple(p + d for p, d in zip(module.output_padding, short)))}
+    if any(short) and all(d <= 0 and d % 2 == 0 for d in short) and isinstance(module.padding, tuple):
+        return {**facts, "padding": _uniform(tuple(p - d // 2 for p, d in zip(module.padding, short)))}
+    return None
+
+
+def _uniform(values: tuple):
+    """One number for equal sizes per dimension (as `padding=1` is written), else the tuple."""
+    return values[0] if len(set(values)) == 1 else values
 
 
 # -- losses ----------------------------------------------------------------------------------

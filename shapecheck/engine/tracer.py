@@ -215,14 +215,14 @@ class Tracer:
         return out
 
     def _mirror(self, module, name, line, args, kwargs, out) -> None:
-        """A strided transposed conv that gives back less than its mirror took in."""
+        """A strided transposed conv that does not give back what its mirror took in."""
         x = args[0] if args and isinstance(args[0], torch.Tensor) else None
         if x is None or not isinstance(out, torch.Tensor):
             return
-        short = checks.short_of_mirror(module, x, out, self.strided, args, kwargs)
-        if short is not None:
+        off = checks.off_mirror(module, x, out, self.strided, args, kwargs)
+        if off is not None:
             steps = self.result.records[-1].steps if self.result.records else ()
-            self._event("transposed_short", name, type(module).__name__, line, short, steps)
+            self._event("transposed_mirror", name, type(module).__name__, line, off, steps)
         stage = checks.strided_stage(module, x, out)
         if stage is not None:
             self.strided.append((name, stage))

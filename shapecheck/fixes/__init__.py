@@ -158,10 +158,11 @@ def _batch_first(d, source: str) -> Fix:
     return _keyword(d, "batch_first", "True", "Build `{layer}` with `batch_first=True`")
 
 
-def _output_padding(d, source: str) -> Fix:
-    value = d.fact("output_padding")
+def _mirror(d, source: str) -> Fix:
+    keyword = "output_padding" if d.fact("output_padding") is not None else "padding"
+    value = d.fact(keyword)
     text = str(value) if isinstance(value, int) else "(" + ", ".join(map(str, value)) + ")"
-    return _keyword(d, "output_padding", text, "Give `{layer}` `output_padding=" + text + "`")
+    return _keyword(d, keyword, text, "Give `{layer}` `" + keyword + "=" + text + "`")
 
 
 def _keyword(d, keyword: str, value: str, title: str) -> Fix:
@@ -197,7 +198,7 @@ _PROPOSERS = {
     "cat": _cat,
     "loss_broadcast": _loss_broadcast,
     "sequence_batch": _batch_first,
-    "transposed_short": _output_padding,
+    "transposed_mirror": _mirror,
 }
 
 

@@ -244,20 +244,24 @@ def _stacked_block(event, ctx: Context, site):
     return None
 
 
-def _transposed_short(event, ctx: Context) -> Diagnostic:
+def _transposed_mirror(event, ctx: Context) -> Diagnostic:
     f = event.facts
-    span, site = _layer_span(event, ctx, "output_padding")
+    keyword = "output_padding" if "output_padding" in f else "padding"
+    span, site = _layer_span(event, ctx, keyword)
     into, got, want = _factors(f["in_sizes"]), _factors(f["out_sizes"]), _factors(f["mirror_in"])
     stride = _value(f["stride"]) if len(set(f["stride"])) > 1 else str(f["stride"][0])
-    short = f["short"][0] if len(set(f["short"])) == 1 else _value(f["short"])
+    off = tuple(abs(d) for d in f["short"])
+    off = off[0] if len(set(off)) == 1 else _value(off)
+    how = "short" if keyword == "output_padding" else "too large"
     message = (f"`{event.name}` ({event.op}, stride {stride}) turns {into} back into {got}, but `{f['mirror']}` "
-               f"took {want} down to {into}: the decoder comes back {short} short; "
-               f"output_padding={_value(f['output_padding'])} gives {want}")
-    notes = list(event.chain) + [f"a stride-{stride} convolution floors, so {want} and smaller sizes both became "
-                                 f"{into}; output_padding (less than the stride) says which one to give back"]
+               f"took {want} down to {into}: the decoder comes back {off} {how}; "
+               f"{keyword}={_value(f[keyword])} gives {want}")
+    why = (f"a stride-{stride} convolution floors, so {want} and smaller sizes both became {into}; output_padding "
+           "(less than the stride) says which one to give back") if how == "short" else \
+        f"each unit of padding takes 2 off a transposed convolution's output"
     related = _forward_related(event, ctx, f"`{event.name}` is called here with {_shape(f['in_shape'])}")
-    return _diag("transposed-conv-short", message, span, ctx, event, notes, related,
-                 **_keyword_facts(site, ctx, "output_padding"))
+    return _diag("transposed-conv-mirror", message, span, ctx, event, list(event.chain) + [why], related,
+                 **_keyword_facts(site, ctx, keyword))
 
 
 def _keyword_facts(site, ctx: Context, keyword: str = "batch_first") -> dict:
@@ -489,7 +493,7 @@ _BUILDERS: dict[str, Callable] = {
     "kernel_too_large": _kernel_too_large,
     "input_dtype": _input_dtype,
     "sequence_batch": _sequence_batch,
-    "transposed_short": _transposed_short,
+    "transposed_mirror": _transposed_mirror,
     "layer_error": _layer_error,
     "reshape": _reshape,
     "batch_changed": _batch_changed,

@@ -35,11 +35,12 @@ _RULES = [
     Rule("SC110", "kernel-too-large", E, "A convolution or pooling window is larger than what is left of the input.",
          "Each unpadded convolution shrinks the image by dilation·(kernel−1) and each pool divides it; after "
          "enough of them the window no longer fits. Use a larger input, padding, or fewer downsampling steps."),
-    Rule("SC111", "transposed-conv-short", W, "A transposed convolution does not give back its encoder's size.",
+    Rule("SC111", "transposed-conv-mirror", W, "A transposed convolution does not give back its encoder's size.",
          "A stride-s convolution floors: sizes 2h and 2h+1 (stride 2) both become h. The transposed convolution "
          "that mirrors it can only return one of them; output_padding (less than the stride) picks the larger. "
          "Without it the decoder comes back one pixel short: 28→14→7 returns 7→13→25, and the output no longer "
-         "matches the image it should reconstruct.\n"
+         "matches the image it should reconstruct. Too little padding makes it too large instead (7→16): each "
+         "unit of padding takes 2 off.\n"
          "Example:  nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1) mirroring a 14→7 convolution gives 13.\n"
          "Use instead:  nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1)."),
     Rule("SC120", "input-dtype", E, "A layer receives the wrong kind of tensor.",

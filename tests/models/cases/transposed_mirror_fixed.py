@@ -15,3 +15,14 @@ class AutoEncoder(nn.Module):
 
     def forward(self, x):
         return self.decoder(self.encoder(x))
+
+
+# shapecheck: input=(2, 3, 32, 32)
+class Loose(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.up = nn.ConvTranspose2d(8, 3, 3, stride=2, output_padding=1, padding=1)
+
+    def forward(self, x):
+        return self.up(self.down(x))
