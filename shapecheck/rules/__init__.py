@@ -120,9 +120,15 @@ def _layer_input(event, ctx: Context) -> Diagnostic:
     name = PARAM_RULES.get(param, "layer-input-size")
     related = _forward_related(event, ctx, f"`{event.name}` is called here with {_shape(f['in_shape'])}")
     last = _features_last(event, ctx) or _sized_for_sample(event, ctx)
-    if "norm_call_at" in last:  # what to change is the call in forward
-        related = (Related(span, f"`{event.name}` is built here for {f['expected']} channels"),) if span else ()
-        span = Span(span.path if span else ctx.locator.line_span(event.line).path, *last["norm_call_at"])
+    at = last.get("norm_call_at") or last.get("reshape_at")
+    if at:  # what to change is the call in forward
+        units = "channels" if "norm_call_at" in last else "input features"
+        related = (Related(span, f"`{event.name}` is built here for {f['expected']} {units}"),) if span else ()
+        span = Span(span.path if span else ctx.locator.line_span(event.line).path, *at)
+    if "reshape_at" in last:
+        notes.append(f"`{event.name}` is sized for one row of {_factors(f['flattened_from'][1:])} = {f['expected']} "
+                     f"per sample: flatten per sample at line {f['flatten_line']}")
+    if "norm_call_at" in last:
         notes.append(f"the {f['expected']} features are the last dimension: BatchNorm1d normalises dim 1 of "
                      f"(N, C, L), so transpose around it rather than normalise each of the {f['actual']} steps")
     return _diag(name, message, span, ctx, event, notes, related, arg_text=arg.text if arg else None, **last)

@@ -36,3 +36,16 @@ class PerToken(nn.Module):
 
     def forward(self, x):
         return self.fc(x.reshape(-1, 32)).view(x.size(0), x.size(1), 10)
+
+
+# shapecheck: input=(8, 3, 8, 8)
+class WholeMaps(nn.Module):
+    """Rows of whole 8×8 maps run, but fc is sized for one row per sample."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, padding=1)
+        self.fc = nn.Linear(16 * 8 * 8, 10)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).view(-1, 64))  # expect: SC101
