@@ -4,8 +4,8 @@
 
 Each mutant changes one line of one file of `tests/corpus/`. Real torch is the oracle: a mutant
 is *broken* when the model fails to build or run at its input (the hinted batch and one more),
-when an output shape changes, or when one sample's output depends on another sample (the
-batch is mixed). For each broken mutant: *detected* (an error or warning), *at the line*
+when an output shape changes, when the first or the last sample's output depends on the other
+samples (the batch is mixed), or when the first sample's output stops depending on its own input. For each broken mutant: *detected* (an error or warning), *at the line*
 (a finding on the mutated line), *fixed* (`--fix`'s safe edits give a model that runs and has
 the unmutated output shapes, with samples kept apart). Mutants torch does not consider broken
 are counted, and a finding on one of those is a false alarm.
@@ -22,8 +22,9 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path[:] = [ROOT] + [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]  # html.py here is not html
 
 CORPUS = os.path.join(ROOT, "tests", "corpus")
 
@@ -125,17 +126,32 @@ def _run(found, torch, extra: int):
     model = found.model.eval()
     with torch.no_grad():
         first = _outputs(model(*inputs))
-        second = _outputs(model(*[_other_samples(t, torch) for t in inputs]))
-    mixes = any(a.dim() and b.dim() and a.shape[0] > 1 and a.shape == b.shape and not torch.allclose(a[0], b[0], atol=1e-5)
-                for a, b in zip(first, second))
-    return tuple(tuple(t.shape) for t in first), mixes
+        mixes = any(_differs(first, _outputs(model(*[_changed(t, torch, keep=k) for t in inputs])), k, torch)
+                    for k in (0, -1))
+        deaf = not _differs(first, _outputs(model(*[_changed(t, torch, only=0) for t in inputs])), 0, torch)
+    return tuple(tuple(t.shape) for t in first), mixes, deaf
 
 
-def _other_samples(tensor, torch):
-    """The same first sample, every other sample changed (floats redrawn, indices set to 0)."""
+def _differs(first, second, k: int, torch) -> bool:
+    """Whether sample ``k`` of some output differs between two runs."""
+    return any(a.dim() and b.dim() and a.shape[0] > 1 and a.shape == b.shape
+               and not torch.allclose(a[k], b[k], atol=1e-5) for a, b in zip(first, second))
+
+
+def _changed(tensor, torch, keep: int | None = None, only: int | None = None):
+    """The input with every sample but ``keep`` changed, or only sample ``only`` changed (floats
+    redrawn, indices set to 0). Sample 0 and the last are both kept in turn: a recurrent layer
+    run along the batch leaves its first step alone but not its last."""
     changed = tensor.clone()
-    if changed.dim() and changed.shape[0] > 1:
-        changed[1:] = torch.randn_like(changed[1:]) if changed.is_floating_point() else 0
+    if not changed.dim() or changed.shape[0] < 2:
+        return changed
+    mask = torch.zeros(changed.shape[0], dtype=torch.bool)
+    if only is not None:
+        mask[only] = True
+    else:
+        mask[:] = True
+        mask[keep] = False
+    changed[mask] = torch.randn_like(changed[mask]) if changed.is_floating_point() else 0
     return changed
 
 

@@ -1,6 +1,7 @@
 """Fixes: golden diffs, --fix leaves a clean file that runs in real torch, and a property test."""
 
 import os
+import re
 import shutil
 
 import pytest
@@ -148,3 +149,93 @@ def _runs(source: str):
     except RuntimeError as exc:
         return exc
     return None
+
+
+# -- silent bugs and the fixes that keep the model's contract ---------------------------------
+TWINS = ["batch_first", "transposed_mirror", "missing_flatten", "rows_cut", "loss_targets", "sequence_norm",
+         "kernel_too_large", "unet_skip", "recurrent_size", "pixel_rows"]
+
+
+@pytest.mark.parametrize("name", TWINS)
+def test_fix_turns_the_case_into_its_twin(name, tmp_path, capsys):
+    """--fix leaves a file that checks clean and gives the output shape its hand-fixed twin gives."""
+    copy = tmp_path / f"{name}.py"
+    shutil.copy(os.path.join(CASES, f"{name}.py"), copy)
+    assert main([str(copy), "--fix", "-q"]) == 0
+    capsys.readouterr()
+    assert api.check_file(str(copy)).diagnostics == ()
+    twin = os.path.join(CASES, f"{name}_fixed.py")
+    assert re.sub(r"  # expect: [A-Z0-9, ]+", "", copy.read_text()) == open(twin, encoding="utf-8").read()
+    twins = load_classes(twin)
+    for model, spec in load_classes(str(copy)).items():
+        assert _out_shape(run_real(spec)) == _out_shape(run_real(twins[model])), model
+
+
+def _out_shape(out):
+    return tuple((out if isinstance(out, torch.Tensor) else out[0]).shape)
+
+
+STACKED = ("import torch.nn as nn\n\n\n"
+           "# shapecheck: input=(2, 3, 8, 8)\n"
+           "class Stacked(nn.Module):\n"
+           "    def __init__(self):\n"
+           "        super().__init__()\n"
+           "        self.net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Linear(4 * 8 * 8, 10))\n\n"
+           "    def forward(self, x):\n"
+           "        return self.net(x)\n")
+
+
+def test_a_fix_that_does_not_prove_out_is_never_applied(tmp_path, capsys):
+    """Flattening the input of a Sequential that starts with a conv breaks the conv: unsafe, not applied."""
+    path = tmp_path / "stacked.py"
+    path.write_text(STACKED)
+    (d,) = api.check_file(str(path)).diagnostics
+    assert (d.code, d.line, d.fix.applicability) == ("SC107", 11, Applicability.UNSAFE)
+    assert d.fix.edits[0].new_text == "x.flatten(1)"
+    main([str(path), "--fix", "-q"])
+    capsys.readouterr()
+    assert path.read_text() == STACKED
+
+
+def test_a_fix_that_rechecks_clean_but_breaks_the_contract_is_unsafe(tmp_path):
+    """in_features=W on an unflattened map runs and re-checks clean, but the Linear would get a 4-D map."""
+    from shapecheck.config import Settings
+    from shapecheck.diagnostics import Edit, Fix
+    from shapecheck.fixes import keeps_contract, prove
+
+    path = str(tmp_path / "head.py")
+    source = open(os.path.join(CASES, "missing_flatten.py"), encoding="utf-8").read()
+    report = api.check_source(source, path, Settings(models=("Head",)))
+    (d,) = report.diagnostics
+    assert d.fix.applicability is Applicability.SAFE and d.fix.edits[0].new_text == "torch.flatten(x, 1)"
+    line = source.splitlines()[9]
+    start = line.index("4 * 8 * 8")
+    wrong = Fix("Change `in_features` to `8`",
+                (Edit(type(d.span)(path, 10, start, 10, start + len("4 * 8 * 8")), "8"),), Applicability.UNSAFE)
+    patched = apply_edits(source, wrong.edits).text
+    after = api.check_source(patched, path, Settings(models=("Head",), prove_fixes=False))
+    assert after.diagnostics == ()  # it re-checks clean ...
+    assert after.models[0].output_shapes == ((2, 4, 8, 10),)
+    assert not keeps_contract(report.models[0], after.models[0], d)  # ... but fc would get 4-D, not 2-D
+
+    def recheck(text, model):
+        return api.check_source(text, path, Settings(models=(model,), prove_fixes=False))
+
+    assert prove(wrong, d, report, recheck).applicability is Applicability.UNSAFE
+    assert prove(d.fix, d, report, recheck).applicability is Applicability.SAFE
+
+
+@pytest.mark.parametrize("call, expected", [
+    ("nn.LSTM(32, 64)", "nn.LSTM(32, 64, batch_first=True)"),
+    ("nn.LSTM(\n    32,\n    64,\n)", "nn.LSTM(\n    32,\n    64, batch_first=True\n)"),
+    ("nn.Identity()", "nn.Identity(batch_first=True)"),
+])
+def test_a_keyword_goes_after_the_last_argument(call, expected):
+    from shapecheck.diagnostics import Span
+    from shapecheck.fixes.edits import keyword_insertion
+
+    source = f"x = {call}\n"
+    lines = call.split("\n")
+    span = Span("m.py", 1, 4, len(lines), (4 if len(lines) == 1 else 0) + len(lines[-1]))
+    edit = keyword_insertion(span, call, "batch_first", "True")
+    assert apply_edits(source, (edit,)).text == f"x = {expected}\n"

@@ -13,16 +13,21 @@ import torch
 
 from . import formulas, layers
 from ._compat import RMSNorm
+from ..diagnostics import shape_product
 from .symbolic import shape_of
 
 # Event kinds produced by the tracer, in one place (the rules map each to a Rule).
 EVENT_KINDS = (
     "layer_input",  # a declared input size (in_features, in_channels, ...) does not match
+    "missing_flatten",  # a Linear sized for C×H×W given the unflattened N×C×H×W map
     "kernel_too_large",  # a conv/pool window larger than the (padded) input
     "input_dtype",  # an Embedding given floats, say
     "reshape",  # view/reshape/flatten to a size that cannot hold the tensor
     "batch_changed",  # a reshape that moved samples into the features (runs, silently wrong)
     "batch_hardcoded",  # a reshape that works for the example batch size only
+    "rows_cut",  # a reshape to k·N rows whose length cuts across dimensions (runs, silently wrong)
+    "sequence_batch",  # an RNN/attention layer without batch_first=True given the batch in dim 0
+    "transposed_mirror",  # a strided transposed conv that does not give back its encoder's size
     "cat",  # torch.cat/stack of tensors whose other sizes differ
     "loss_shape",  # a loss whose input and target shapes cannot work
     "loss_broadcast",  # a loss that broadcasts input against target (torch only warns)
@@ -38,6 +43,8 @@ LOSS_SAME_SHAPE = frozenset({
     "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "SoftMarginLoss",
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "soft_margin_loss",
+    "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss", "HingeEmbeddingLoss", "MultiLabelSoftMarginLoss",
+    "kl_div", "poisson_nll_loss", "gaussian_nll_loss", "hinge_embedding_loss", "multilabel_soft_margin_loss",
 })
 LOSS_CLASS_INDEX = frozenset({"CrossEntropyLoss", "NLLLoss", "cross_entropy", "nll_loss"})
 
@@ -64,6 +71,7 @@ def check_layer(module, args, kwargs, origin_of) -> Problem | None:
         return None
     x = args[0]
     return (_check_dtype(module, x, args, kwargs)
+            or _check_unflattened(module, x, args, kwargs)
             or _check_declared(module, x, args, kwargs, origin_of)
             or _check_window(module, x, args, kwargs))
 
@@ -92,6 +100,19 @@ def _check_declared(module, x, args, kwargs, origin_of) -> Problem | None:
         return Problem("layer_input", facts, chain, args, kwargs, output=x)
     fixed = _resized(x, dims, expected)
     return Problem("layer_input", facts, chain, (fixed,) + tuple(args[1:]), kwargs)
+
+
+def _check_unflattened(module, x, args, kwargs) -> Problem | None:
+    """A Linear whose in_features is the product of all but the batch size of a ≥3-D input:
+    the map was meant to be flattened per sample. The trace goes on with it flattened."""
+    if not isinstance(module, torch.nn.Linear) or x.dim() < 3:
+        return None
+    shape = shape_of(x)
+    if shape[-1] == module.in_features or shape_product(shape[1:]) != module.in_features:
+        return None
+    facts = {"param": "in_features", "expected": module.in_features, "actual": shape[-1], "in_shape": shape,
+             "map_shape": shape[1:], "meant_rank": 2}
+    return Problem("missing_flatten", facts, (), (keep_batch(x),) + tuple(args[1:]), kwargs)
 
 
 def _check_window(module, x, args, kwargs) -> Problem | None:
@@ -150,6 +171,76 @@ def _resized(x, dims, sizes):
 
 def _one(values: tuple):
     return values[0] if len(values) == 1 else values
+
+
+# -- sequence layers -------------------------------------------------------------------------
+SEQUENCE_LAYERS = (torch.nn.RNNBase, torch.nn.MultiheadAttention, torch.nn.TransformerEncoderLayer,
+                   torch.nn.TransformerDecoderLayer, torch.nn.TransformerEncoder, torch.nn.TransformerDecoder,
+                   torch.nn.Transformer)
+
+
+def batch_first_of(module) -> bool:
+    """The layout a sequence layer reads: its own flag, its attention's, or its first block's."""
+    if hasattr(module, "batch_first"):
+        return bool(module.batch_first)
+    if isinstance(module, (torch.nn.TransformerEncoder, torch.nn.TransformerDecoder)):
+        return not len(module.layers) or batch_first_of(module.layers[0])
+    return batch_first_of(module.self_attn) if hasattr(module, "self_attn") else True
+
+
+def reads_time_first(module, args) -> torch.Tensor | None:
+    """The batched (3-D) input of a sequence layer that reads dim 0 as time (batch_first=False)."""
+    if not isinstance(module, SEQUENCE_LAYERS) or batch_first_of(module):
+        return None
+    x = args[0] if args else None
+    return x if isinstance(x, torch.Tensor) and x.dim() == 3 else None
+
+
+# -- transposed convolutions -----------------------------------------------------------------
+def strided_stage(module, x, out) -> dict | None:
+    """What a strided convolution did to the spatial sizes (for its mirror in a decoder)."""
+    conv = torch.nn.modules.conv
+    if not isinstance(module, conv._ConvNd) or module.transposed or all(s == 1 for s in module.stride):
+        return None
+    n = len(module.stride)
+    return {"stride": tuple(module.stride), "in": shape_of(x)[-n:], "out": shape_of(out)[-n:],
+            "in_channels": module.in_channels}
+
+
+def off_mirror(module, x, out, stages, args, kwargs) -> dict | None:
+    """Facts when a strided transposed conv does not give back the size its mirror conv took in.
+
+    The mirror is the latest strided conv with the same stride whose output size is this
+    layer's input size and whose in_channels are this layer's out_channels. Short by less than
+    the stride is what ``output_padding`` restores; too large by an even amount, what more
+    ``padding`` takes back. An explicit ``output_size`` is left alone.
+    """
+    conv = torch.nn.modules.conv
+    if not isinstance(module, conv._ConvTransposeNd) or all(s == 1 for s in module.stride) \
+            or len(args) > 1 or "output_size" in kwargs:
+        return None
+    stride, n = tuple(module.stride), len(module.stride)
+    into, got = shape_of(x)[-n:], shape_of(out)[-n:]
+    for name, stage in reversed(stages):
+        if stage["stride"] == stride and stage["out"] == into and stage["in_channels"] == module.out_channels:
+            return _mirror_facts(module, name, stage["in"], into, got, x, out)
+    return None
+
+
+def _mirror_facts(module, mirror: str, want: tuple, into: tuple, got: tuple, x, out) -> dict | None:
+    short = tuple(a - b for a, b in zip(want, got))
+    facts = {"mirror": mirror, "mirror_in": want, "in_sizes": into, "out_sizes": got, "stride": tuple(module.stride),
+             "short": short, "in_shape": shape_of(x), "out_shape": shape_of(out)}
+    if any(short) and all(0 <= d < s for d, s in zip(short, module.stride)):
+        return {**facts, "output_padding": _uniform(tuple(p + d for p, d in zip(module.output_padding, short)))}
+    if any(short) and all(d <= 0 and d % 2 == 0 for d in short) and isinstance(module.padding, tuple):
+        return {**facts, "padding": _uniform(tuple(p - d // 2 for p, d in zip(module.padding, short)))}
+    return None
+
+
+def _uniform(values: tuple):
+    """One number for equal sizes per dimension (as `padding=1` is written), else the tuple."""
+    return values[0] if len(set(values)) == 1 else values
 
 
 # -- losses ----------------------------------------------------------------------------------
@@ -226,6 +317,26 @@ def keeps_first_dim(op: str, args, kwargs) -> bool:
         return False
     start = args[1] if len(args) > 1 else kwargs.get("start_dim", 0)
     return isinstance(start, int) and start >= 1
+
+
+def trailing_units(shape) -> tuple[int, ...]:
+    """The sizes of whole trailing blocks of one sample: W, H×W, C×H×W for N×C×H×W."""
+    units, tail = [], 1
+    for d in reversed(shape[1:]):
+        if not isinstance(d, int):
+            break
+        tail *= d
+        units.append(tail)
+    return tuple(units)
+
+
+def rows_are_units(in_shape, row: int) -> bool:
+    """Rows of ``row`` values hold whole trailing blocks (a pixel's channels after a permute, a
+    token's features) or a piece of the last dimension (heads split off a feature vector)."""
+    units = trailing_units(in_shape)
+    if len(units) < len(in_shape) - 1:
+        return True  # a size with no value: nothing to tell
+    return not units or row in units or (row > 0 and units[0] % row == 0)
 
 
 def keep_batch(x):

@@ -363,15 +363,28 @@ def _trace(target: Target, inputs):
 
     static = _static_trace(target, inputs)
     batch = inputs[0][0][0] if inputs and inputs[0][0] else 0
-    if not target.symbolic or batch < 2 or not static.reshapes or _unsupported(static) or static.out_of_time:
+    if not target.symbolic or batch < 2 or _unsupported(static) or static.out_of_time:
         return static
-    second = _trace_at_batch(target, inputs, batch + 1)
-    if second.out_of_time or _scales_with_batch(static, second, batch):
-        return static  # (out of time: the complete static trace stands)
+    if not _batch_in_question(target, inputs, static, batch):
+        return static
     symbolic = Tracer(target.path, "symbolic", target.device).run(target.model, inputs)
     if symbolic.out_of_time or (symbolic.stopped and not static.stopped and _unsupported(symbolic)):
         return static  # torch's symbolic shapes could not follow this model; the static trace stands
+    if target.input_source == "inferred":  # an inferred time-major input has the batch in dim 1
+        symbolic.events = [e for e in symbolic.events if e.kind != "sequence_batch"]
     return symbolic
+
+
+def _batch_in_question(target: Target, inputs, static, batch: int) -> bool:
+    """Whether only the symbolic batch can tell: a layer may read the batch as time (given an
+    input that was not inferred), or a reshape's rows may not hold whole samples (a second
+    static trace at B+1 settles most reshapes)."""
+    if static.suspects and target.input_source != "inferred":
+        return True
+    if not static.reshapes:
+        return False
+    second = _trace_at_batch(target, inputs, batch + 1)
+    return not second.out_of_time and not _scales_with_batch(static, second, batch)
 
 
 def _suggest_sizes(target: Target, inputs, result) -> None:

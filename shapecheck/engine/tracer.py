@@ -90,6 +90,8 @@ class TraceResult:
     # first sizes (in, out) of each reshape from the user's file that might move the batch
     reshapes: list[tuple] = field(default_factory=list)
     stages: list[tuple] = field(default_factory=list)  # (op, params) of each layer that resized H, W
+    # layers that may have been given the batch where they read another axis: the symbolic trace decides
+    suspects: list[str] = field(default_factory=list)
 
 
 class TraceStopped(Exception):
@@ -111,14 +113,23 @@ class Tracer:
         self.batch_symbol = None
         self.spatial_steps: list[str] = []  # the notes of records that changed spatial sizes
         self.producers: dict[int, tuple[Any, tuple[int, ...]]] = {}  # id(tensor) -> (tensor, record indices)
+        self.input_batch: int | None = None  # the example batch size (dim 0 of the first input)
+        self.batch_exprs: set[str] = set()  # the batch symbols of every input
+        self.inside_sequence: set[int] = set()  # layers run by a sequence layer (its attention, its blocks)
+        self.strided: list[tuple[str, dict]] = []  # (name, sizes) of each strided conv, in order
 
     # -- entry point ---------------------------------------------------------------------
     def run(self, model: torch.nn.Module, inputs: list[tuple[tuple[int, ...], str]]) -> TraceResult:
         fakes = [self.session.make_input(shape, dtype, self.device) for shape, dtype in inputs]
         self._produce(fakes, (-1,))
+        if fakes and fakes[0].dim():
+            self.input_batch = size_value(fakes[0].shape[0])
         if fakes and fakes[0].dim() and is_symbolic(fakes[0].shape[0]):
             self.batch_expr = size_expr(fakes[0].shape[0])
             self.batch_symbol = fakes[0].shape[0].node.expr
+            # the other inputs' batches (a target sequence): a symbol each, with the same example size
+            self.batch_exprs = {size_expr(t.shape[0]) for t in fakes
+                                if t.dim() and is_symbolic(t.shape[0]) and size_value(t.shape[0]) == self.input_batch}
         self.names = {id(m): name for name, m in model.named_modules()}
         missing = missing_inputs(model, len(fakes))
         if missing:
@@ -156,6 +167,8 @@ class Tracer:
     def _wrap_leaves(self, model: torch.nn.Module) -> list[torch.nn.Module]:
         wrapped = []
         for module in model.modules():
+            if isinstance(module, checks.SEQUENCE_LAYERS):
+                self.inside_sequence.update(id(m) for m in module.modules() if m is not module)
             if is_leaf(module) and "forward" not in vars(module):
                 module.forward = self._layer_call(module, module.forward)
                 wrapped.append(module)
@@ -172,6 +185,8 @@ class Tracer:
         line = self.frame_line(sys._getframe(2))
         tensors_in = _tensors((args, kwargs))
         in_shapes = tuple(shape_of(t) for t in tensors_in)
+        if id(module) not in self.inside_sequence:  # before the call: running it may fix the batch's size
+            self._sequence_batch(module, name, line, args)
         problem = checks.check_layer(module, args, kwargs, self.origin_of)
         if problem is not None:
             chain = problem.chain
@@ -196,7 +211,40 @@ class Tracer:
             raise TraceStopped(f"{name}: {first_line(exc)}") from exc
         self._record("module", name, type(module).__name__, line, in_shapes, out, module=module, inputs=tensors_in)
         self._carry_origin(args, out)
+        self._mirror(module, name, line, args, kwargs, out)
         return out
+
+    def _mirror(self, module, name, line, args, kwargs, out) -> None:
+        """A strided transposed conv that does not give back what its mirror took in."""
+        x = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        if x is None or not isinstance(out, torch.Tensor):
+            return
+        off = checks.off_mirror(module, x, out, self.strided, args, kwargs)
+        if off is not None:
+            steps = self.result.records[-1].steps if self.result.records else ()
+            self._event("transposed_mirror", name, type(module).__name__, line, off, steps)
+        stage = checks.strided_stage(module, x, out)
+        if stage is not None:
+            self.strided.append((name, stage))
+
+    def _sequence_batch(self, module, name, line, args) -> None:
+        """A batch_first=False layer given (N, T, F): it runs along the batch and mixes samples.
+
+        The static trace only suspects it (dim 0 has the batch's size); the symbolic trace,
+        where the batch is a symbol, decides.
+        """
+        x = checks.reads_time_first(module, args)
+        if x is None:
+            return
+        first, second = x.shape[0], x.shape[1]
+        if self.batch_symbol is None:
+            if self.input_batch is not None and size_value(first) == self.input_batch != size_value(second):
+                self.result.suspects.append(name)
+            return
+        if is_symbolic(first) and size_expr(first) in self.batch_exprs and not is_symbolic(second):
+            facts = {"in_shape": shape_of(x), "batch": size_value(first), "steps": size_value(second),
+                     "layer_kind": type(module).__name__}
+            self._event("sequence_batch", name, type(module).__name__, line, facts)
 
     # -- ops called from the user's file -------------------------------------------------
     def run_op(self, func, args, kwargs, line: int):
@@ -207,6 +255,7 @@ class Tracer:
         in_shapes = tuple(shape_of(t) for t in tensors_in)
         first_in = tensors_in[0].shape[0] if tensors_in and tensors_in[0].dim() else None
         batch_in = first_in if first_in is not None and self._is_batch(first_in) else None
+        rows_in = batch_in is None and first_in is not None and self._rows_of_batch(first_in)  # before the call
         loss_problem = checks.check_loss_call(op, args, kwargs)
         if loss_problem is not None:
             self._event(loss_problem.kind, op, op, line, loss_problem.facts, loss_problem.chain)
@@ -225,6 +274,9 @@ class Tracer:
             out_tensors = _tensors(out)
         elif op in RESHAPE_OPS and tensors_in and not checks.keeps_first_dim(op, args, kwargs):
             self.result.reshapes.append((in_shapes[0][:1], shape_of(out_tensors[0])[:1]))
+            self._suspect_rows(op, in_shapes[0], out_tensors[0])
+            if rows_in:
+                self._hardcoded_rows(op, args, line, tensors_in[0], out_tensors[0])
         changed = bool(in_shapes) and shape_of(out_tensors[0]) != in_shapes[0]
         if op in RECORDED_OPS or changed:
             self._record("op", op, op, line, in_shapes, out, func=func, args=args, kwargs=kwargs, inputs=tensors_in)
@@ -234,6 +286,10 @@ class Tracer:
             self._pass_through(tensors_in, out)
         self._carry_origin(args, out, made_by=(op, line) if op in RESHAPE_OPS else None)
         return out
+
+    def _rows_of_batch(self, size) -> bool:
+        """k·N for an integer k > 1: rows of several per sample (tokens, pixels)."""
+        return self.batch_symbol is not None and is_symbolic(size) and batch_multiple(size, self.batch_symbol)
 
     def _is_batch(self, size) -> bool:
         return self.batch_expr is not None and is_symbolic(size) and size_expr(size) == self.batch_expr
@@ -246,7 +302,7 @@ class Tracer:
         """
         first = out.shape[0] if out.dim() else None
         if first is not None and is_symbolic(first) and batch_multiple(first, self.batch_symbol):
-            return out
+            return checks.keep_batch(x) if self._rows_cut(op, args, line, x, in_shape, out) else out
         facts = {"batch": in_shape[0], "new_first": shape_of(out)[0] if out.dim() else None,
                  "in_shape": in_shape, "out_shape": shape_of(out), "per_sample": shape_product(in_shape[1:]),
                  "per_sample_shape": in_shape[1:], "args": _describe_args(args[1:])}
@@ -256,6 +312,39 @@ class Tracer:
             return out
         self._event("batch_changed", op, op, line, facts, chain)
         return checks.keep_batch(x)
+
+    def _rows_cut(self, op, args, line, x, in_shape, out) -> bool:
+        """k·N rows (k > 1) whose length is no whole block of a sample: each row mixes dimensions.
+        The trace goes on with one row per sample, as for a batch that changed."""
+        row = shape_product(shape_of(out)[1:])
+        if row is None or size_value(out.shape[0]) == in_shape[0] or checks.rows_are_units(in_shape, row):
+            return False
+        facts = {"batch": in_shape[0], "new_first": shape_of(out)[0], "in_shape": in_shape,
+                 "out_shape": shape_of(out), "row": row, "units": checks.trailing_units(in_shape),
+                 "args": _describe_args(args[1:])}
+        self._event("rows_cut", op, op, line, facts, self.origin_chain(x))
+        return True
+
+    def _hardcoded_rows(self, op, args, line, x, out) -> None:
+        """Rows that hold k·N samples' worth (N×T tokens, N×H×W pixels) reshaped back with the
+        example batch size as a constant: the batch size is hard-coded. Not when the batch comes
+        out whole in a later dimension (`view(2, -1, d)` splitting a pair of batches)."""
+        if not out.dim() or is_symbolic(out.shape[0]) or size_value(out.shape[0]) != self.input_batch \
+                or any(self._is_batch(d) for d in out.shape[1:]):
+            return
+        facts = {"batch": self.input_batch, "new_first": shape_of(out)[0], "in_shape": shape_of(x),
+                 "out_shape": shape_of(out), "args": _describe_args(args[1:]), "rows_per_sample": True}
+        self._event("batch_hardcoded", op, op, line, facts, self.origin_chain(x))
+
+    def _suspect_rows(self, op, in_shape, out) -> None:
+        """In a static trace, rows of a reshape that may be k·N of the batch's size and cut across
+        dimensions: the symbolic trace decides."""
+        out_shape = shape_of(out)
+        batch, row = self.input_batch, shape_product(out_shape[1:])
+        if not batch or not in_shape or in_shape[0] != batch or not out_shape or row is None:
+            return
+        if out_shape[0] % batch == 0 and out_shape[0] > batch and not checks.rows_are_units(in_shape, row):
+            self.result.suspects.append(op)
 
     def _op_failed(self, func, op, args, kwargs, line, in_shapes, exc):
         if isinstance(exc, TypeError) and any(a is None for a in tree_flatten((args, kwargs))[0]):

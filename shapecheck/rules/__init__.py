@@ -85,11 +85,17 @@ def _layer_span(event, ctx: Context, param: str | None = None):
     return (ctx.locator.line_span(event.line) if event.line else None), None
 
 
+# Where a parameter stands when the constructor's signature does not name it (nn.LSTM(*args)).
+_POSITIONS = {"input_size": 0, "hidden_size": 1}
+
+
 def _arg(site, name: str):
-    for arg in getattr(site, "args", ()):
+    args = getattr(site, "args", ())
+    for arg in args:
         if arg.name == name:
             return arg
-    return None
+    position = _POSITIONS.get(name)
+    return next((a for a in args if a.name is None and a.position is not None and a.position == position), None)
 
 
 def _diag(name: str, message: str, span, ctx: Context, event, notes=(), related=(), **facts) -> Diagnostic:
@@ -125,7 +131,20 @@ def _layer_input(event, ctx: Context) -> Diagnostic:
     notes.append(f"`{event.name}` receives a tensor of shape {_shape(f['in_shape'])}")
     name = PARAM_RULES.get(param, "layer-input-size")
     related += _forward_related(event, ctx, f"`{event.name}` is called here with {_shape(f['in_shape'])}")
-    return _diag(name, message, span, ctx, event, notes, related, **facts)
+    last = _features_last(event, ctx) or _sized_for_sample(event, ctx)
+    at = last.get("norm_call_at") or last.get("reshape_at")
+    if at:  # what to change is the call in forward
+        units = "channels" if "norm_call_at" in last else "input features"
+        related = (Related(span, f"`{event.name}` is built here for {f['expected']} {units}"),) if span else ()
+        facts = {"arg_text": arg.text if arg else None}  # the call in forward, not where the value was written
+        span = Span(span.path if span else ctx.locator.line_span(event.line).path, *at)
+    if "reshape_at" in last:
+        notes.append(f"`{event.name}` is sized for one row of {_factors(f['flattened_from'][1:])} = {f['expected']} "
+                     f"per sample: flatten per sample at line {f['flatten_line']}")
+    if "norm_call_at" in last:
+        notes.append(f"the {f['expected']} features are the last dimension: BatchNorm1d normalises dim 1 of "
+                     f"(N, C, L), so transpose around it rather than normalise each of the {f['actual']} steps")
+    return _diag(name, message, span, ctx, event, notes, related, **{**facts, **last})
 
 
 def _chain(origin, expected):
@@ -150,6 +169,49 @@ def _name_holding(origin, arg, actual) -> str | None:
 
 def _as_tuple(value):
     return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
+def _sized_for_sample(event, ctx: Context) -> dict:
+    """A Linear sized for one sample of the tensor a view/reshape cut into rows: the reshape is
+    what to change (its call, for a batch-keeping flatten)."""
+    f = event.facts
+    origin = f.get("flattened_from")
+    if f["param"] != "in_features" or not origin or f.get("flatten_op") not in ("view", "reshape") \
+            or shape_product(origin[1:]) != f["expected"] or not f.get("flatten_line"):
+        return {}
+    site = ctx.locator.op(f["flatten_line"], RESHAPE_NAMES)
+    return {"reshape_at": _at(site.span), "reshape_text": ctx.locator.text(site.span)} if site else {}
+
+
+def _features_last(event, ctx: Context) -> dict:
+    """BatchNorm1d(F) given (N, T, F): its own call in forward, to transpose the features into dim 1."""
+    f = event.facts
+    shape = f["in_shape"]
+    if event.op != "BatchNorm1d" or len(shape) != 3 or shape[-1] != f["expected"] or not event.line:
+        return {}
+    site = ctx.locator.call(event.line, event.name)
+    own = site is not None and site.func.replace(" ", "").endswith("." + event.name.split(".")[-1])
+    if not own or len(site.args) != 1 or site.args[0].position != 0:
+        return {}
+    return {"norm_call_at": _at(site.span), "norm_func": site.func, "norm_arg": site.args[0].text}
+
+
+def _missing_flatten(event, ctx: Context) -> Diagnostic:
+    f = event.facts
+    site = ctx.locator.call(event.line, event.name) if event.line else None
+    arg = next((a for a in getattr(site, "args", ()) if a.position == 0), None)
+    built, _ = _layer_span(event, ctx, "in_features")
+    span = arg.span if arg is not None else built
+    flat = _factors(f["map_shape"])
+    message = (f"`{event.name}` expects {f['expected']} input features = {flat}, the whole {flat} map of each "
+               f"sample, but receives the map unflattened ({_shape(f['in_shape'])}): flatten it per sample first")
+    notes = [f"nn.Linear works on the last dimension only: on {_shape(f['in_shape'])} it would need "
+             f"in_features={f['actual']} and give one row per sample, channel and row",
+             "changing in_features instead would run, but the output would no longer be one row per sample"]
+    related = (Related(built, f"`{event.name}` is built here for {flat} = {f['expected']} features"),) \
+        if built is not None and built != span else ()
+    return _diag("missing-flatten", message, span, ctx, event, notes, related,
+                 arg_text=arg.text if arg is not None else None)
 
 
 def _plural(n, word: str) -> str:
@@ -184,13 +246,79 @@ def _value(v) -> str:
 
 def _kernel_too_large(event, ctx: Context) -> Diagnostic:
     f = event.facts
-    span, _ = _layer_span(event, ctx, "kernel_size")
+    span, site = _layer_span(event, ctx, "kernel_size")
     spatial_in = f["in_shape"][-len(f["min_sizes"]):]
     message = (f"`{event.name}`'s window does not fit: its input is only {_factors(spatial_in)} here "
                f"(input {_shape(f['in_shape'])}), and it needs at least {_factors(f['min_sizes'])}")
     notes = list(event.chain)
     related = _forward_related(event, ctx, f"`{event.name}` is called here with {_shape(f['in_shape'])}")
-    return _diag("kernel-too-large", message, span, ctx, event, notes, related)
+    return _diag("kernel-too-large", message, span, ctx, event, notes, related, **_keyword_facts(site, ctx, "padding"))
+
+
+def _sequence_batch(event, ctx: Context) -> Diagnostic:
+    f = event.facts
+    span, site = _layer_span(event, ctx, "batch_first")
+    block = _stacked_block(event, ctx, site)
+    if block is not None:  # the flag belongs to the block the encoder copies
+        site, span = block, (_arg(block, "batch_first") or block).span
+    batch, steps = f["batch"], f["steps"]
+    message = (f"`{event.name}` ({event.op}) reads dim 0 as the sequence (batch_first is not set), but it receives "
+               f"{_shape(f['in_shape'])} with the batch of {batch} in dim 0: it runs over the {batch} samples as "
+               f"time steps and treats the {steps} steps as the batch, so samples are mixed")
+    notes = [f"without batch_first=True, {event.op} reads (seq, batch, features): here seq = {batch} (the batch) "
+             f"and batch = {steps}", "torch raises nothing: the shapes fit either way"]
+    related = _forward_related(event, ctx, f"`{event.name}` is called here with {_shape(f['in_shape'])}")
+    return _diag("batch-as-sequence", message, span, ctx, event, notes, related, **_keyword_facts(site, ctx))
+
+
+def _stacked_block(event, ctx: Context, site):
+    """The constructor call of the block a TransformerEncoder/Decoder stacks copies of: found
+    through the model, else the nearest `...Layer(` call written before the stack's own."""
+    if event.op not in ("TransformerEncoder", "TransformerDecoder"):
+        return None
+    found = ctx.locator.layer(event.name + ".layers.0")
+    if found is not None or site is None:
+        return found
+    names = (event.op + "Layer",)
+    for line in range(site.span.line, max(site.span.line - 20, 0), -1):
+        found = ctx.locator.op(line, names)
+        if found is not None:
+            return found
+    return None
+
+
+def _transposed_mirror(event, ctx: Context) -> Diagnostic:
+    f = event.facts
+    keyword = "output_padding" if "output_padding" in f else "padding"
+    span, site = _layer_span(event, ctx, keyword)
+    into, got, want = _factors(f["in_sizes"]), _factors(f["out_sizes"]), _factors(f["mirror_in"])
+    stride = _value(f["stride"]) if len(set(f["stride"])) > 1 else str(f["stride"][0])
+    off = tuple(abs(d) for d in f["short"])
+    off = off[0] if len(set(off)) == 1 else _value(off)
+    how = "short" if keyword == "output_padding" else "too large"
+    message = (f"`{event.name}` ({event.op}, stride {stride}) turns {into} back into {got}, but `{f['mirror']}` "
+               f"took {want} down to {into}: the decoder comes back {off} {how}; "
+               f"{keyword}={_value(f[keyword])} gives {want}")
+    why = (f"a stride-{stride} convolution floors, so {want} and smaller sizes both became {into}; output_padding "
+           "(less than the stride) says which one to give back") if how == "short" else \
+        f"each unit of padding takes 2 off a transposed convolution's output"
+    related = _forward_related(event, ctx, f"`{event.name}` is called here with {_shape(f['in_shape'])}")
+    return _diag("transposed-conv-mirror", message, span, ctx, event, list(event.chain) + [why], related,
+                 **_keyword_facts(site, ctx, keyword))
+
+
+def _keyword_facts(site, ctx: Context, keyword: str = "batch_first") -> dict:
+    """What a fix setting ``keyword=`` in the constructor call needs: the call's text and place,
+    and the place of the keyword's value where it is written."""
+    if site is None:
+        return {}
+    arg = _arg(site, keyword)
+    return {"call_text": ctx.locator.text(site.span), "call_at": _at(site.span),
+            "arg_at": _at(arg.span) if arg is not None else None}
+
+
+def _at(span: Span) -> tuple[int, int, int, int]:
+    return (span.line, span.column, span.end_line, span.end_column)
 
 
 def _input_dtype(event, ctx: Context) -> Diagnostic:
@@ -271,6 +399,23 @@ def _batch_changed(event, ctx: Context) -> Diagnostic:
     return _diag("batch-mixed", message, span, ctx, event, notes, call_text=text)
 
 
+def _rows_cut(event, ctx: Context) -> Diagnostic:
+    f = event.facts
+    span, text = _op_span(event, ctx, RESHAPE_NAMES)
+    call = f"`{text}`" if text else event.op
+    k = f["new_first"] // f["batch"]
+    sizes = f["in_shape"]
+    blocks = [_factors(sizes[len(sizes) - i - 1:]) + (f" = {u}" if i else "") for i, u in enumerate(f["units"])]
+    message = (f"{call} cuts {_shape(sizes)} into {k}·N = {f['new_first']} rows of {f['row']} values: "
+               f"{f['row']} is not the size of a whole block of one sample ({', '.join(blocks)}), so each row "
+               f"mixes dimensions")
+    notes = list(event.chain) + [
+        f"input {_shape(f['in_shape'])} becomes {_shape(f['out_shape'])}: torch raises nothing because the rows "
+        f"still divide the batch", "one row per sample: torch.flatten(x, 1); one row per position: "
+        "x.permute(0, 2, 3, 1).reshape(-1, C)"]
+    return _diag("rows-cut-across", message, span, ctx, event, notes, call_text=text)
+
+
 def _batch_hardcoded(event, ctx: Context) -> Diagnostic:
     f = event.facts
     span, text = _op_span(event, ctx, RESHAPE_NAMES)
@@ -295,7 +440,10 @@ def _cat(event, ctx: Context) -> Diagnostic:
         sizes = " or ".join(f"{n}×{n}" for n in f["working_sizes"])
         notes.append(f"input sizes that no pool floors line up: {f['size_rule']}; {sizes} checked and works")
     notes.append(f"torch: {event.error}")
-    return _diag("cat-mismatch", message, span, ctx, event, notes, call_text=text)
+    site = ctx.locator.op(event.line, CAT_NAMES) if event.line else None
+    joined = next((a for a in getattr(site, "args", ()) if a.position == 0), None)
+    return _diag("cat-mismatch", message, span, ctx, event, notes, call_text=text,
+                 joined_text=joined.text if joined else None, joined_at=_at(joined.span) if joined else None)
 
 
 def _differing_dims(shapes) -> list[tuple[int, tuple]]:
@@ -314,13 +462,26 @@ def _loss(event, ctx: Context) -> Diagnostic:
     if event.kind == "loss_broadcast":
         message = (f"`{event.name}` compares input {inp} with target {tgt}: they broadcast to "
                    f"{_shape(f['broadcast_shape'])}, so predictions are compared with the wrong targets")
-        notes = ["torch only warns ('Using a target size ... that is different to the input size') and "
-                 "returns a wrong loss", "make the shapes equal: squeeze the input or unsqueeze the target"]
-        return _diag("loss-broadcast", message, span, ctx, event, notes)
+        notes = ["torch only warns ('Using a target size ... that is different to the input size') or nothing "
+                 "at all, and returns a wrong loss (with reduction='none', a loss per pair of samples)",
+                 "make the shapes equal: squeeze the input or unsqueeze the target"]
+        target = _loss_target(event, ctx)
+        span = target.span if target is not None else span
+        return _diag("loss-broadcast", message, span, ctx, event, notes,
+                     target_text=target.text if target is not None else None)
     want = f.get("expected_target")
     message = f"`{event.name}` gets input {inp} and target {tgt}"
     message += f": the target should be {_shape(want)}" if want is not None else ": the shapes must be equal"
     return _diag("loss-shape", message, span, ctx, event)
+
+
+def _loss_target(event, ctx: Context):
+    """The target argument of the loss call on the event's line (module or function)."""
+    if not event.line:
+        return None
+    module = event.op[:1].isupper()
+    site = ctx.locator.call(event.line, event.name) if module else ctx.locator.op(event.line, (event.op,))
+    return next((a for a in getattr(site, "args", ()) if a.name == "target" or a.position == 1), None)
 
 
 def _op_error(event, ctx: Context) -> Diagnostic:
@@ -371,12 +532,16 @@ def _generic(event, ctx: Context) -> Diagnostic:
 
 _BUILDERS: dict[str, Callable] = {
     "layer_input": _layer_input,
+    "missing_flatten": _missing_flatten,
     "kernel_too_large": _kernel_too_large,
     "input_dtype": _input_dtype,
+    "sequence_batch": _sequence_batch,
+    "transposed_mirror": _transposed_mirror,
     "layer_error": _layer_error,
     "reshape": _reshape,
     "batch_changed": _batch_changed,
     "batch_hardcoded": _batch_hardcoded,
+    "rows_cut": _rows_cut,
     "cat": _cat,
     "loss_shape": _loss,
     "loss_broadcast": _loss,

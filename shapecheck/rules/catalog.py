@@ -26,9 +26,23 @@ _RULES = [
          "nn.MultiheadAttention(embed_dim, num_heads) needs query, key and value whose last dimension is embed_dim."),
     Rule("SC106", "layer-input-size", E, "A layer's declared input size differs from what it receives.",
          "The layer was built for one input size and receives another."),
+    Rule("SC107", "missing-flatten", E, "A Linear layer receives an unflattened feature map.",
+         "nn.Linear works on the last dimension only. A Linear whose in_features is the C×H×W of the map it "
+         "receives was meant for that map flattened per sample; changing in_features to W instead would run "
+         "and give an N×C×H×out tensor.\n"
+         "Example:  self.fc(x) with x of shape N×16×6×6 and nn.Linear(16 * 6 * 6, 120).\n"
+         "Use instead:  self.fc(torch.flatten(x, 1)), or x.view(x.size(0), -1)."),
     Rule("SC110", "kernel-too-large", E, "A convolution or pooling window is larger than what is left of the input.",
          "Each unpadded convolution shrinks the image by dilation·(kernel−1) and each pool divides it; after "
          "enough of them the window no longer fits. Use a larger input, padding, or fewer downsampling steps."),
+    Rule("SC111", "transposed-conv-mirror", W, "A transposed convolution does not give back its encoder's size.",
+         "A stride-s convolution floors: sizes 2h and 2h+1 (stride 2) both become h. The transposed convolution "
+         "that mirrors it can only return one of them; output_padding (less than the stride) picks the larger. "
+         "Without it the decoder comes back one pixel short: 28→14→7 returns 7→13→25, and the output no longer "
+         "matches the image it should reconstruct. Too little padding makes it too large instead (7→16): each "
+         "unit of padding takes 2 off.\n"
+         "Example:  nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1) mirroring a 14→7 convolution gives 13.\n"
+         "Use instead:  nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1)."),
     Rule("SC120", "input-dtype", E, "A layer receives the wrong kind of tensor.",
          "nn.Embedding looks up integer token ids (int64); it cannot take floating-point input."),
     Rule("SC130", "no-input-fits", E, "No input size at all makes the model run.",
@@ -44,6 +58,19 @@ _RULES = [
     Rule("SC203", "batch-hardcoded", W, "A reshape hard-codes the batch size.",
          "x.view(16, -1) works only while every batch has 16 samples; the last, smaller batch of an epoch and "
          "any evaluation batch break. Use x.size(0)."),
+    Rule("SC204", "batch-as-sequence", E, "A recurrent or attention layer runs along the batch.",
+         "nn.RNN/LSTM/GRU, nn.MultiheadAttention and the nn.Transformer layers read (seq, batch, features) "
+         "unless built with batch_first=True. Given (batch, seq, features) they run without an error, but "
+         "treat the samples as time steps and the steps as the batch: every output mixes samples.\n"
+         "Example:  nn.LSTM(32, 64) called on x of shape N×20×32.\n"
+         "Use instead:  nn.LSTM(32, 64, batch_first=True), or x.transpose(0, 1) before the call."),
+    Rule("SC205", "rows-cut-across", E, "A reshape makes rows that cut across dimensions.",
+         "x.view(-1, k) runs whenever k divides the element count. When k is not the size of trailing "
+         "dimensions (W, H×W, C×H×W, or the last dimension of a sequence), each row holds part of one "
+         "dimension and part of the next: after a pool that leaves a 2×2 map, view(-1, C) gives 4N rows, each "
+         "mixing channels and positions. Per-pixel rows (x.permute(0, 2, 3, 1).reshape(-1, C)) and per-token "
+         "rows (reshape(-1, E) on N×T×E) are whole units and fine.\n"
+         "Use instead:  torch.flatten(x, 1) for one row per sample."),
     Rule("SC301", "cat-mismatch", E, "torch.cat/stack of tensors whose other dimensions differ.",
          "All tensors given to torch.cat must have the same size in every dimension except the one joined. "
          "In U-Nets, an odd size floored by a pool comes back one pixel short after upsampling."),
