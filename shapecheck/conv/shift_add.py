@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import _depthwise
 from ._args import normalize
 from ._autograd import graph_backward
 from ._entry import conv_entry
@@ -242,28 +243,6 @@ def weight_grad(x, grad, args, w_shape):
     return _weight_grad(wide, buf, lay, args.groups, w_shape)
 
 
-def _broadcast(x, weight, bias, lay):
-    """Single input channel per group: a multiply-add of shifted slices per tap. Rows are
-    (image, channel) pairs, each tap weight a per-row scalar (one per channel multiple)."""
-    n, c = x.shape[:2]
-    mult = weight.shape[0] // c
-    buf = scatter(x, lay, batch_inside=False).view(n * c, -1)
-    taps = weight.reshape(1, c, mult, -1).expand(n, -1, -1, -1).reshape(n * c, mult, -1)
-    if mult == 1:  # plain (rows, positions) operands run faster than a broadcast dimension
-        taps = taps.squeeze(1)
-    else:
-        buf = buf.unsqueeze(1)
-    out = None
-    for t in range(len(lay.offsets)):
-        piece, scale = _tap(buf, lay, t, lay.block), taps[..., t:t + 1]
-        out = piece * scale if out is None else out.addcmul_(piece, scale)
-    out = out.view(n, c * mult, lay.block)
-    if bias is not None:
-        out = out + bias.view(-1, 1)
-    ho, wo = lay.out
-    return out.view(n, c * mult, *lay.slots)[:, :, :ho, :wo].contiguous()
-
-
 def _pointwise(x, weight, bias):
     """1x1 kernel, stride 1, no padding, one group: a batched matmul straight on NCHW."""
     n, c, h, w = x.shape
@@ -282,5 +261,6 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         return _pointwise(x, weight, bias)
     lay = layout(x.shape[2:], args)
     if weight.shape[1] == 1 and groups > 1:
-        return _broadcast(x, weight, bias, lay)
+        return _depthwise.conv2d(x, weight, bias, lay, groups)
     return _ShiftAdd.apply(x, weight, bias, lay, groups)
+
