@@ -214,7 +214,7 @@ class FakeClock:
     """A timer under which each implementation takes a set time per call."""
 
     def __init__(self, costs):
-        self.now, self.costs, self.calls = 0.0, costs, {}
+        self.now, self.costs, self.calls, self.order = 0.0, costs, {}, []
 
     def __call__(self):
         return self.now
@@ -224,6 +224,7 @@ class FakeClock:
 
         def timed(*args, **kwargs):
             self.calls[name] = self.calls.get(name, 0) + 1
+            self.order.append(name)
             self.now += self.costs[name]
             return good(*args, **kwargs)
 
@@ -253,6 +254,31 @@ def test_auto_measures_once_per_layer_key_and_picks_the_fastest(monkeypatch):
     bigger = torch.randn(2, 4, 8, 8)
     tuner.choose(bigger, w, (1, 1, 1, 1), normalize(bigger, w, 1, 1, 1, 1))
     assert len(tuner.choices) == 2
+
+
+def test_auto_rounds_rotate_so_no_candidate_always_follows_the_same_one(monkeypatch):
+    costs = {"im2col": 1.0, "shift_add": 1.5, "winograd": 2.0, "fft": 2.5, "toeplitz": 9.0}
+    tuner, clock = tuner_with_costs(monkeypatch, costs)
+    x, w = torch.randn(1, 4, 8, 8), torch.randn(4, 4, 3, 3)
+    assert tuner.choose(x, w, (1, 1, 1, 1), normalize(x, w, 1, 1, 1, 1)) == "im2col"
+    rounds = clock.order[5:]  # after the warm-up of each candidate (toeplitz, 9x the best, is dropped)
+    assert [rounds[i * 4] for i in range(4)] == ["im2col", "shift_add", "winograd", "fft"]
+    assert {(a, b) for a, b in zip(rounds, rounds[1:])} >= {("fft", "im2col"), ("im2col", "shift_add")}
+    assert len(rounds) == 4 * REPEATS
+
+
+def test_auto_key_holds_layout_grad_dtype_and_threads():
+    from shapecheck.conv.auto import layer_key
+
+    x, w = torch.randn(2, 4, 8, 8), torch.randn(4, 4, 3, 3)
+    conv_args = (1, 1, 1, 1)
+    keys = {layer_key(x, w, conv_args, False), layer_key(x, w, conv_args, True),
+            layer_key(x.to(memory_format=torch.channels_last), w, conv_args, False),
+            layer_key(x.double(), w.double(), conv_args, False)}
+    assert len(keys) == 4
+    assert layer_key(x, w, conv_args, True) == (
+        f"cpu|threads={torch.get_num_threads()}|float32|grad=1|contiguous|x=[2, 4, 8, 8]|w=[4, 4, 3, 3]"
+        "|stride=1|padding=1|dilation=1|groups=1")
 
 
 def test_auto_choices_survive_in_the_disk_cache(monkeypatch, tmp_path):
