@@ -142,7 +142,7 @@ def skip_reason(name: str, layer: Layer, x, w) -> str | None:
         try:
             winograd.check(args)
         except NotApplicable:
-            return "not 3x3/s1/d1"
+            return "not 3x3/s1"
     return None
 
 

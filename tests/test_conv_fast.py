@@ -34,13 +34,27 @@ def _assert_same_with_grads(conv, x, w, bias=None, **kwargs):
 
 @pytest.mark.parametrize("kwargs, words", [
     ({"stride": 2}, "stride (2, 2)"),
-    ({"dilation": (1, 2)}, "dilation (1, 2)"),
+    ({"stride": (1, 2), "dilation": 2}, "stride (1, 2)"),
 ])
-def test_winograd_refuses_strided_and_dilated(kwargs, words):
+def test_winograd_refuses_strided(kwargs, words):
     x, w = _pair((1, 2, 9, 9), (3, 2, 3, 3))
-    with pytest.raises(NotApplicable, match="needs a 3x3 kernel, stride 1 and dilation 1") as info:
+    with pytest.raises(NotApplicable, match="needs a 3x3 kernel and stride 1") as info:
         winograd.conv2d(x, w, **kwargs)
     assert words in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"dilation": 2, "padding": 2},
+    {"dilation": (3, 2), "padding": (1, 4)},
+    {"dilation": (2, 1), "groups": 2},
+    {"dilation": 2, "padding": "same"},
+])
+def test_winograd_dilated_through_the_input_phases(kwargs):
+    x, w = _pair((2, 4, 11, 10), (6, 4 // kwargs.get("groups", 1), 3, 3))
+    bias = torch.randn(6, dtype=DOUBLE, requires_grad=True)
+    _assert_same_with_grads(winograd.conv2d, x, w, bias, **kwargs)
+    conv = lambda x, w, b: winograd.conv2d(x, w, b, **kwargs)  # noqa: E731
+    assert torch.autograd.gradgradcheck(conv, (x, w, bias), fast_mode=True)
 
 
 @pytest.mark.parametrize("kernel", [(5, 5), (3, 1), (1, 3)])
@@ -129,7 +143,7 @@ BENCHMARK_LIKE = [
     ((1, 16, 14, 14), (32, 16, 3, 3), {"stride": 2, "padding": 1}, "im2col"),
     ((2, 16, 14, 14), (16, 1, 3, 3), {"padding": 1, "groups": 16}, "shift_add"),
     ((1, 3, 48, 48), (8, 3, 31, 31), {"padding": 15}, "fft"),
-    ((1, 16, 14, 14), (16, 16, 3, 3), {"dilation": 2, "padding": 2}, "shift_add"),
+    ((1, 16, 14, 14), (16, 16, 3, 3), {"dilation": 2, "padding": 2}, "winograd"),
 ]
 
 

@@ -30,9 +30,10 @@ The rule, in order (``taps = k_h * k_w``, ``C/G`` the input channels per group):
    **im2col**. With few input channels the column matrix is a few copies of the input, and
    with stride it holds only the kept positions; one matmul then writes the output in
    place, where shift_add pays for its phase buffer and the final crop.
-4. A 3x3 kernel with stride 1 and dilation 1: **winograd**: its transforms are a few large
-   elementwise passes and one batched matmul does 2.25x fewer multiplications.
-5. Otherwise **shift_add** (dilated layers; on 1x1 layers it is a plain batched matmul on NCHW).
+4. A 3x3 kernel with stride 1: **winograd**: its transforms are a few large elementwise
+   passes and one batched matmul does 2.25x fewer multiplications; a dilated layer is first
+   cut into the input's phases, each an undilated convolution.
+5. Otherwise **shift_add** (on 1x1 layers it is a plain batched matmul on NCHW).
 
 The measured times behind this rule, per layer and implementation, are the tables of the
 README's convolution section (``python benchmarks/conv.py``).
@@ -68,7 +69,7 @@ def choose(x_shape, weight_shape, args: ConvArgs, device) -> str:
         return "shift_add"
     if args.groups == 1 and (per_group * taps <= IM2COL_DEPTH or args.stride != (1, 1)):
         return "im2col"
-    if args.kernel == (3, 3) and args.stride == (1, 1) and args.dilation == (1, 1):
+    if args.kernel == (3, 3) and args.stride == (1, 1):
         return "winograd"
     return "shift_add"
 
