@@ -85,9 +85,21 @@ def scatter(x: torch.Tensor, lay: Layout, batch_inside: bool) -> torch.Tensor:
     src = x.transpose(0, 1) if batch_inside else x.reshape(1, -1, *x.shape[2:]).transpose(0, 1)
     rows, inner = src.shape[0], src.shape[1]
     buf = x.new_zeros(rows, lay.phases * inner * lay.block + lay.tail)
-    for target, source in _phase_pairs(buf, src, lay):
-        target.copy_(source)
+    fill(buf, src, lay)
     return buf if batch_inside else buf.view(*x.shape[:2], -1)
+
+
+def fill(buf: torch.Tensor, image: torch.Tensor, lay: Layout) -> None:
+    """Copy (rows, inner, H, W) ``image`` into the phases of the (rows, ...) buffer ``buf``;
+    the slots no image value lands in keep what they held (zeros in a fresh buffer)."""
+    for target, source in _phase_pairs(buf, image, lay):
+        target.copy_(source)
+
+
+def read_back(buf: torch.Tensor, image: torch.Tensor, lay: Layout) -> None:
+    """The inverse of :func:`fill`: copy the phases of ``buf`` into the image pixels they hold."""
+    for source, target in _phase_pairs(buf, image, lay):
+        target.copy_(source)
 
 
 def gather(buf: torch.Tensor, shape, lay: Layout, batch_inside: bool) -> torch.Tensor:
@@ -95,9 +107,7 @@ def gather(buf: torch.Tensor, shape, lay: Layout, batch_inside: bool) -> torch.T
     n, c = shape[:2]
     out = buf.new_zeros(shape)
     dst = out.transpose(0, 1) if batch_inside else out.view(1, n * c, *shape[2:]).transpose(0, 1)
-    buf = buf.view(dst.shape[0], -1)
-    for source, target in _phase_pairs(buf, dst, lay):
-        target.copy_(source)
+    read_back(buf.view(dst.shape[0], -1), dst, lay)
     return out
 
 
