@@ -322,14 +322,13 @@ def least_bytes(layer: Layer) -> int:
 
 
 def moved_bytes(layer: Layer) -> int:
-    """Bytes shift_add's depthwise operations read and write in one forward pass: zeroing the
-    phase buffer, copying the input in, per tap a read of the input slice and a read and
-    write of the accumulator (the first tap only writes it), and the crop to the output."""
+    """Bytes shift_add's depthwise operations read and write in one forward pass: copying the
+    input into the block buffer, per tap a read of the input slice and a read and write of
+    the accumulator (the first tap only writes it), and the copy of the output out of it."""
     x, w = torch.empty(layer.x, device="meta"), torch.empty(layer.w, device="meta")
     lay = shift_add.layout(layer.x[2:], normalize(x, w, **_conv_args(layer)))
     rows, taps = layer.x[0] * layer.x[1], len(lay.offsets)
-    buffer = rows * (lay.phases * lay.block + lay.tail)
-    values = buffer + 2 * math.prod(layer.x) + (3 * taps - 1) * rows * lay.block + 2 * rows * math.prod(lay.out)
+    values = 2 * math.prod(layer.x) + (3 * taps - 1) * rows * lay.block + 2 * rows * math.prod(lay.out)
     return 4 * values
 
 
@@ -352,7 +351,7 @@ def print_bandwidth(rows) -> None:
     print("\n## Depthwise: memory-bound\n")
     print("GB/s = bytes / time. *Least*: the input read once and the output written once, all any"
           " implementation must move. *Moved*: what shift_add's operations read and write (per tap"
-          " an input slice and the accumulator, in cache-sized blocks, so most of it is cache traffic)."
+          " an input slice and the accumulator, block by block, so all but the least is cache traffic)."
           " *add*: `torch.add(a, b, out=c)` on tensors as large as the layer's input, interleaved with"
           " the convolutions: cache bandwidth when three such tensors fit the last-level cache, memory"
           " bandwidth when they are far larger.\n")
