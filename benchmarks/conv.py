@@ -3,12 +3,13 @@
     python benchmarks/conv.py            # several minutes
     python benchmarks/conv.py --quick    # fewer repetitions
 
-Every cell is a median time divided by F.conv2d's median on the same layer (NCHW, float32,
-two threads). The calls of one layer are interleaved and the order rotates every round, so
+Every cell is an implementation's best time divided by F.conv2d's best time on the same
+layer (NCHW, float32, two threads): each call is timed right next to an F.conv2d call, the
+two taking turns to go first, and the order of the implementations rotates every round, so
 that load on the machine hits all of them alike and none always runs after the same one.
+Load only ever adds time, so the best of the rounds is the figure it disturbs least.
 ``auto`` measures on its first call of each layer (outside the timed calls); it is then timed
-head to head with the fastest implementation of the row, alternating which goes first, and
-the median of the per-pair ratios is reported. Prints markdown: the machine and its load,
+head to head with the fastest implementation of the row, alternating which goes first. Prints markdown: the machine and its load,
 the forward and backward tables, the depthwise layer's memory traffic against the machine's
 measured bandwidth (in cache and from memory), achieved GFLOP/s against a large matmul, and
 where the time of each approach goes.
@@ -20,7 +21,6 @@ import argparse
 import math
 import os
 import platform
-import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -66,7 +66,7 @@ AUTO_MARGIN = 1.10
 NAMES = IMPLEMENTATIONS.names()
 
 
-def median_ms(fn, reps: int) -> float:
+def best_ms(fn, reps: int) -> float:
     return interleaved({"f": fn}, reps)["f"]
 
 
@@ -77,7 +77,7 @@ def _ms(fn) -> float:
 
 
 def interleaved(fns: dict, reps: int, warmup: bool = True) -> dict[str, float]:
-    """Median milliseconds of each function, calling them in turn ``reps`` times, the order
+    """Best milliseconds of each function, calling them in turn ``reps`` times, the order
     rotated every round (:func:`shapecheck.conv.auto.rotated`)."""
     for fn in fns.values() if warmup else ():
         fn()
@@ -85,7 +85,7 @@ def interleaved(fns: dict, reps: int, warmup: bool = True) -> dict[str, float]:
     for round_ in range(reps):
         for name in rotated(list(fns), round_):
             times[name].append(_ms(fns[name]))
-    return {name: statistics.median(t) for name, t in times.items()}
+    return {name: min(t) for name, t in times.items()}
 
 
 def _pair_ms(first, second, first_goes_first: bool) -> tuple[float, float]:
@@ -98,30 +98,35 @@ def _pair_ms(first, second, first_goes_first: bool) -> tuple[float, float]:
 
 
 def head_to_head(first, second, reps: int) -> float:
-    """Median over ``reps`` back-to-back pairs of ``first``'s time over ``second``'s, the
-    two taking turns to go first: load that changes between pairs cancels out."""
+    """``first``'s best time over ``second``'s in ``reps`` back-to-back pairs, the two taking
+    turns to go first."""
     first(), second()
-    ratios = [a / b for a, b in (_pair_ms(first, second, i % 2 == 0) for i in range(reps))]
-    return statistics.median(ratios)
+    pairs = [_pair_ms(first, second, i % 2 == 0) for i in range(reps)]
+    return min(a for a, _ in pairs) / min(b for _, b in pairs)
+
+
+SLOW = 10.0
+"""An implementation over this many times the reference in the first round is timed only once."""
 
 
 def against(fns: dict, reference: str, reps: int, warmup: bool = True) -> dict:
-    """Each function of ``fns`` timed ``reps`` times right next to ``fns[reference]`` (taking
-    turns to go first; the others' order rotates every round). Returns ``{"ms": median
-    milliseconds, "ratio": median of the per-pair ratios to the reference}``, per name."""
+    """Each function of ``fns`` timed right next to ``fns[reference]`` (taking turns to go
+    first; the others' order rotates every round), ``reps`` rounds (one for those over
+    :data:`SLOW` times the reference). Returns ``{"ms": best milliseconds, "ratio": best time
+    over the reference's best}`` per name: load only ever adds time, so the best of several
+    rounds is what it disturbs least."""
     for fn in fns.values() if warmup else ():
         fn()
     others = [name for name in fns if name != reference]
     ms = {name: [] for name in fns}
-    ratios = {reference: [1.0], **{name: [] for name in others}}
     for round_ in range(reps):
         for i, name in enumerate(rotated(others, round_)):
             mine, theirs = _pair_ms(fns[name], fns[reference], (round_ + i) % 2 == 0)
             ms[name].append(mine)
             ms[reference].append(theirs)
-            ratios[name].append(mine / theirs)
-    return {"ms": {n: statistics.median(t) for n, t in ms.items()},
-            "ratio": {n: statistics.median(r) for n, r in ratios.items()}}
+        others = [name for name in others if ms[name][0] <= SLOW * ms[reference][0]]
+    best = {name: min(t) for name, t in ms.items()}
+    return {"ms": best, "ratio": {name: t / best[reference] for name, t in best.items()}}
 
 
 def skip_reason(name: str, layer: Layer, x, w) -> str | None:
@@ -188,7 +193,7 @@ def _applicable(convs: dict, layer: Layer, x, w, make) -> tuple[dict, dict]:
 
 
 def _pairs(reps: int) -> int:
-    return 2 * reps + 1
+    return 2 * reps
 
 
 def _choice(layer: Layer, x, w, grad: bool) -> str:
@@ -204,11 +209,11 @@ def _bind(conv, x, w, kwargs):
 
 
 def backward_row(layer: Layer, forward: dict, reps: int) -> dict:
-    """Median time of the backward pass alone (input and weight gradients), every applicable
+    """Best time of the backward pass alone (input and weight gradients), every applicable
     implementation; im2col's columns and naive's loop are left out where they are too big.
     Then auto head to head with the fastest backward, and a training step (forward plus
     backward, what auto's measurement minimizes with gradients on) of auto against the
-    implementation whose forward and backward medians add up to the least."""
+    implementation whose forward and backward times add up to the least."""
     x = torch.randn(layer.x, requires_grad=True)
     w = torch.randn(layer.w, requires_grad=True)
     convs = {"F.conv2d": F.conv2d, **IMPLEMENTATIONS, "auto": auto_conv2d}
@@ -235,7 +240,7 @@ def _step(conv, x, w, kwargs):
 
 def matmul_gflops(reps: int) -> float:
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    return 2 * 2048**3 / median_ms(lambda: a @ b, reps) / 1e6
+    return 2 * 2048**3 / best_ms(lambda: a @ b, reps) / 1e6
 
 
 def breakdown(reps: int) -> list[tuple[str, str, float]]:
@@ -407,7 +412,7 @@ def main(argv=None) -> int:
     opts = parser.parse_args(argv)
     torch.set_num_threads(2)
     torch.manual_seed(0)
-    reps = 3 if opts.quick else 9
+    reps = 4 if opts.quick else 9
     layers = [la for la in LAYERS if not opts.layers or la.name in opts.layers.split(",")]
     print(f"Machine: {machine()}. At the start: {load()}.\n")
     peak = matmul_gflops(reps)

@@ -8,15 +8,20 @@ on: input and weight shapes, stride, padding, dilation, groups, dtype, device, m
 training step times forward plus backward, inference the forward alone; the two often pick
 differently).
 
-The measurement is made to survive a busy machine. Each candidate first runs untimed (a
-warm-up: allocations, FFT plans, threads; one that refuses the layer or is far slower than
-the best so far is dropped). The rest are then timed in :data:`REPEATS` interleaved rounds
-whose order rotates, so that a burst of load hits every candidate alike and none always
-runs after the same one (the previous call's memory traffic and freed buffers affect the
-next); the lowest median wins. Choices live in :data:`TUNER` for the process, and also in a
-JSON file when ``SHAPECHECK_CONV_CACHE`` names one. ``SHAPECHECK_CONV_MEASURE=0`` (or
-``TUNER.measure = False``) turns measuring off; meta and fake tensors and ``torch.compile``
-tracing are never measured. Without measuring, the rule below decides.
+The measurement is made to survive a busy machine. Each candidate first runs once (a warm-up:
+allocations, FFT plans, threads; one that refuses the layer or is far slower than the best
+so far is dropped). The rest are then timed in :data:`REPEATS` interleaved rounds whose
+order rotates, so that a burst of load hits every candidate alike and none always runs
+after the same one (the previous call's memory traffic and freed buffers affect the next);
+the candidate with the lowest time of all rounds wins. Load on the machine only ever adds
+time (a thread waiting for its core, an evicted cache line), so the minimum is the estimate
+it disturbs least; with two threads on a busy machine most rounds are disturbed, and a
+median follows the load rather than the implementation.
+
+Choices live in :data:`TUNER` for the process, and also in a JSON file when
+``SHAPECHECK_CONV_CACHE`` names one. ``SHAPECHECK_CONV_MEASURE=0`` (or ``TUNER.measure =
+False``) turns measuring off; meta and fake tensors and ``torch.compile`` tracing are never
+measured. Without measuring, the rule below decides.
 
 The rule, in order (``taps = k_h * k_w``, ``C/G`` the input channels per group):
 
@@ -45,7 +50,6 @@ import functools
 import json
 import math
 import os
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,7 +112,7 @@ class Tuner:
     def fastest(self, x, weight, conv_args, args, grad) -> str:
         """Warm each candidate up once (dropping those that refuse the layer or are far
         slower than the best so far), then time the rest in :data:`REPEATS` interleaved
-        rounds, so that load on the machine hits them alike, and keep the lowest median."""
+        rounds, so that load on the machine hits them alike, and keep the lowest minimum."""
         runs, warm = _runs(x, weight, conv_args, args, grad), {}
         for name, run in runs.items():
             best = min(warm.values(), default=math.inf)
@@ -128,7 +132,7 @@ class Tuner:
         for round_ in range(REPEATS):
             for name in rotated(names, round_):
                 times[name].append(self._timed(runs[name], device))
-        return min(times, key=lambda name: statistics.median(times[name]))
+        return min(times, key=lambda name: min(times[name]))
 
     def _timed(self, run, device) -> float:
         _synchronize(device)
