@@ -1,15 +1,18 @@
 """Forward and backward time of the from-scratch convolutions against F.conv2d.
 
-    python benchmarks/conv.py            # a few minutes
+    python benchmarks/conv.py            # several minutes
     python benchmarks/conv.py --quick    # fewer repetitions
 
-Every cell is a median time divided by F.conv2d's median on the same layer (NCHW, float32,
-two threads); the calls of one layer are interleaved, so that load on the machine hits
-all of them alike. ``auto`` measures on its first call of each layer (outside the timed
-calls) and is reported against the fastest implementation of the row. Prints markdown: the
-forward and backward ratio tables, the depthwise layer's memory traffic against the copy
-bandwidth measured in the same run, achieved GFLOP/s against a large matmul, and where the
-time of each approach goes.
+Every cell is an implementation's best time divided by F.conv2d's best time on the same
+layer (NCHW, float32, two threads): each call is timed right next to an F.conv2d call, the
+two taking turns to go first, and the order of the implementations rotates every round, so
+that load on the machine hits all of them alike and none always runs after the same one.
+Load only ever adds time, so the best of the rounds is the figure it disturbs least.
+``auto`` measures on its first call of each layer (outside the timed calls); it is then timed
+head to head with the fastest implementation of the row, alternating which goes first. Prints markdown: the machine and its load,
+the forward and backward tables, the depthwise layer's memory traffic against the machine's
+measured bandwidth (in cache and from memory), achieved GFLOP/s against a large matmul, and
+where the time of each approach goes.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import statistics
+import platform
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from shapecheck.conv import IMPLEMENTATIONS, NotApplicable  # noqa: E402
 from shapecheck.conv import fft, im2col, shift_add, toeplitz, winograd  # noqa: E402
 from shapecheck.conv._args import normalize, pad_input  # noqa: E402
-from shapecheck.conv.auto import TUNER, choose, layer_key  # noqa: E402
+from shapecheck.conv.auto import TUNER, choose, layer_key, rotated  # noqa: E402
 from shapecheck.conv.functional import conv2d as auto_conv2d  # noqa: E402
 
 NAIVE_MAX_POSITIONS = 1024
@@ -45,6 +48,7 @@ class Layer:
     w: tuple[int, ...]
     kwargs: dict = field(default_factory=dict)
     target: float | None = None
+    backward_target: float = 4.0
 
 
 LAYERS = [
@@ -53,29 +57,77 @@ LAYERS = [
     Layer("ResNet 3x3", (8, 64, 56, 56), (64, 64, 3, 3), {"padding": 1}, 3.0),
     Layer("1x1", (8, 256, 56, 56), (64, 256, 1, 1), {}, 2.5),
     Layer("stride-2 3x3", (8, 128, 28, 28), (256, 128, 3, 3), {"stride": 2, "padding": 1}, 1.5),
-    Layer("depthwise", (8, 256, 28, 28), (256, 1, 3, 3), {"padding": 1, "groups": 256}, 3.0),
+    Layer("depthwise", (8, 256, 28, 28), (256, 1, 3, 3), {"padding": 1, "groups": 256}, 3.0, 3.0),
     Layer("large kernel", (1, 3, 256, 256), (8, 3, 31, 31), {"padding": 15}, 0.5),
     Layer("dilated", (8, 64, 56, 56), (64, 64, 3, 3), {"dilation": 2, "padding": 2}, 3.0),
 ]
-BACKWARD_TARGET = 4.0
+AUTO_MARGIN = 1.10
+"""auto is meant to be within 10 % of the fastest implementation of every row."""
 NAMES = IMPLEMENTATIONS.names()
 
 
-def median_ms(fn, reps: int) -> float:
+def best_ms(fn, reps: int) -> float:
     return interleaved({"f": fn}, reps)["f"]
 
 
+def _ms(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1e3
+
+
 def interleaved(fns: dict, reps: int, warmup: bool = True) -> dict[str, float]:
-    """Median milliseconds of each function, calling them in turn ``reps`` times."""
+    """Best milliseconds of each function, calling them in turn ``reps`` times, the order
+    rotated every round (:func:`shapecheck.conv.auto.rotated`)."""
     for fn in fns.values() if warmup else ():
         fn()
     times = {name: [] for name in fns}
-    for _ in range(reps):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
+    for round_ in range(reps):
+        for name in rotated(list(fns), round_):
+            times[name].append(_ms(fns[name]))
+    return {name: min(t) for name, t in times.items()}
+
+
+def _pair_ms(first, second, first_goes_first: bool) -> tuple[float, float]:
+    """Milliseconds of two back-to-back calls, in the order asked, as (first's, second's)."""
+    if first_goes_first:
+        a = _ms(first)
+        return a, _ms(second)
+    b = _ms(second)
+    return _ms(first), b
+
+
+def head_to_head(first, second, reps: int) -> float:
+    """``first``'s best time over ``second``'s in ``reps`` back-to-back pairs, the two taking
+    turns to go first."""
+    first(), second()
+    pairs = [_pair_ms(first, second, i % 2 == 0) for i in range(reps)]
+    return min(a for a, _ in pairs) / min(b for _, b in pairs)
+
+
+SLOW = 10.0
+"""An implementation over this many times the quickest one in the first round is timed only once."""
+
+
+def against(fns: dict, reference: str, reps: int, warmup: bool = True) -> dict:
+    """Each function of ``fns`` timed right next to ``fns[reference]`` (taking turns to go
+    first; the others' order rotates every round), ``reps`` rounds (one for those over
+    :data:`SLOW` times the quickest in the first). Returns ``{"ms": best milliseconds,
+    "ratio": best time over the reference's best}`` per name: load only ever adds time, so
+    the best of several rounds is what it disturbs least."""
+    for fn in fns.values() if warmup else ():
+        fn()
+    others = [name for name in fns if name != reference]
+    ms = {name: [] for name in fns}
+    for round_ in range(reps):
+        for i, name in enumerate(rotated(others, round_)):
+            mine, theirs = _pair_ms(fns[name], fns[reference], (round_ + i) % 2 == 0)
+            ms[name].append(mine)
+            ms[reference].append(theirs)
+        quickest = min(ms[name][0] for name in others)
+        others = [name for name in others if ms[name][0] <= SLOW * quickest]
+    best = {name: min(t) for name, t in ms.items()}
+    return {"ms": best, "ratio": {name: t / best[reference] for name, t in best.items()}}
 
 
 def skip_reason(name: str, layer: Layer, x, w) -> str | None:
@@ -96,7 +148,7 @@ def skip_reason(name: str, layer: Layer, x, w) -> str | None:
         try:
             winograd.check(args)
         except NotApplicable:
-            return "not 3x3/s1/d1"
+            return "not 3x3/s1"
     return None
 
 
@@ -112,54 +164,84 @@ def flops(layer: Layer) -> int:
 
 
 def forward_row(layer: Layer, reps: int) -> dict:
-    """Ratios on one layer; the large kernel runs twice, unwarmed (F.conv2d takes seconds there)."""
+    """Times and ratios to F.conv2d of every applicable implementation and auto on one layer."""
     x, w = torch.randn(layer.x), torch.randn(layer.w)
-    fns = {"F.conv2d": lambda: F.conv2d(x, w, **layer.kwargs)}
-    skipped = {}
-    for name in NAMES:
-        reason = skip_reason(name, layer, x, w)
+    fns, skipped = _applicable({"F.conv2d": F.conv2d, **IMPLEMENTATIONS, "auto": auto_conv2d}, layer, x, w,
+                               lambda conv: _bind(conv, x, w, layer.kwargs))
+    fns["auto"]()  # auto's one-off measurement happens here, outside the timed calls
+    row = {"layer": layer, **_timed(fns, layer, reps), "skipped": skipped,
+           "choice": _choice(layer, x, w, grad=False), "rule": _rule(layer, x, w)}
+    row["versus"] = head_to_head(fns["auto"], fns[fastest(row)], _pairs(reps))
+    return row
+
+
+def _timed(fns: dict, layer: Layer, reps: int) -> dict:
+    """:func:`against` F.conv2d; once and unwarmed on the large kernel, where F.conv2d takes seconds."""
+    slow = layer.name == "large kernel"
+    return against(fns, "F.conv2d", 1 if slow else reps, warmup=not slow)
+
+
+def _applicable(convs: dict, layer: Layer, x, w, make) -> tuple[dict, dict]:
+    """(name -> ``make(conv)`` for each conv that runs on ``layer``, name -> why not for the rest)."""
+    fns, skipped = {}, {}
+    for name, conv in convs.items():
+        reason = skip_reason(name, layer, x.detach(), w.detach()) if name in NAMES else None
         if reason:
             skipped[name] = reason
         else:
-            fns[name] = _bind(IMPLEMENTATIONS[name], x, w, layer.kwargs)
-    fns["auto"] = _bind(auto_conv2d, x, w, layer.kwargs)
-    fns["auto"]()  # auto's one-off measurement happens here, outside the timed calls
-    slow = layer.name == "large kernel"
-    times = interleaved(fns, 2 if slow else reps, warmup=not slow)
-    args = normalize(x, w, **_conv_args(layer))
-    return {"layer": layer, "times": times, "skipped": skipped,
-            "choice": TUNER.choices[layer_key(x, w, tuple(_conv_args(layer).values()), False)],
-            "rule": choose(tuple(x.shape), tuple(w.shape), args, x.device)}
+            fns[name] = make(conv)
+    return fns, skipped
+
+
+def _pairs(reps: int) -> int:
+    return 2 * reps
+
+
+def _choice(layer: Layer, x, w, grad: bool) -> str:
+    return TUNER.choices[layer_key(x, w, tuple(_conv_args(layer).values()), grad)]
+
+
+def _rule(layer: Layer, x, w) -> str:
+    return choose(tuple(x.shape), tuple(w.shape), normalize(x, w, **_conv_args(layer)), x.device)
 
 
 def _bind(conv, x, w, kwargs):
     return lambda: conv(x, w, **kwargs)
 
 
-def backward_row(layer: Layer, reps: int) -> dict:
-    """Median time of the backward pass alone (input and weight gradients), every applicable
-    implementation; im2col's columns and naive's loop are left out where they are too big."""
+def backward_row(layer: Layer, forward: dict, reps: int) -> dict:
+    """Best time of the backward pass alone (input and weight gradients), every applicable
+    implementation; im2col's columns and naive's loop are left out where they are too big.
+    Then auto head to head with the fastest backward, and a training step (forward plus
+    backward, what auto's measurement minimizes with gradients on) of auto against the
+    implementation whose forward and backward times add up to the least."""
     x = torch.randn(layer.x, requires_grad=True)
     w = torch.randn(layer.w, requires_grad=True)
-    fns, skipped = {}, {}
-    for name, conv in [("F.conv2d", F.conv2d), *((n, IMPLEMENTATIONS[n]) for n in NAMES), ("auto", auto_conv2d)]:
-        reason = skip_reason(name, layer, x.detach(), w.detach()) if name in NAMES else None
-        if reason:
-            skipped[name] = reason
-            continue
-        out = conv(x, w, **layer.kwargs)
-        fns[name] = _backward(out, torch.randn_like(out), x, w)
-    slow = layer.name == "large kernel"
-    return {"layer": layer, "times": interleaved(fns, 1 if slow else reps, warmup=not slow), "skipped": skipped}
+    convs = {"F.conv2d": F.conv2d, **IMPLEMENTATIONS, "auto": auto_conv2d}
+    fns, skipped = _applicable(convs, layer, x, w, lambda conv: _backward(conv, x, w, layer.kwargs))
+    row = {"layer": layer, **_timed(fns, layer, reps), "skipped": skipped, "choice": _choice(layer, x, w, grad=True)}
+    row["versus"] = head_to_head(fns["auto"], fns[fastest(row)], _pairs(reps))
+    both = {n: t + row["ms"][n] for n, t in forward["ms"].items() if n in NAMES and n in row["ms"]}
+    row["step_best"] = min(both, key=both.get)
+    step = lambda conv: lambda: _step(conv, x, w, layer.kwargs)  # noqa: E731
+    row["step_versus"] = head_to_head(step(auto_conv2d), step(convs[row["step_best"]]), _pairs(reps))
+    return row
 
 
-def _backward(out, grad, x, w):
+def _backward(conv, x, w, kwargs):
+    out = conv(x, w, **kwargs)
+    grad = torch.randn_like(out)
     return lambda: torch.autograd.grad(out, [x, w], grad, retain_graph=True)
+
+
+def _step(conv, x, w, kwargs):
+    out = conv(x, w, **kwargs)
+    return torch.autograd.grad(out, [x, w], torch.ones_like(out))
 
 
 def matmul_gflops(reps: int) -> float:
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    return 2 * 2048**3 / median_ms(lambda: a @ b, reps) / 1e6
+    return 2 * 2048**3 / best_ms(lambda: a @ b, reps) / 1e6
 
 
 def breakdown(reps: int) -> list[tuple[str, str, float]]:
@@ -199,69 +281,100 @@ def breakdown(reps: int) -> list[tuple[str, str, float]]:
 def ratio_cell(name: str, row: dict) -> str:
     if name in row["skipped"]:
         return f"— ({row['skipped'][name]})"
-    return f"{row['times'][name] / row['times']['F.conv2d']:.2f}×"
+    return f"{row['ratio'][name]:.2f}×"
 
 
-def fastest(row: dict) -> tuple[str, float]:
-    """The fastest implementation of a row (auto and torch aside) and its time."""
-    mine = {n: t for n, t in row["times"].items() if n in NAMES}
-    name = min(mine, key=mine.get)
-    return name, mine[name]
+def fastest(row: dict) -> str:
+    """The fastest implementation of a row (auto and torch aside), by its ratio to F.conv2d."""
+    mine = {n: r for n, r in row["ratio"].items() if n in NAMES}
+    return min(mine, key=mine.get)
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
 
 
 def print_forward(rows) -> None:
     print("## Forward time / F.conv2d (NCHW fp32, 2 threads; lower is better)\n")
-    print("| layer | F.conv2d ms | " + " | ".join(NAMES) + " | auto (measured choice; rule) | auto / fastest | target | met |")
-    print("|---" * (len(NAMES) + 7) + "|")
+    print("| layer | F.conv2d ms | " + " | ".join(NAMES) + " | auto (measured choice; rule) | target | met"
+          + " | auto / fastest, head to head | within 10 % |")
+    print("|---" * (len(NAMES) + 8) + "|")
     for row in rows:
-        layer, times = row["layer"], row["times"]
-        auto = times["auto"] / times["F.conv2d"]
-        best, best_ms = fastest(row)
-        met = "yes" if auto <= layer.target else "**no**"
-        print(f"| {layer.name} | {times['F.conv2d']:.2f} | " + " | ".join(ratio_cell(n, row) for n in NAMES)
-              + f" | **{auto:.2f}×** ({row['choice']}; {row['rule']}) | {times['auto'] / best_ms:.2f} ({best})"
-              + f" | ≤ {layer.target}× | {met} |")
+        layer, auto = row["layer"], row["ratio"]["auto"]
+        print(f"| {layer.name} | {row['ms']['F.conv2d']:.2f} | " + " | ".join(ratio_cell(n, row) for n in NAMES)
+              + f" | **{auto:.2f}×** ({row['choice']}; {row['rule']}) | ≤ {layer.target}× | {_met(auto <= layer.target)}"
+              + f" | {row['versus']:.2f} ({fastest(row)}) | {_met(row['versus'] <= AUTO_MARGIN)} |")
 
 
 def print_backward(backs) -> None:
     print("\n## Backward (input + weight gradients) time / F.conv2d's backward\n")
-    print("| layer | F.conv2d ms | " + " | ".join(NAMES) + f" | auto | auto / fastest | ≤ {BACKWARD_TARGET}× |")
-    print("|---" * (len(NAMES) + 5) + "|")
+    print("| layer | F.conv2d ms | " + " | ".join(NAMES) + " | auto (measured choice) | target | met"
+          + " | auto / fastest backward | auto / fastest training step | within 10 % |")
+    print("|---" * (len(NAMES) + 9) + "|")
     for row in backs:
-        times = row["times"]
-        auto = times["auto"] / times["F.conv2d"]
-        best, best_ms = fastest(row)
-        print(f"| {row['layer'].name} | {times['F.conv2d']:.2f} | " + " | ".join(ratio_cell(n, row) for n in NAMES)
-              + f" | **{auto:.2f}×** | {times['auto'] / best_ms:.2f} ({best}) | {'yes' if auto <= BACKWARD_TARGET else '**no**'} |")
+        layer, auto = row["layer"], row["ratio"]["auto"]
+        within = max(row["versus"], row["step_versus"]) <= AUTO_MARGIN
+        print(f"| {layer.name} | {row['ms']['F.conv2d']:.2f} | " + " | ".join(ratio_cell(n, row) for n in NAMES)
+              + f" | **{auto:.2f}×** ({row['choice']}) | ≤ {layer.backward_target}× | {_met(auto <= layer.backward_target)}"
+              + f" | {row['versus']:.2f} ({fastest(row)}) | {row['step_versus']:.2f} ({row['step_best']})"
+              + f" | {_met(within)} |")
 
 
-def copy_bandwidth(reps: int) -> float:
-    """GB/s of a 256 MiB tensor copy (read + write), the machine's practical memory bandwidth."""
-    a = torch.randn(64 * 2**20)
-    b = torch.empty_like(a)
-    return 2 * a.numel() * 4 / median_ms(lambda: b.copy_(a), reps) / 1e6
+def least_bytes(layer: Layer) -> int:
+    """Bytes a depthwise convolution cannot avoid: the input read once, the output written once."""
+    x, w = torch.empty(layer.x, device="meta"), torch.empty(layer.w, device="meta")
+    out = normalize(x, w, **_conv_args(layer)).out_size(layer.x[2:])
+    return 4 * (math.prod(layer.x) + layer.x[0] * layer.w[0] * math.prod(out))
 
 
-def depthwise_traffic(row: dict) -> float:
-    """Bytes a per-tap multiply-add over the whole output moves: each of the taps reads a
-    shifted input slice and reads and writes the accumulator (3 tensor passes per tap)."""
-    layer = row["layer"]
-    n, c, h, w = layer.x
-    taps = math.prod(layer.w[2:])
-    return 3 * taps * n * c * h * w * 4
+def moved_bytes(layer: Layer) -> int:
+    """Bytes shift_add's depthwise operations read and write in one forward pass: copying the
+    input into the block buffer, per tap a read of the input slice and a read and write of
+    the accumulator (the first tap only writes it), and the copy of the output out of it."""
+    x, w = torch.empty(layer.x, device="meta"), torch.empty(layer.w, device="meta")
+    lay = shift_add.layout(layer.x[2:], normalize(x, w, **_conv_args(layer)))
+    rows, taps = layer.x[0] * layer.x[1], len(lay.offsets)
+    values = 2 * math.prod(layer.x) + (3 * taps - 1) * rows * lay.block + 2 * rows * math.prod(lay.out)
+    return 4 * values
 
 
-def print_bandwidth(rows, bandwidth: float) -> None:
-    row = next(r for r in rows if r["layer"].name == "depthwise")
-    traffic = depthwise_traffic(row)
-    print(f"\n## Depthwise: memory-bound\n\nCopy bandwidth in this run: {bandwidth:.1f} GB/s (256 MiB, read + write).\n")
-    print("| | ms | GB/s moved (3 passes per tap) | % of copy bandwidth |")
-    print("|---|---|---|---|")
-    for name in ("F.conv2d", "shift_add", "auto"):
-        ms = row["times"][name]
-        rate = traffic / ms / 1e6
-        label = f"{name} (as if it moved as much)" if name == "F.conv2d" else name
-        print(f"| {label} | {ms:.2f} | {rate:.1f} | {100 * rate / bandwidth:.0f} % |")
+DEPTHWISE_OUT_OF_CACHE = Layer("depthwise, 16x larger", (32, 256, 56, 56), (256, 1, 3, 3), {"padding": 1, "groups": 256})
+
+
+def depthwise_traffic(layer: Layer, reps: int) -> dict:
+    """F.conv2d and shift_add on a depthwise layer, interleaved with an add on tensors as large
+    as its input (the machine's bandwidth at that size: in cache or from memory)."""
+    x, w = torch.randn(layer.x), torch.randn(layer.w)
+    a, b = torch.randn(layer.x), torch.randn(layer.x)
+    c = torch.empty_like(a)
+    fns = {"F.conv2d": _bind(F.conv2d, x, w, layer.kwargs), "shift_add": _bind(shift_add.conv2d, x, w, layer.kwargs),
+           "add": lambda: torch.add(a, b, out=c)}
+    times = interleaved(fns, reps)
+    return {"layer": layer, "times": times, "add": 3 * a.numel() * 4 / times.pop("add") / 1e6}
+
+
+def print_bandwidth(rows) -> None:
+    print("\n## Depthwise: memory-bound\n")
+    print("GB/s = bytes / time. *Least*: the input read once and the output written once, all any"
+          " implementation must move. *Moved*: what shift_add's operations read and write (per tap"
+          " an input slice and the accumulator, block by block, so all but the least is cache traffic)."
+          " *add*: `torch.add(a, b, out=c)` on tensors as large as the layer's input, interleaved with"
+          " the convolutions: cache bandwidth when three such tensors fit the last-level cache, memory"
+          " bandwidth when they are far larger.\n")
+    print("| layer | input MiB | add GB/s | implementation | ms | least GB/s | % of add | moved GB/s | % of add |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        layer, add = row["layer"], row["add"]
+        least, moved = least_bytes(layer), moved_bytes(layer)
+        for name in ("F.conv2d", "shift_add"):
+            ms = row["times"][name]
+            rate = least / ms / 1e6
+            cells = f"{rate:.1f} | {100 * rate / add:.0f} %"
+            if name == "shift_add":
+                cells += f" | {moved / ms / 1e6:.1f} | {100 * moved / ms / 1e6 / add:.0f} %"
+            else:
+                cells += " | | "
+            print(f"| {layer.name} | {math.prod(layer.x) * 4 / 2**20:.0f} | {add:.1f} | {name} | {ms:.2f} | {cells} |")
 
 
 def print_throughput(rows, peak: float) -> None:
@@ -270,7 +383,7 @@ def print_throughput(rows, peak: float) -> None:
     print("|---|---|---|---|---|")
     for row in rows:
         gflop = flops(row["layer"]) / 1e9
-        ref, auto = gflop / row["times"]["F.conv2d"] * 1e3, gflop / row["times"]["auto"] * 1e3
+        ref, auto = gflop / row["ms"]["F.conv2d"] * 1e3, gflop / row["ms"]["auto"] * 1e3
         print(f"| {row['layer'].name} | {gflop:.2f} | {ref:.0f} | {auto:.0f} | {100 * auto / peak:.0f} % |")
 
 
@@ -282,6 +395,17 @@ def print_stages(stages) -> None:
         print(f"| {approach} | {stage} | {ms:.2f} |")
 
 
+def machine() -> str:
+    """Cores, CPU model, torch version and threads, for the report."""
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor() or "unknown CPU")
+    return f"{os.cpu_count()} cores ({model}), torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg()) + " (1, 5, 15 min)"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
@@ -291,18 +415,19 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     reps = 3 if opts.quick else 9
     layers = [la for la in LAYERS if not opts.layers or la.name in opts.layers.split(",")]
+    print(f"Machine: {machine()}. At the start: {load()}.\n")
     peak = matmul_gflops(reps)
-    bandwidth = copy_bandwidth(reps)
-    load = os.getloadavg()[0]
     rows = [forward_row(layer, reps) for layer in layers]
     print_forward(rows)
     sys.stdout.flush()
-    print_backward([backward_row(layer, reps) for layer in layers])
-    if any(r["layer"].name == "depthwise" for r in rows):
-        print_bandwidth(rows, bandwidth)
+    print_backward([backward_row(layer, row, reps) for layer, row in zip(layers, rows)])
+    sys.stdout.flush()
+    depthwise = [la for la in layers if la.name == "depthwise"]
+    if depthwise:
+        print_bandwidth([depthwise_traffic(la, reps) for la in (*depthwise, DEPTHWISE_OUT_OF_CACHE)])
     print_throughput(rows, peak)
     print_stages(breakdown(reps))
-    print(f"\nLoad average (1 min) at start and end: {load:.1f}, {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.")
+    print(f"\nAt the end: {load()}.")
     return 0
 
 

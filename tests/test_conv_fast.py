@@ -34,13 +34,27 @@ def _assert_same_with_grads(conv, x, w, bias=None, **kwargs):
 
 @pytest.mark.parametrize("kwargs, words", [
     ({"stride": 2}, "stride (2, 2)"),
-    ({"dilation": (1, 2)}, "dilation (1, 2)"),
+    ({"stride": (1, 2), "dilation": 2}, "stride (1, 2)"),
 ])
-def test_winograd_refuses_strided_and_dilated(kwargs, words):
+def test_winograd_refuses_strided(kwargs, words):
     x, w = _pair((1, 2, 9, 9), (3, 2, 3, 3))
-    with pytest.raises(NotApplicable, match="needs a 3x3 kernel, stride 1 and dilation 1") as info:
+    with pytest.raises(NotApplicable, match="needs a 3x3 kernel and stride 1") as info:
         winograd.conv2d(x, w, **kwargs)
     assert words in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"dilation": 2, "padding": 2},
+    {"dilation": (3, 2), "padding": (1, 4)},
+    {"dilation": (2, 1), "groups": 2},
+    {"dilation": 2, "padding": "same"},
+])
+def test_winograd_dilated_through_the_input_phases(kwargs):
+    x, w = _pair((2, 4, 11, 10), (6, 4 // kwargs.get("groups", 1), 3, 3))
+    bias = torch.randn(6, dtype=DOUBLE, requires_grad=True)
+    _assert_same_with_grads(winograd.conv2d, x, w, bias, **kwargs)
+    conv = lambda x, w, b: winograd.conv2d(x, w, b, **kwargs)  # noqa: E731
+    assert torch.autograd.gradgradcheck(conv, (x, w, bias), fast_mode=True)
 
 
 @pytest.mark.parametrize("kernel", [(5, 5), (3, 1), (1, 3)])
@@ -129,7 +143,7 @@ BENCHMARK_LIKE = [
     ((1, 16, 14, 14), (32, 16, 3, 3), {"stride": 2, "padding": 1}, "im2col"),
     ((2, 16, 14, 14), (16, 1, 3, 3), {"padding": 1, "groups": 16}, "shift_add"),
     ((1, 3, 48, 48), (8, 3, 31, 31), {"padding": 15}, "fft"),
-    ((1, 16, 14, 14), (16, 16, 3, 3), {"dilation": 2, "padding": 2}, "shift_add"),
+    ((1, 16, 14, 14), (16, 16, 3, 3), {"dilation": 2, "padding": 2}, "winograd"),
 ]
 
 
@@ -214,7 +228,7 @@ class FakeClock:
     """A timer under which each implementation takes a set time per call."""
 
     def __init__(self, costs):
-        self.now, self.costs, self.calls = 0.0, costs, {}
+        self.now, self.costs, self.calls, self.order = 0.0, costs, {}, []
 
     def __call__(self):
         return self.now
@@ -224,6 +238,7 @@ class FakeClock:
 
         def timed(*args, **kwargs):
             self.calls[name] = self.calls.get(name, 0) + 1
+            self.order.append(name)
             self.now += self.costs[name]
             return good(*args, **kwargs)
 
@@ -253,6 +268,31 @@ def test_auto_measures_once_per_layer_key_and_picks_the_fastest(monkeypatch):
     bigger = torch.randn(2, 4, 8, 8)
     tuner.choose(bigger, w, (1, 1, 1, 1), normalize(bigger, w, 1, 1, 1, 1))
     assert len(tuner.choices) == 2
+
+
+def test_auto_rounds_rotate_so_no_candidate_always_follows_the_same_one(monkeypatch):
+    costs = {"im2col": 1.0, "shift_add": 1.5, "winograd": 2.0, "fft": 2.5, "toeplitz": 9.0}
+    tuner, clock = tuner_with_costs(monkeypatch, costs)
+    x, w = torch.randn(1, 4, 8, 8), torch.randn(4, 4, 3, 3)
+    assert tuner.choose(x, w, (1, 1, 1, 1), normalize(x, w, 1, 1, 1, 1)) == "im2col"
+    rounds = clock.order[5:]  # after the warm-up of each candidate (toeplitz, 9x the best, is dropped)
+    assert [rounds[i * 4] for i in range(4)] == ["im2col", "shift_add", "winograd", "fft"]
+    assert {(a, b) for a, b in zip(rounds, rounds[1:])} >= {("fft", "im2col"), ("im2col", "shift_add")}
+    assert len(rounds) == 4 * REPEATS
+
+
+def test_auto_key_holds_layout_grad_dtype_and_threads():
+    from shapecheck.conv.auto import layer_key
+
+    x, w = torch.randn(2, 4, 8, 8), torch.randn(4, 4, 3, 3)
+    conv_args = (1, 1, 1, 1)
+    keys = {layer_key(x, w, conv_args, False), layer_key(x, w, conv_args, True),
+            layer_key(x.to(memory_format=torch.channels_last), w, conv_args, False),
+            layer_key(x.double(), w.double(), conv_args, False)}
+    assert len(keys) == 4
+    assert layer_key(x, w, conv_args, True) == (
+        f"cpu|threads={torch.get_num_threads()}|float32|grad=1|contiguous|x=[2, 4, 8, 8]|w=[4, 4, 3, 3]"
+        "|stride=1|padding=1|dilation=1|groups=1")
 
 
 def test_auto_choices_survive_in_the_disk_cache(monkeypatch, tmp_path):

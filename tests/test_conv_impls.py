@@ -33,12 +33,11 @@ def implementation_module(name: str):
 
 def winograd_applies(case) -> bool:
     dims = len(case["weight"]) - 2
-    return case["weight"][2:] == (3,) * dims and case["stride"] in (1, (1,) * dims) \
-        and case["dilation"] in (1, (1,) * dims)
+    return case["weight"][2:] == (3,) * dims and case["stride"] in (1, (1,) * dims)
 
 
 def must_apply(name: str, case) -> bool:
-    """Whether ``name`` has to accept this case (winograd refuses what is not 3x3/s1/d1)."""
+    """Whether ``name`` has to accept this case (winograd refuses what is not 3x3, stride 1)."""
     return name != "winograd" or winograd_applies(case)
 
 

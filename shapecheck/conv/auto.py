@@ -1,48 +1,47 @@
 """Pick the fastest from-scratch convolution for a layer's shape.
 
 By default ``auto`` measures, as cuDNN's benchmark mode does: the first call with a new layer
-shape (input and weight shapes, stride, padding, dilation, groups, dtype, device, thread count,
-and whether gradients will be taken) times each applicable implementation on random tensors
-of that shape (forward, plus backward when gradients are wanted), and the fastest is used for
-every later call with that key. Each candidate is first run once untimed for the choice (a
-warm-up: allocations, FFT plans; one far slower than the best so far is dropped), then the
-candidates are timed in turn for :data:`REPEATS` rounds and the lowest median wins: a burst
-of load on the machine hits every candidate alike instead of the one that happened to run
-during it. Choices live in :data:`TUNER` for the process, and also in a
-JSON file when ``SHAPECHECK_CONV_CACHE`` names one. ``SHAPECHECK_CONV_MEASURE=0`` (or
-``TUNER.measure = False``) turns measuring off; meta and fake tensors and ``torch.compile``
-tracing are never measured. Without measuring, the rule below decides.
+key times each applicable implementation on random tensors of that shape and layout, and the
+fastest is used for every later call with that key. The key holds what the choice depends
+on: input and weight shapes, stride, padding, dilation, groups, dtype, device, memory layout
+(contiguous or channels_last), the thread count, and whether gradients will be taken (a
+training step times forward plus backward, inference the forward alone; the two often pick
+differently).
+
+The measurement is made to survive a busy machine. Each candidate first runs once (a warm-up:
+allocations, FFT plans, threads; one that refuses the layer or is far slower than the best
+so far is dropped). The rest are then timed in :data:`REPEATS` interleaved rounds whose
+order rotates, so that a burst of load hits every candidate alike and none always runs
+after the same one (the previous call's memory traffic and freed buffers affect the next);
+the candidate with the lowest time of all rounds wins. Load on the machine only ever adds
+time (a thread waiting for its core, an evicted cache line), so the minimum is the estimate
+it disturbs least; with two threads on a busy machine most rounds are disturbed, and a
+median follows the load rather than the implementation.
+
+Choices live in :data:`TUNER` for the process, and also in a JSON file when
+``SHAPECHECK_CONV_CACHE`` names one. ``SHAPECHECK_CONV_MEASURE=0`` (or ``TUNER.measure =
+False``) turns measuring off; meta and fake tensors and ``torch.compile`` tracing are never
+measured. Without measuring, the rule below decides.
 
 The rule, in order (``taps = k_h * k_w``, ``C/G`` the input channels per group):
 
 1. ``taps >= 49 * s_h * s_w``: **fft**. FFT time hardly depends on the kernel, while every
    tap-based approach grows with ``taps`` and shrinks with the stride (it computes only the
-   kept outputs). Measured against shift_add, stride 1, one thread: FFT was 1.3-2.4x slower
-   at k=5 and 1.7-3.5x faster at k=9, for 3->8 channels at 256^2 (43.7 vs 34.3 ms at k=5,
-   37.2 vs 65.1 ms at k=9), 64->64 at 56^2 (568 vs 240 ms; 659 vs 1084 ms) and 16->16 at
-   56^2 (69 vs 55 ms; 68 vs 237 ms). The crossover lies between 25 and 81 taps; 49 (7x7)
-   is the midpoint.
+   kept outputs); the crossover lies between 25 and 81 taps, 49 (7x7) is the midpoint.
 2. ``C/G == 1`` with several groups (depthwise, channel multipliers): **shift_add**, whose
-   broadcast multiply-add path has nothing to contract. im2col degenerates into a batched
-   matmul of G tiny products there (17x F.conv2d on the depthwise layer, against 2.4x) and
-   Winograd into 16 x G of them (14x).
+   cache-blocked multiply-add has nothing to contract; im2col degenerates into a batched
+   matmul of G tiny products there and Winograd into 16 x G of them.
 3. One group and either ``C/G * taps <= 32`` (LeNet's ``C_in = 1``) or a stride above 1:
    **im2col**. With few input channels the column matrix is a few copies of the input, and
    with stride it holds only the kept positions; one matmul then writes the output in
-   place, where shift_add pays for its phase buffer and the final crop. LeNet conv1: 1.06x
-   vs 1.43x (one thread), 1.13x vs 2.04x (two); stride-2 3x3: 1.22x vs 1.27x (one thread),
-   0.78-1.46x vs 1.33-2.17x in three two-thread runs.
-4. A 3x3 kernel with stride 1 and dilation 1: **winograd**. With two threads it was the
-   fastest on the ResNet 3x3 layer (1.50x, 1.61x and 1.85x F.conv2d in three runs, against
-   2.43-2.54x for shift_add and 3.4-3.8x for im2col): its transforms are a few large
-   elementwise passes and one batched matmul does 2.25x fewer multiplications. (With one
-   thread the order flips: 2.3-2.9x against shift_add's 1.5-1.9x.) Its backward is 1.4-2.2x.
-5. Otherwise **shift_add**: on the dilated 3x3 layer 2.4x against im2col's 3.7x (two
-   threads; 2.1x vs 3.9x with one). On 1x1 layers it is a plain batched matmul on NCHW
-   (0.9-1x F.conv2d).
+   place, where shift_add pays for its phase buffer and the final crop.
+4. A 3x3 kernel with stride 1: **winograd**: its transforms are a few large elementwise
+   passes and one batched matmul does 2.25x fewer multiplications; a dilated layer is first
+   cut into the input's phases, each an undilated convolution.
+5. Otherwise **shift_add** (on 1x1 layers it is a plain batched matmul on NCHW).
 
-The numbers are ratios to ``F.conv2d`` on the layers of ``benchmarks/conv.py`` measured on
-CPU (2-core AMD EPYC, AVX2) while other work shared the machine; the same rule is used on every device.
+The measured times behind this rule, per layer and implementation, are the tables of the
+README's convolution section (``python benchmarks/conv.py``).
 """
 
 from __future__ import annotations
@@ -51,7 +50,6 @@ import functools
 import json
 import math
 import os
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +57,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ._args import ConvArgs, NotApplicable
+from ._entry import memory_format
 
 FFT_TAPS = 49
 IM2COL_DEPTH = 32
@@ -74,7 +73,7 @@ def choose(x_shape, weight_shape, args: ConvArgs, device) -> str:
         return "shift_add"
     if args.groups == 1 and (per_group * taps <= IM2COL_DEPTH or args.stride != (1, 1)):
         return "im2col"
-    if args.kernel == (3, 3) and args.stride == (1, 1) and args.dilation == (1, 1):
+    if args.kernel == (3, 3) and args.stride == (1, 1):
         return "winograd"
     return "shift_add"
 
@@ -113,7 +112,7 @@ class Tuner:
     def fastest(self, x, weight, conv_args, args, grad) -> str:
         """Warm each candidate up once (dropping those that refuse the layer or are far
         slower than the best so far), then time the rest in :data:`REPEATS` interleaved
-        rounds, so that load on the machine hits them alike, and keep the lowest median."""
+        rounds, so that load on the machine hits them alike, and keep the lowest minimum."""
         runs, warm = _runs(x, weight, conv_args, args, grad), {}
         for name, run in runs.items():
             best = min(warm.values(), default=math.inf)
@@ -128,11 +127,12 @@ class Tuner:
         return self._fastest_of({name: runs[name] for name in warm}, x.device)
 
     def _fastest_of(self, runs: dict, device) -> str:
-        times = {name: [] for name in runs}
-        for _ in range(REPEATS):
-            for name, run in runs.items():
-                times[name].append(self._timed(run, device))
-        return min(times, key=lambda name: statistics.median(times[name]))
+        names = list(runs)
+        times = {name: [] for name in names}
+        for round_ in range(REPEATS):
+            for name in rotated(names, round_):
+                times[name].append(self._timed(runs[name], device))
+        return min(times, key=lambda name: min(times[name]))
 
     def _timed(self, run, device) -> float:
         _synchronize(device)
@@ -160,12 +160,19 @@ class Tuner:
         os.replace(temporary, self.path)
 
 
+def rotated(names: list, round_: int) -> list:
+    """``names`` started at ``round_`` (modulo their number): each round's calling order."""
+    start = round_ % len(names)
+    return names[start:] + names[:start]
+
+
 def layer_key(x, weight, conv_args: tuple, grad: bool) -> str:
     """What a measured choice depends on, as a string (the JSON cache's keys)."""
     stride, padding, dilation, groups = conv_args
-    return (f"{x.device.type}|threads={torch.get_num_threads()}|{str(x.dtype).removeprefix('torch.')}"
-            f"|grad={int(grad)}|x={list(x.shape)}|w={list(weight.shape)}|stride={stride}|padding={padding}"
-            f"|dilation={dilation}|groups={groups}")
+    layout = "channels_last" if memory_format(x, weight) else "contiguous"
+    return (f"{x.device}|threads={torch.get_num_threads()}|{str(x.dtype).removeprefix('torch.')}"
+            f"|grad={int(grad)}|{layout}|x={list(x.shape)}|w={list(weight.shape)}|stride={stride}"
+            f"|padding={padding}|dilation={dilation}|groups={groups}")
 
 
 def _candidates(x, weight, args) -> list[str]:
@@ -182,8 +189,7 @@ def _runs(x, weight, conv_args, args, grad) -> dict:
     from . import IMPLEMENTATIONS
 
     gen = torch.Generator(x.device).manual_seed(0)  # the caller's random stream is left alone
-    xs, ws = (torch.randn(t.shape, dtype=t.dtype, device=t.device, generator=gen).requires_grad_(grad)
-              for t in (x, weight))
+    xs, ws = (torch.empty_like(t).normal_(generator=gen).requires_grad_(grad) for t in (x, weight))
     return {name: functools.partial(_run, IMPLEMENTATIONS[name], xs, ws, conv_args, grad)
             for name in _candidates(x, weight, args)}
 

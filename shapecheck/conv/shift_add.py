@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import _depthwise
 from ._args import normalize
 from ._autograd import graph_backward
 from ._entry import conv_entry
@@ -84,9 +85,21 @@ def scatter(x: torch.Tensor, lay: Layout, batch_inside: bool) -> torch.Tensor:
     src = x.transpose(0, 1) if batch_inside else x.reshape(1, -1, *x.shape[2:]).transpose(0, 1)
     rows, inner = src.shape[0], src.shape[1]
     buf = x.new_zeros(rows, lay.phases * inner * lay.block + lay.tail)
-    for target, source in _phase_pairs(buf, src, lay):
-        target.copy_(source)
+    fill(buf, src, lay)
     return buf if batch_inside else buf.view(*x.shape[:2], -1)
+
+
+def fill(buf: torch.Tensor, image: torch.Tensor, lay: Layout) -> None:
+    """Copy (rows, inner, H, W) ``image`` into the phases of the (rows, ...) buffer ``buf``;
+    the slots no image value lands in keep what they held (zeros in a fresh buffer)."""
+    for target, source in _phase_pairs(buf, image, lay):
+        target.copy_(source)
+
+
+def read_back(buf: torch.Tensor, image: torch.Tensor, lay: Layout) -> None:
+    """The inverse of :func:`fill`: copy the phases of ``buf`` into the image pixels they hold."""
+    for source, target in _phase_pairs(buf, image, lay):
+        target.copy_(source)
 
 
 def gather(buf: torch.Tensor, shape, lay: Layout, batch_inside: bool) -> torch.Tensor:
@@ -94,9 +107,7 @@ def gather(buf: torch.Tensor, shape, lay: Layout, batch_inside: bool) -> torch.T
     n, c = shape[:2]
     out = buf.new_zeros(shape)
     dst = out.transpose(0, 1) if batch_inside else out.view(1, n * c, *shape[2:]).transpose(0, 1)
-    buf = buf.view(dst.shape[0], -1)
-    for source, target in _phase_pairs(buf, dst, lay):
-        target.copy_(source)
+    read_back(buf.view(dst.shape[0], -1), dst, lay)
     return out
 
 
@@ -242,28 +253,6 @@ def weight_grad(x, grad, args, w_shape):
     return _weight_grad(wide, buf, lay, args.groups, w_shape)
 
 
-def _broadcast(x, weight, bias, lay):
-    """Single input channel per group: a multiply-add of shifted slices per tap. Rows are
-    (image, channel) pairs, each tap weight a per-row scalar (one per channel multiple)."""
-    n, c = x.shape[:2]
-    mult = weight.shape[0] // c
-    buf = scatter(x, lay, batch_inside=False).view(n * c, -1)
-    taps = weight.reshape(1, c, mult, -1).expand(n, -1, -1, -1).reshape(n * c, mult, -1)
-    if mult == 1:  # plain (rows, positions) operands run faster than a broadcast dimension
-        taps = taps.squeeze(1)
-    else:
-        buf = buf.unsqueeze(1)
-    out = None
-    for t in range(len(lay.offsets)):
-        piece, scale = _tap(buf, lay, t, lay.block), taps[..., t:t + 1]
-        out = piece * scale if out is None else out.addcmul_(piece, scale)
-    out = out.view(n, c * mult, lay.block)
-    if bias is not None:
-        out = out + bias.view(-1, 1)
-    ho, wo = lay.out
-    return out.view(n, c * mult, *lay.slots)[:, :, :ho, :wo].contiguous()
-
-
 def _pointwise(x, weight, bias):
     """1x1 kernel, stride 1, no padding, one group: a batched matmul straight on NCHW."""
     n, c, h, w = x.shape
@@ -282,5 +271,6 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         return _pointwise(x, weight, bias)
     lay = layout(x.shape[2:], args)
     if weight.shape[1] == 1 and groups > 1:
-        return _broadcast(x, weight, bias, lay)
+        return _depthwise.conv2d(x, weight, bias, lay, groups)
     return _ShiftAdd.apply(x, weight, bias, lay, groups)
+

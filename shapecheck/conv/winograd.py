@@ -1,4 +1,4 @@
-"""Winograd F(2x2, 3x3): 3x3 kernels, stride 1, dilation 1, any padding and groups.
+"""Winograd F(2x2, 3x3): 3x3 kernels, stride 1, any dilation, padding and groups.
 
 Each 2x2 block of output is computed from a 4x4 tile of input with 16 multiplications per
 channel pair instead of 36. The tiles overlap by two rows and columns, so the input
@@ -7,6 +7,12 @@ transform ``B^T d B`` is written as additions of strided views of the padded inp
 the transformed filters ``G g G^T`` in one batched matmul of 16 x groups products, and the
 output transform ``A^T m A`` is again additions, written into the four interleaved phases of
 the output. Odd output sizes are padded up to whole tiles and cropped.
+
+A dilated convolution is split into undilated ones first: with dilation ``d`` (stride 1),
+output row ``o`` reads input rows ``o + d * k``, all in the same phase ``o mod d``, so the
+padded input cut into its ``d_h * d_w`` phases (every ``d``-th row and column) holds
+``d_h * d_w`` smaller images, each convolved with the undilated kernel. They are stacked along
+the batch, convolved at once, and the outputs interleaved back.
 
 The backward pass is a Winograd convolution too: the input gradient is the output gradient
 convolved with the flipped, transposed filters (still 3x3, stride 1), and the weight
@@ -27,17 +33,14 @@ _FILTER = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
 
 
 def check(args) -> None:
-    """Raise :class:`NotApplicable` unless ``args`` is a 3x3, stride-1, dilation-1 convolution."""
+    """Raise :class:`NotApplicable` unless ``args`` is a 3x3, stride-1 convolution."""
     problems = []
     if args.kernel != (3, 3):
         problems.append(f"kernel {args.kernel[0]}x{args.kernel[1]}")
     if args.stride != (1, 1):
         problems.append(f"stride {args.stride}")
-    if args.dilation != (1, 1):
-        problems.append(f"dilation {args.dilation}")
     if problems:
-        raise NotApplicable(
-            "winograd F(2x2,3x3) needs a 3x3 kernel, stride 1 and dilation 1; got " + ", ".join(problems))
+        raise NotApplicable("winograd F(2x2,3x3) needs a 3x3 kernel and stride 1; got " + ", ".join(problems))
 
 
 _B_T = ((torch.sub, 0, 2), (torch.add, 1, 2), (torch.sub, 2, 1), (torch.sub, 1, 3))
@@ -154,12 +157,27 @@ def _flipped(weight: torch.Tensor, groups: int) -> torch.Tensor:
     return w.reshape(groups * cg, o // groups, 3, 3)
 
 
+def _dilated(x: torch.Tensor, weight: torch.Tensor, args) -> torch.Tensor:
+    """A dilated convolution as one undilated convolution of the input's phases (see the
+    module docstring), in differentiable operations around :class:`_Winograd`."""
+    (n, c), (dh, dw), o = x.shape[:2], args.dilation, weight.shape[0]
+    out = args.out_size(tuple(x.shape[2:]))
+    per_phase = [-(-size // d) for size, d in zip(out, args.dilation)]  # outputs of each phase
+    rows = [d * (q + 2) for d, q in zip(args.dilation, per_phase)]  # a phase needs q + 2 input rows
+    pads = tuple((a, r - size - a) for (a, _), size, r in zip(args.pads, x.shape[2:], rows))
+    xp = pad_input(x, pads).view(n, c, per_phase[0] + 2, dh, per_phase[1] + 2, dw)
+    phases = xp.permute(3, 5, 0, 1, 2, 4).reshape(dh * dw * n, c, per_phase[0] + 2, per_phase[1] + 2)
+    y = _Winograd.apply(phases, weight, normalize(phases, weight, 1, 0, 1, args.groups))
+    y = y.view(dh, dw, n, o, *per_phase).permute(2, 3, 4, 0, 5, 1).reshape(n, o, rows[0] - 2 * dh, rows[1] - 2 * dw)
+    return y[:, :, : out[0], : out[1]]
+
+
 @conv_entry
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """2-D convolution with the semantics of ``F.conv2d`` for 3x3, stride-1, dilation-1 layers."""
+    """2-D convolution with the semantics of ``F.conv2d`` for 3x3, stride-1 layers."""
     args = normalize(x, weight, stride, padding, dilation, groups)
     check(args)
-    out = _Winograd.apply(x, weight, args)
+    out = _Winograd.apply(x, weight, args) if args.dilation == (1, 1) else _dilated(x, weight, args)
     if bias is not None:
         out = out + bias.view(-1, 1, 1)
     return out

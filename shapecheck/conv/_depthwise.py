@@ -1,0 +1,168 @@
+"""Depthwise convolution (one input channel per group) as a per-tap multiply-add, with a
+hand-written backward.
+
+There is nothing to contract: each output is ``sum_t w[c, t] * x_padded[n, c, p + offset_t]``.
+Each (image, channel) is a row of :mod:`.shift_add`'s phase buffer, so that every tap is a
+slice of a row at a fixed offset, and each tap is one multiply-add over a block of rows. The
+layer is memory-bound (two flops per value read), so the work goes block by block, about
+:data:`BLOCK_BYTES` of rows at a time: a block of the input is copied into a reused buffer,
+all taps pass over it and its accumulator while they stay in the cache, and the block of
+output is written once. The input is read from memory once and the output written once; the
+per-tap traffic stays in the cache.
+
+The backward is the same per-tap multiply-add, run the other way, block by block:
+
+- input gradient: each tap adds ``w[c, t] * grad`` into a zeroed buffer at the tap's offset,
+  which is then read back into the image (a transposed convolution, tap by tap);
+- weight gradient: for each tap, the product of the output gradient with that tap's slice of
+  the input block, summed over positions and images.
+
+Both read the output gradient in the buffer's slot layout (zeros in the slots the forward
+throws away). With ``create_graph=True`` autograd differentiates :func:`reference` instead,
+so second-order gradients are exact.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import shift_add
+from ._autograd import graph_backward
+
+BLOCK_BYTES = 2**20
+"""Bytes of phase buffer per block of rows. A block and its accumulator stay in the cache
+while the taps pass over them; much smaller blocks lose more to the fixed cost of each
+operation than they gain (measured on the depthwise layer of ``benchmarks/conv.py``: 64 KiB
+blocks took twice as long as 1 MiB ones, and the unblocked pass 1.7x as long)."""
+
+
+def _blocks(image: torch.Tensor, lay) -> list[slice]:
+    """Slices of ``image``'s rows, each about :data:`BLOCK_BYTES` of phase buffer."""
+    rows = image.shape[0]
+    size = max(1, BLOCK_BYTES // (image.element_size() * _row_length(lay)))
+    return [slice(r, min(r + size, rows)) for r in range(0, rows, size)]
+
+
+def _row_length(lay) -> int:
+    return lay.phases * lay.block + lay.tail
+
+
+def _taps(weight: torch.Tensor, n: int) -> torch.Tensor:
+    """(C, 1, kh, kw) -> (N * C, taps): each row's tap weights."""
+    c = weight.shape[0]
+    return weight.reshape(1, c, -1).expand(n, -1, -1).reshape(n * c, -1)
+
+
+def _multiply_add(acc, buf, taps, first, lay) -> None:
+    """``acc = first + sum_t taps[:, t] * tap_t(buf)`` for one block of rows."""
+    for t in range(len(lay.offsets)):
+        piece, scale = shift_add._tap(buf, lay, t, lay.block), taps[:, t:t + 1]
+        if t:
+            acc.addcmul_(piece, scale)
+        elif first is None:
+            torch.mul(piece, scale, out=acc)
+        else:
+            torch.addcmul(first, piece, scale, out=acc)
+
+
+def forward(image, taps, bias_rows, lay) -> torch.Tensor:
+    """(rows, Ho, Wo) output of the (rows, H, W) ``image``, block by block."""
+    rows = image.shape[0]
+    blocks = _blocks(image, lay)
+    buf = image.new_zeros(blocks[0].stop, _row_length(lay))  # padding slots stay zero
+    acc = image.new_empty(blocks[0].stop, lay.block)
+    out = image.new_empty(rows, *lay.out)
+    ho, wo = lay.out
+    for b in blocks:
+        size = b.stop - b.start
+        shift_add.fill(buf[:size], image[b].unsqueeze(1), lay)
+        _multiply_add(acc[:size], buf[:size], taps[b], None if bias_rows is None else bias_rows[b], lay)
+        out[b].copy_(acc[:size].view(-1, *lay.slots)[:, :ho, :wo])
+    return out
+
+
+def backward(grad, image, taps, lay, needs) -> tuple:
+    """((rows, H, W) input gradient or None, (taps, rows) weight gradient or None) from the
+    (rows, Ho, Wo) output gradient ``grad``, block by block."""
+    rows = image.shape[0]
+    blocks = _blocks(image, lay)
+    gx = torch.zeros_like(image) if needs[0] else None  # pixels no tap reads get no gradient
+    gtaps = image.new_empty(len(lay.offsets), rows) if needs[1] else None
+    buf = image.new_zeros(blocks[0].stop, _row_length(lay))  # padding slots stay zero
+    gbuf = torch.empty_like(buf) if needs[0] else None
+    wide = image.new_zeros(blocks[0].stop, lay.block)  # the slots past the output stay zero
+    product = image.new_empty(wide.shape)
+    ho, wo = lay.out
+    for b in blocks:
+        size = b.stop - b.start
+        g = wide[:size]
+        g.view(-1, *lay.slots)[:, :ho, :wo].copy_(grad[b])
+        if gtaps is not None:
+            shift_add.fill(buf[:size], image[b].unsqueeze(1), lay)
+            for t in range(len(lay.offsets)):
+                torch.mul(g, shift_add._tap(buf[:size], lay, t, lay.block), out=product[:size])
+                torch.sum(product[:size], 1, out=gtaps[t, b])
+        if gbuf is not None:
+            _input_grad(gbuf[:size], g, taps[b], lay)
+            shift_add.read_back(gbuf[:size], gx[b].unsqueeze(1), lay)
+    return gx, gtaps
+
+
+def _input_grad(buf, g, taps, lay) -> None:
+    """Overwrite ``buf`` with the sum over taps of ``g * taps[:, t]`` at each tap's offset."""
+    buf.zero_()
+    for t in range(len(lay.offsets)):
+        shift_add._tap(buf, lay, t, lay.block).addcmul_(g, taps[:, t:t + 1])
+
+
+def reference(x, weight, bias, lay):
+    """The same convolution in differentiable operations, for autograd to record."""
+    n, c = x.shape[:2]
+    buf = shift_add.scatter(x, lay, batch_inside=False).view(n * c, -1)
+    taps = _taps(weight, n)
+    out = None
+    for t in range(len(lay.offsets)):
+        piece, scale = shift_add._tap(buf, lay, t, lay.block), taps[:, t:t + 1]
+        out = piece * scale if out is None else out + piece * scale
+    ho, wo = lay.out
+    out = out.view(n, c, *lay.slots)[:, :, :ho, :wo]
+    return out if bias is None else out + bias.view(-1, 1, 1)
+
+
+class Depthwise(torch.autograd.Function):
+    """The blocked multiply-add with its hand-written backward (see the module docstring)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, lay):
+        n, c = x.shape[:2]
+        bias_rows = None if bias is None else bias.view(1, c).expand(n, c).reshape(-1, 1)
+        ctx.save_for_backward(x, weight, bias)
+        ctx.lay = lay
+        return forward(_rows(x), _taps(weight, n), bias_rows, lay).view(n, c, *lay.out)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, bias = ctx.saved_tensors
+        lay, needs = ctx.lay, ctx.needs_input_grad
+        if torch.is_grad_enabled():
+            return graph_backward(ctx, lambda *t: reference(*t, lay), (x, weight, bias), grad)
+        n, c = x.shape[:2]
+        gx, gtaps = backward(_rows(grad), _rows(x), _taps(weight, n), lay, needs)
+        gx = None if gx is None else gx.view(x.shape)
+        gw = None if gtaps is None else gtaps.view(-1, n, c).sum(1).t().reshape(weight.shape)
+        gb = grad.sum((0, 2, 3)) if bias is not None and needs[2] else None
+        return gx, gw, gb, None
+
+
+def _rows(t: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N * C, H, W), one row per (image, channel)."""
+    return t.reshape(-1, *t.shape[2:])
+
+
+def conv2d(x, weight, bias, lay, groups):
+    """A convolution whose groups have one input channel each; channel multipliers repeat
+    each input channel first, so that every output channel reads its own copy."""
+    mult = weight.shape[0] // x.shape[1]
+    if mult > 1:
+        x = x.repeat_interleave(mult, dim=1)
+    return Depthwise.apply(x, weight, bias, lay)
