@@ -365,3 +365,15 @@ def test_comment_hints_agree_with_pythons_tokenizer(source):
         if token.type == tokenize.COMMENT and body.startswith("shapecheck:"):
             expected[token.start[0]] = body[len("shapecheck:"):].strip()
     assert loader.parse(source, "m.py").comment_hints == expected
+
+
+def test_isinstance_against_a_missing_import_is_the_environment(tmp_path):
+    from shapecheck import api
+
+    path = write(tmp_path, "import torch.nn as nn\nfrom no_such_pkg_abc import Block\n\n\n"
+                           "# shapecheck: input=(2, 4)\nclass Net(nn.Module):\n    def __init__(self):\n"
+                           "        super().__init__()\n        self.fc = nn.Linear(4, 4)\n\n"
+                           "    def forward(self, x):\n"
+                           "        return x if isinstance(self.fc, Block) else self.fc(x)\n")
+    codes = [(d.code, d.severity.name) for d in api.check_file(path).diagnostics]
+    assert ("SC503", "ERROR") not in codes and ("SC907", "WARNING") in codes

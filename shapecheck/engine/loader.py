@@ -292,7 +292,7 @@ class Unavailable:
             raise AttributeError(attr)
         self._stop()
 
-    __call__ = __getitem__ = __iter__ = _stop
+    __call__ = __getitem__ = __iter__ = __instancecheck__ = __subclasscheck__ = _stop
 
     def __repr__(self) -> str:
         return f"<{self._what[0]}: {self._what[1]} is not installed>"
