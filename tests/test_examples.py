@@ -190,9 +190,11 @@ def test_keywords_that_pass_nothing_keep_the_example():
     found = examples_of("""
         class Net: pass
         class Other: pass
-        net, other = Net(), Other()
+        net = Net()
+        other = Other()
         video = torch.randn(3, 3, 8, 64, 64)
         net(video, mask=None)
         other(video, mask=torch.ones(3, 8))
     """)
-    assert shapes(found) == {"Net": ((((3, 3, 8, 64, 64), "float32"),), 6)}  # a tensor keyword: not an example
+    video = ((((3, 3, 8, 64, 64), "float32"),), 7)
+    assert shapes(found) == {"Net": video, "net": video}  # a tensor keyword (`other`): not an example

@@ -79,6 +79,7 @@ def _small_values_mode() -> type:
     from torch.overrides import TorchFunctionMode
 
     from .symbolic import onto_trace_device
+    from .usercode import call_user
 
     factories = {getattr(torch, name) for name in _VALUE_FACTORIES}
     library = (os.path.dirname(torch.__file__), os.path.dirname(os.path.dirname(__file__)))
@@ -87,13 +88,14 @@ def _small_values_mode() -> type:
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
             if func in factories and kwargs.get("device") is None:
-                made = func(*args, **kwargs)
+                made = call_user(func, *args, **kwargs)
                 caller = sys._getframe(1).f_code.co_filename
                 if made.numel() <= _SMALL and not caller.startswith(library):
-                    return func(*args, **{**kwargs, "device": "cpu"})
+                    return call_user(func, *args, **{**kwargs, "device": "cpu"})
                 return made
-            args, kwargs = onto_trace_device(args, kwargs, "meta")
-            return func(*args, **kwargs)
+            if kwargs.get("device") is None:  # a device the code names is where it is made, as before
+                args, kwargs = onto_trace_device(args, kwargs, "meta")
+            return call_user(func, *args, **kwargs)
 
     return SmallValuesOnCpu
 
