@@ -78,6 +78,8 @@ def size_value(d) -> int | str:
 
 
 def shape_of(t) -> tuple:
+    if not t._has_symbolic_sizes_strides:  # plain integer sizes (every size of a meta trace)
+        return tuple(t.shape)
     return tuple(size_value(d) for d in t.shape)
 
 
