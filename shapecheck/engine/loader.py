@@ -227,8 +227,9 @@ def _run_top_statement(stmt: ast.stmt, namespace: dict, src: SourceFile, flags: 
     if kept is None:
         skipped.append(Skipped(stmt.lineno, end, reason))
         return
-    code = compile(ast.fix_missing_locations(ast.Module(body=[kept], type_ignores=[])),
-                   src.path, "exec", flags=flags, dont_inherit=True)
+    if kept is not stmt:  # parts were replaced: the new nodes take their places from around them
+        kept = ast.fix_missing_locations(kept)
+    code = compile(ast.Module(body=[kept], type_ignores=[]), src.path, "exec", flags=flags, dont_inherit=True)
     try:
         with contextlib.redirect_stderr(io.StringIO()):
             exec(code, namespace)
