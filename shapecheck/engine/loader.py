@@ -44,6 +44,7 @@ from typing import Any
 from shapecheck.errors import MissingPackage
 from shapecheck.diagnostics import Span
 from shapecheck.source import SourceError, char_column, read_source, split_lines, universal_lines
+from shapecheck.source.nodes import all_nodes
 
 USER_MODULE_NAME = "__shapecheck_user__"
 HINT_MARKER = "shapecheck:"
@@ -768,7 +769,7 @@ def _string_spans(tree: ast.Module, lines: list[str]) -> list[tuple[tuple[int, i
         text = lines[line - 1] if 1 <= line <= len(lines) else ""
         return line, offset if text.isascii() else char_column(text, offset)
 
-    return [(at(n.lineno, n.col_offset), at(n.end_lineno, n.end_col_offset)) for n in ast.walk(tree)
+    return [(at(n.lineno, n.col_offset), at(n.end_lineno, n.end_col_offset)) for n in all_nodes(tree)
             if isinstance(n, ast.JoinedStr) or (isinstance(n, ast.Constant) and isinstance(n.value, (str, bytes)))]
 
 

@@ -130,7 +130,11 @@ def _any_off_meta(values) -> bool:
     """A tensor not on the meta device among ``values`` or in a list or tuple of them (cheap:
     this runs on every torch call of a trace)."""
     for value in values:
-        if isinstance(value, torch.Tensor):
+        kind = type(value)
+        if kind is torch.Tensor or kind is torch.nn.Parameter:  # the device is the tensor's own
+            if not value.is_meta:
+                return True
+        elif isinstance(value, torch.Tensor):  # a subclass (a fake tensor) may state another device
             if value.device.type != "meta":
                 return True
         elif isinstance(value, (list, tuple)) and _any_off_meta(value):
