@@ -131,12 +131,18 @@ def _any_off_meta(values) -> bool:
     this runs on every torch call of a trace)."""
     for value in values:
         kind = type(value)
-        if kind is torch.Tensor or kind is torch.nn.Parameter:  # the device is the tensor's own
+        if kind in _SCALARS:
+            continue
+        if kind is _TENSOR or kind is _PARAMETER:  # the device is the tensor's own
             if not value.is_meta:
                 return True
-        elif isinstance(value, torch.Tensor):  # a subclass (a fake tensor) may state another device
+        elif isinstance(value, _TENSOR):  # a subclass (a fake tensor) may state another device
             if value.device.type != "meta":
                 return True
         elif isinstance(value, (list, tuple)) and _any_off_meta(value):
             return True
     return False
+
+
+_TENSOR, _PARAMETER = torch.Tensor, torch.nn.Parameter
+_SCALARS = frozenset({int, float, bool, str, type(None)})
