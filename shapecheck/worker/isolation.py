@@ -133,7 +133,9 @@ def _restore_torch(torch, saved: dict[str, Any]) -> None:
     torch.set_default_dtype(saved["torch_dtype"])
     torch.set_grad_enabled(saved["torch_grad"])
     enabled, warn_only = saved["torch_deterministic"]
-    torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+    now = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    if now != (enabled, warn_only):  # setting it imports torch._inductor (seconds) on first use
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
     torch.autograd.set_detect_anomaly(saved["torch_anomaly"])
     if torch.get_num_threads() != saved["torch_threads"]:
         torch.set_num_threads(saved["torch_threads"])
