@@ -82,11 +82,14 @@ def _small_values_mode() -> type:
     from .usercode import call_user
 
     factories = {getattr(torch, name) for name in _VALUE_FACTORIES}
+    fill = torch.Tensor.uniform_
     library = (os.path.dirname(torch.__file__), os.path.dirname(os.path.dirname(__file__)))
 
     class SmallValuesOnCpu(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
+            if func is fill and _fills_nothing(args, kwargs, torch):
+                return args[0]
             if func in factories and kwargs.get("device") is None:
                 made = call_user(func, *args, **kwargs)
                 caller = sys._getframe(1).f_code.co_filename
@@ -98,6 +101,16 @@ def _small_values_mode() -> type:
             return call_user(func, *args, **kwargs)
 
     return SmallValuesOnCpu
+
+
+def _fills_nothing(args, kwargs: dict, torch) -> bool:
+    """A random fill of a meta tensor (a layer's initial weights): there are no values to fill,
+    and on meta it cannot fail outside grad mode, so the tensor stands as it is (torch's meta
+    kernel for it is slow Python)."""
+    if not args or type(args[0]) not in (torch.Tensor, torch.nn.Parameter) or torch.is_grad_enabled():
+        return False
+    plain = all(type(a) in (int, float) for a in args[1:]) and all(v is None for v in kwargs.values())
+    return plain and args[0].is_meta and not args[0].is_inference()
 
 
 def _on_device(model, device: str):

@@ -44,6 +44,7 @@ from typing import Any
 from shapecheck.errors import MissingPackage
 from shapecheck.diagnostics import Span
 from shapecheck.source import SourceError, char_column, read_source, split_lines, universal_lines
+from shapecheck.source.nodes import all_nodes
 
 USER_MODULE_NAME = "__shapecheck_user__"
 HINT_MARKER = "shapecheck:"
@@ -227,8 +228,9 @@ def _run_top_statement(stmt: ast.stmt, namespace: dict, src: SourceFile, flags: 
     if kept is None:
         skipped.append(Skipped(stmt.lineno, end, reason))
         return
-    code = compile(ast.fix_missing_locations(ast.Module(body=[kept], type_ignores=[])),
-                   src.path, "exec", flags=flags, dont_inherit=True)
+    if kept is not stmt:  # parts were replaced: the new nodes take their places from around them
+        kept = ast.fix_missing_locations(kept)
+    code = compile(ast.Module(body=[kept], type_ignores=[]), src.path, "exec", flags=flags, dont_inherit=True)
     try:
         with contextlib.redirect_stderr(io.StringIO()):
             exec(code, namespace)
@@ -767,7 +769,7 @@ def _string_spans(tree: ast.Module, lines: list[str]) -> list[tuple[tuple[int, i
         text = lines[line - 1] if 1 <= line <= len(lines) else ""
         return line, offset if text.isascii() else char_column(text, offset)
 
-    return [(at(n.lineno, n.col_offset), at(n.end_lineno, n.end_col_offset)) for n in ast.walk(tree)
+    return [(at(n.lineno, n.col_offset), at(n.end_lineno, n.end_col_offset)) for n in all_nodes(tree)
             if isinstance(n, ast.JoinedStr) or (isinstance(n, ast.Constant) and isinstance(n.value, (str, bytes)))]
 
 

@@ -419,12 +419,12 @@ class _Walker:
             return None
         if not self._calls(root, place.scope):
             return _NOT
-        scope = _ROOT_SCOPE if self.root.outside else self.index.enclosing.get(id(root)) or self.src.tree
+        scope = _ROOT_SCOPE if self.root.outside else self.index.enclosing.get(root) or self.src.tree
         return root, _Place(root, None, scope)
 
     def _is_root(self, function) -> bool:
         """Whether `function` is what shapecheck called: the model class's __init__ or the factory."""
-        owner = self.index.owner.get(id(function))
+        owner = self.index.owner.get(function)
         if owner is not None:
             return function.name == "__init__" and owner.name == self.root.name
         return getattr(function, "name", "") == self.root.name and self.index.functions.get(function.name) is function
@@ -433,7 +433,7 @@ class _Walker:
         """Whether `call` (by its name) calls `function` (a method: its class)."""
         if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return False
-        owner = self.index.owner.get(id(function))
+        owner = self.index.owner.get(function)
         name = _callee(call)
         if owner is not None and function.name == "__init__":
             return name == owner.name or _super_init(call) or (
@@ -472,7 +472,7 @@ class _Walker:
                 return self._loop_element(place, name, generator)
             if name in {n.id for n in ast.walk(generator.target) if isinstance(n, ast.Name)}:
                 return None
-        outer = self.index.enclosing.get(id(comp))  # a free name: the enclosing function's frame
+        outer = self.index.enclosing.get(comp)  # a free name: the enclosing function's frame
         nxt = place.frame + 1 if place.frame is not None else None
         if outer is None or nxt is None or nxt >= len(self.frames) or _scope(self.index, self.frames[nxt]) is not outer:
             return None
@@ -521,12 +521,12 @@ class _Walker:
     def _self_attribute(self, place: _Place, attr: str):
         """`self.x`: its one assignment, in the same method before the use."""
         function = place.scope
-        owner = self.index.owner.get(id(function)) if isinstance(function, ast.FunctionDef) else None
+        owner = self.index.owner.get(function) if isinstance(function, ast.FunctionDef) else None
         if owner is None:
             return None
         assigned = [v for f in ast.walk(owner) if isinstance(f, ast.Assign)
                     for t in f.targets if _is_self_attr(t, attr) for v in [f.value]]
-        mine = [v for v in assigned if self.index.enclosing.get(id(v)) is function]
+        mine = [v for v in assigned if self.index.enclosing.get(v) is function]
         if len(assigned) != 1 or len(mine) != 1:
             return None
         self._link(mine[0], f"self.{attr} = {self._text(mine[0])}")
@@ -639,8 +639,8 @@ class _Index:
     def __init__(self) -> None:
         self.calls: dict[tuple, ast.Call] = {}  # (line, end line, column, end column) -> call
         self.scopes: dict[tuple, list] = {}  # (code name, first line) -> function/comprehension nodes
-        self.owner: dict[int, ast.ClassDef] = {}  # id(method) -> its class
-        self.enclosing: dict[int, ast.AST] = {}  # id(node) -> the function or comprehension around it
+        self.owner: dict[ast.AST, ast.ClassDef] = {}  # method -> its class
+        self.enclosing: dict[ast.AST, ast.AST] = {}  # node -> the function or comprehension around it
         self.classes: dict[str, ast.ClassDef] = {}
         self.functions: dict[str, ast.FunctionDef] = {}
         self.constants: dict[str, list] = {}  # top-level name -> assigned values
@@ -662,7 +662,7 @@ def _build_index(tree: ast.Module) -> _Index:
 
 def _visit(index: _Index, node, scope, klass) -> None:
     for child in ast.iter_child_nodes(node):
-        index.enclosing[id(child)] = scope
+        index.enclosing[child] = scope
         inner, inner_class = scope, None if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else klass
         if isinstance(child, ast.Call):
             index.calls[(child.lineno, child.end_lineno, child.col_offset, child.end_col_offset)] = child
@@ -670,7 +670,7 @@ def _visit(index: _Index, node, scope, klass) -> None:
             first = min([child.lineno] + [d.lineno for d in child.decorator_list])
             index.scopes.setdefault((child.name, first), []).append(child)
             if klass is not None:
-                index.owner[id(child)] = klass
+                index.owner[child] = klass
             if scope is None:
                 index.functions.setdefault(child.name, child)
             inner = child
@@ -721,7 +721,7 @@ def _parameters(function, positional: bool = False, skip_self: bool = False) -> 
 
 
 def _is_method(index: _Index, function) -> bool:
-    if id(function) not in index.owner:
+    if function not in index.owner:
         return False
     return not any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in function.decorator_list)
 

@@ -78,6 +78,8 @@ def size_value(d) -> int | str:
 
 
 def shape_of(t) -> tuple:
+    if not t._has_symbolic_sizes_strides:  # plain integer sizes (every size of a meta trace)
+        return tuple(t.shape)
     return tuple(size_value(d) for d in t.shape)
 
 
@@ -128,9 +130,19 @@ def _any_off_meta(values) -> bool:
     """A tensor not on the meta device among ``values`` or in a list or tuple of them (cheap:
     this runs on every torch call of a trace)."""
     for value in values:
-        if isinstance(value, torch.Tensor):
+        kind = type(value)
+        if kind in _SCALARS:
+            continue
+        if kind is _TENSOR or kind is _PARAMETER:  # the device is the tensor's own
+            if not value.is_meta:
+                return True
+        elif isinstance(value, _TENSOR):  # a subclass (a fake tensor) may state another device
             if value.device.type != "meta":
                 return True
         elif isinstance(value, (list, tuple)) and _any_off_meta(value):
             return True
     return False
+
+
+_TENSOR, _PARAMETER = torch.Tensor, torch.nn.Parameter
+_SCALARS = frozenset({int, float, bool, str, type(None)})

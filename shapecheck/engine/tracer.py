@@ -384,10 +384,11 @@ class Tracer:
 
     def caller_line(self, frame) -> int | None:
         """The user's line if the user's file called this torch function directly."""
-        while frame is not None and frame.f_code.co_filename in _WRAPPER_FILES:
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if filename not in _WRAPPER_FILES:
+                return frame.f_lineno if filename == self.path else None
             frame = frame.f_back
-        if frame is not None and frame.f_code.co_filename == self.path:
-            return frame.f_lineno
         return None
 
     def _record(self, kind, name, op, line, in_shapes, out, module=None, func=None, args=(), kwargs=None,
@@ -542,7 +543,28 @@ def op_name(func) -> str:
 
 
 def _tensors(obj) -> list[torch.Tensor]:
-    return [t for t in tree_flatten(obj)[0] if isinstance(t, torch.Tensor)]
+    """The tensors in ``obj``, in the order of ``tree_flatten`` (this runs on every op of a trace:
+    plain tuples, lists and dicts are walked here, anything else that may hold tensors by pytree)."""
+    found: list[torch.Tensor] = []
+    _collect_tensors(obj, found)
+    return found
+
+
+_LEAVES = frozenset({int, float, bool, str, type(None), slice, type(Ellipsis), torch.dtype, torch.device})
+
+
+def _collect_tensors(obj, found: list) -> None:
+    kind = type(obj)
+    if kind is tuple or kind is list:
+        for item in obj:
+            _collect_tensors(item, found)
+    elif kind is dict:
+        for item in obj.values():
+            _collect_tensors(item, found)
+    elif isinstance(obj, torch.Tensor):
+        found.append(obj)
+    elif kind not in _LEAVES:
+        found.extend(t for t in tree_flatten(obj)[0] if isinstance(t, torch.Tensor))
 
 
 def _describe_args(args) -> tuple:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shapecheck.source.inputs import DTYPES, InputSpec
+from shapecheck.source.nodes import all_nodes
 
 FACTORIES = frozenset({"randn", "rand", "zeros", "ones", "empty", "full", "randint",
                        "tensor", "as_tensor"})
@@ -104,7 +105,7 @@ def _find(tree: ast.Module, classes: frozenset[str]) -> dict:
 
 def _imports(tree: ast.Module, classes: frozenset[str]) -> _Context:
     torch_names, factories, summaries, summary_modules = {"torch"}, {}, {}, {}
-    for node in ast.walk(tree):
+    for node in all_nodes(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 bound = alias.asname or alias.name.split(".")[0]

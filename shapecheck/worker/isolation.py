@@ -34,9 +34,9 @@ def isolated():
 def snapshot() -> dict[str, Any]:
     """The state `isolated` keeps, as plain comparable values."""
     saved = _capture()
-    out = {k: v for k, v in saved.items() if k not in ("torch_rng", "numpy_rng", "linecache", "modules")}
+    out = {k: v for k, v in saved.items() if k not in ("torch_rng", "numpy_rng", "linecache")}
     out["linecache"] = sorted(saved["linecache"])
-    out["modules"] = sorted(saved["modules"])
+    out["modules"] = sorted(sys.modules)
     out["torch_rng"] = bytes(saved["torch_rng"].tolist()) if saved.get("torch_rng") is not None else None
     out["numpy_rng"] = repr(saved.get("numpy_rng"))
     return out
@@ -49,7 +49,6 @@ def _capture() -> dict[str, Any]:
         "linecache": dict(linecache.cache),
         "random": random.getstate(),
         "path": list(sys.path),
-        "modules": set(sys.modules),
         "cwd": os.getcwd(),
         "environ": dict(os.environ),
         "warnings": list(warnings.filters),
@@ -134,7 +133,9 @@ def _restore_torch(torch, saved: dict[str, Any]) -> None:
     torch.set_default_dtype(saved["torch_dtype"])
     torch.set_grad_enabled(saved["torch_grad"])
     enabled, warn_only = saved["torch_deterministic"]
-    torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+    now = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    if now != (enabled, warn_only):  # setting it imports torch._inductor (seconds) on first use
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
     torch.autograd.set_detect_anomaly(saved["torch_anomaly"])
     if torch.get_num_threads() != saved["torch_threads"]:
         torch.set_num_threads(saved["torch_threads"])

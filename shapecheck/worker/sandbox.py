@@ -67,15 +67,20 @@ class Guard:
         tempfile.tempdir = self.scratch
         _limit_memory(memory_mb)
         os._exit = self._exit  # type: ignore[assignment]
-        sys.addaudithook(self._hook)
+        sys.addaudithook(self._hook())
 
     # -- the hook ----------------------------------------------------------------------
-    def _hook(self, event: str, args: tuple) -> None:
-        if event not in _WATCHED or not self.active:  # the fast path: torch raises many other events
-            return
-        what = self._refused(event, args)
-        if what is not None:
-            self._stop(what)
+    def _hook(self) -> Callable[[str, tuple], None]:
+        """The audit hook: a plain function, called for every event of the process (thousands a
+        check: `id`, frame reads, compiling); a bound method costs several times more a call."""
+        guard, watched = self, _WATCHED
+
+        def hook(event: str, args: tuple) -> None:
+            if event in watched and guard.active:  # the fast path: torch raises many other events
+                what = guard._refused(event, args)
+                if what is not None:
+                    guard._stop(what)
+        return hook
 
     def _refused(self, event: str, args: tuple) -> str | None:
         if event == "socket.getaddrinfo" and len(args) > 1 and args[1]:

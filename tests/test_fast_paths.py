@@ -1,0 +1,112 @@
+"""The quick paths taken on every op of a trace or a build agree with the general ones they stand
+in for: torch's pytree, reading sizes one by one, devices, a full walk of the syntax tree, and a
+random fill that torch would run on meta."""
+
+import ast
+import collections
+import textwrap
+
+import torch
+from torch.utils._pytree import tree_flatten
+
+from shapecheck.api import check_source
+from shapecheck.engine.symbolic import FakeSession, _any_off_meta, shape_of, size_value
+from shapecheck.engine.tracer import _tensors
+from shapecheck.source.nodes import all_nodes
+
+
+def _meta(*shape):
+    return torch.empty(shape, device="meta")
+
+
+def test_tensors_of_a_call_come_in_pytree_order():
+    a, b, c, d = _meta(1), _meta(2), _meta(3), torch.zeros(4)
+    pair = collections.namedtuple("Pair", "x y")
+    structures = [
+        a,
+        (a, 2, None, "s", slice(1, 2), ..., torch.float32, torch.device("meta"), torch.Size([2, 3])),
+        ((a, [b, {"k": c, "j": (d,)}]), {"dim": 1, "out": None}),
+        (pair(a, b), collections.OrderedDict(z=c, y=d)),
+        torch.max(_meta(2, 3), dim=1),  # a return type that pytree flattens
+        ([], {}, ()),
+    ]
+    for structure in structures:
+        expected = [t for t in tree_flatten(structure)[0] if isinstance(t, torch.Tensor)]
+        found = _tensors(structure)
+        assert len(found) == len(expected) and all(x is y for x, y in zip(found, expected))
+
+
+def test_shapes_read_whole_match_sizes_read_one_by_one():
+    plain = _meta(16, 3, 5)
+    assert shape_of(plain) == (16, 3, 5) and all(type(s) is int for s in shape_of(plain))
+    session = FakeSession.create("symbolic")
+    symbolic = session.make_input((8, 3), "float32")
+    assert symbolic._has_symbolic_sizes_strides
+    assert shape_of(symbolic) == tuple(size_value(d) for d in symbolic.shape) == (8, 3)
+    with session.mode:
+        flat = symbolic.reshape(-1)
+    assert shape_of(flat) == (24,)
+
+
+def test_a_tensor_off_meta_is_found_whatever_its_kind():
+    fake_cpu = FakeSession.create("fake").make_input((2,), "float32", device="cpu")
+    assert fake_cpu.device.type == "cpu"
+    on_meta = [_meta(2), torch.nn.Parameter(_meta(2)), 3, 2.5, None, "x", (1, [_meta(1)])]
+    assert not _any_off_meta(on_meta)
+    for stray in (torch.zeros(2), torch.nn.Parameter(torch.zeros(2)), fake_cpu, [1, (torch.zeros(1),)]):
+        assert _any_off_meta(on_meta + [stray]), stray
+
+
+def test_all_nodes_are_those_of_a_walk_and_are_walked_once():
+    tree = ast.parse(textwrap.dedent('''
+        import torch as t
+        def f(x, y=2):
+            return [x + i for i in range(y)], f"{x!r}"
+        class C:
+            z = lambda self: 1
+    '''))
+    nodes = all_nodes(tree)
+    assert nodes == list(ast.walk(tree))
+    assert all_nodes(tree) is nodes
+
+
+_GRAD_FILL = '''
+import torch
+import torch.nn as nn
+
+
+# shapecheck: input=(2, 3)
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.empty(3, 3))
+        self.w.uniform_(-1, 1)
+
+    def forward(self, x):
+        return x @ self.w
+'''
+
+
+def test_a_random_fill_torch_refuses_is_still_reported():
+    """In grad mode torch refuses to fill a parameter in place (for real and on meta): the build
+    fails as it would for real, the fill is not skipped."""
+    namespace = {}
+    exec(compile(_GRAD_FILL, "net.py", "exec"), namespace)
+    try:
+        namespace["Net"]()
+        refused = ""
+    except RuntimeError as exc:
+        refused = str(exc)
+    assert "in-place operation" in refused
+    report = check_source(_GRAD_FILL, "net.py")
+    assert [d.code for d in report.diagnostics] == ["SC905"]
+    assert "in-place operation" in report.diagnostics[0].message
+
+
+def test_layers_initialised_by_torch_build_and_check_the_same():
+    source = _GRAD_FILL.replace("self.w.uniform_(-1, 1)", "nn.init.kaiming_uniform_(self.w)\n"
+                                "        self.fc = nn.Linear(3, 4)\n        nn.init.normal_(self.fc.weight)")
+    source = source.replace("return x @ self.w", "return self.fc(x @ self.w)")
+    report = check_source(source, "net.py")
+    assert report.diagnostics == ()
+    assert report.models[0].output_shapes == ((2, 4),)
