@@ -56,3 +56,12 @@ def test_inferred_input_is_reported():
     assert (model.input_source, model.input_shapes) == ("inferred", ((8, 1, 28, 28),))
     assert model.accepted_inputs.startswith("H and W each from 26 to 29")
     assert report.diagnostics == ()
+
+
+def test_a_stated_input_that_may_be_time_major_is_a_warning_with_advice():
+    """(35, 20) tokens into an LSTM without batch_first, one output per step and sample: right
+    if the input is time-major, so a warning whose fix is not applied."""
+    report = api.check_file(os.path.join(CASES, "time_major.py"))
+    (d,) = [d for d in report.diagnostics if d.model == "WordModel"]
+    assert (d.code, d.severity, d.fix.applicability.value) == ("SC207", Severity.WARNING, "display-only")
+    assert "if it is the sequence (35 steps of a batch of 20), the input is time-major and right" in d.message

@@ -372,7 +372,29 @@ def _trace(target: Target, inputs):
         return static  # torch's symbolic shapes could not follow this model; the static trace stands
     if target.input_source == "inferred":  # an inferred time-major input has the batch in dim 1
         symbolic.events = [e for e in symbolic.events if e.kind != "sequence_batch"]
+    else:
+        symbolic.events = _stated_layout(symbolic.events, symbolic.output_shapes)
     return symbolic
+
+
+def _stated_layout(events, outputs) -> list:
+    """A stated input is read batch first; a time-first layer given it contradicts that only
+    when the output keeps dim 0 and drops the steps (``h[:, -1]``). An output that leads with
+    the steps and has no batch left shows a time-major model and a time-major input: nothing
+    to report. An output that keeps both (one row per step and sample) cannot tell which axis
+    is the batch, unless another layer of the model is built batch first: the finding is
+    marked so."""
+    shape = tuple(outputs[0]) if outputs else ()
+    kept = []
+    for event in events:
+        if event.kind == "sequence_batch" and shape:
+            batch, steps = event.facts["batch"], event.facts["steps"]
+            if shape[0] == steps and batch not in shape:
+                continue
+            if batch != steps and set(shape[:2]) == {batch, steps} and not event.facts["batch_first_elsewhere"]:
+                event.facts["layout_unknown"] = True
+        kept.append(event)
+    return kept
 
 
 def _batch_in_question(target: Target, inputs, static, batch: int) -> bool:

@@ -158,6 +158,8 @@ def _loss_broadcast(d, source: str) -> Fix:
 
 
 def _batch_first(d, source: str) -> Fix:
+    if d.fact("layout_unknown"):  # right for a time-major input: advice only
+        return _advice(f"If dim 0 of the input is the batch, build `{d.fact('layer')}` with `batch_first=True`")
     return _keyword(d, "batch_first", "True", "Build `{layer}` with `batch_first=True`")
 
 
@@ -196,6 +198,7 @@ _PROPOSERS = {
     "reshape": _reshape,
     "batch_changed": _reshape,
     "rows_cut": _reshape,
+    "output_batch": _reshape,
     "batch_hardcoded": _hardcoded,
     "kernel_too_large": _kernel,
     "cat": _cat,

@@ -12,7 +12,10 @@ from .propose import propose_fix
 
 
 def _key(d) -> tuple:
-    return (d.code, d.line)
+    """What tells a finding apart across re-checks of patched source: its code, model and line,
+    and the layer or call it is about (two findings on one line, each with its own fix). Not its
+    columns: a fix earlier on the line moves them."""
+    return (d.code, d.model, d.line, d.fact("layer"), d.fact("call_text"))
 
 
 def attach_fixes(report: Report, recheck) -> Report:
