@@ -373,17 +373,17 @@ def _trace(target: Target, inputs):
     if target.input_source == "inferred":  # an inferred time-major input has the batch in dim 1
         symbolic.events = [e for e in symbolic.events if e.kind != "sequence_batch"]
     else:
-        symbolic.events = _stated_layout(symbolic.events, symbolic.output_shapes)
+        symbolic.events = _stated_layout(symbolic.events, symbolic.output_shapes, _batch_shared(inputs))
     return symbolic
 
 
-def _stated_layout(events, outputs) -> list:
+def _stated_layout(events, outputs, batch_shared: bool) -> list:
     """A stated input is read batch first; a time-first layer given it contradicts that only
     when the output keeps dim 0 and drops the steps (``h[:, -1]``). An output that leads with
     the steps and has no batch left shows a time-major model and a time-major input: nothing
     to report. An output that keeps both (one row per step and sample) cannot tell which axis
-    is the batch, unless another layer of the model is built batch first: the finding is
-    marked so."""
+    is the batch, unless another layer of the model is built batch first or the inputs share
+    dim 0 only: the finding is marked so."""
     shape = tuple(outputs[0]) if outputs else ()
     kept = []
     for event in events:
@@ -391,10 +391,18 @@ def _stated_layout(events, outputs) -> list:
             batch, steps = event.facts["batch"], event.facts["steps"]
             if shape[0] == steps and batch not in shape:
                 continue
-            if batch != steps and set(shape[:2]) == {batch, steps} and not event.facts["batch_first_elsewhere"]:
+            known = batch_shared or event.facts["batch_first_elsewhere"]
+            if batch != steps and set(shape[:2]) == {batch, steps} and not known:
                 event.facts["layout_unknown"] = True
         kept.append(event)
     return kept
+
+
+def _batch_shared(inputs) -> bool:
+    """Two or more inputs with the same dim 0 and different dim 1 ((N, S) tokens and (N, T, E)
+    memory): dim 0 is the batch, as time-major inputs would share dim 1 instead."""
+    shapes = [shape for shape, _ in inputs if len(shape) >= 2]
+    return len(shapes) > 1 and len({s[0] for s in shapes}) == 1 and len({s[1] for s in shapes}) > 1
 
 
 def _batch_in_question(target: Target, inputs, static, batch: int) -> bool:

@@ -333,35 +333,32 @@ class Tracer:
         return True
 
     def _rows_of_planes(self, op, args, x, out) -> None:
-        """A reshape of the batch into k·N rows (k > 1) that each hold a whole block of one sample
-        larger than one position's features (a channel's H×W plane): noted, for the output check.
-        Rows of one position (a pixel's channels, a token's features) are per-position heads."""
-        in_shape, out_shape = shape_of(x), shape_of(out)
+        """A `view(-1, k)` of the batch into k·N rows (k > 1) that each hold a whole block of one
+        sample larger than one position's features (a channel's H×W plane): noted, for the output
+        check. Rows of one position (a pixel's channels, a token's features) are per-position
+        heads; sizes the code works out itself (`view(b * heads, t, d)`) are meant as written."""
+        in_shape, out_shape, sizes = shape_of(x), shape_of(out), _describe_args(args[1:])
         row, units = shape_product(out_shape[1:]), checks.trailing_units(in_shape)
-        if row is None or not out_shape or len(units) != len(in_shape) - 1:
+        if sizes[:1] != (-1,) or row is None or not out_shape or len(units) != len(in_shape) - 1:
             return
         first, batch = size_value(out.shape[0]), size_value(x.shape[0])
-        if isinstance(first, int) and isinstance(batch, int) and first > batch and first % batch == 0 and row in units[1:-1]:
+        if isinstance(first, int) and isinstance(batch, int) and first > batch and first % batch == 0 \
+                and row in units[1:-1]:
             self.row_reshapes[len(self.result.records)] = {
                 "op": op, "batch": batch, "new_first": first, "in_shape": in_shape, "out_shape": out_shape,
-                "row": row, "units": units, "args": _describe_args(args[1:])}
+                "row": row, "units": units, "args": sizes}
 
     def _output_batch(self, outputs) -> None:
-        """An output whose rows were made from the batch by a reshape into planes (4·N rows for a
-        batch of N): the event goes at that reshape. Not when a layer on the way already has a
-        finding (a Linear sized for one row per sample names the same reshape)."""
-        for t in outputs:
-            path = self._rows_path(t)
-            if not path or path[-1] not in self.row_reshapes:
-                continue
-            if any(e.record in path for e in self.result.events):
-                return
-            index = path[-1]
-            record = self.result.records[index]
-            facts = dict(self.row_reshapes[index], output_shape=shape_of(t), rows=size_value(t.shape[0]))
-            self.result.events.append(TraceEvent("output_batch", record.op, record.op, record.line, facts,
-                                                 record=index))
+        """The first output's rows were made from the batch by a `view(-1, k)` into planes (4·N
+        rows for a batch of N): the event goes at that view. Not when a layer on the way already
+        has a finding (a Linear sized for one row per sample names the same view)."""
+        path = self._rows_path(outputs[0]) if outputs else []
+        if not path or path[-1] not in self.row_reshapes or any(e.record in path for e in self.result.events):
             return
+        index, t = path[-1], outputs[0]
+        record = self.result.records[index]
+        facts = dict(self.row_reshapes[index], output_shape=shape_of(t), rows=size_value(t.shape[0]))
+        self.result.events.append(TraceEvent("output_batch", record.op, record.op, record.line, facts, record=index))
 
     def _rows_path(self, t) -> list[int]:
         """The records that made ``t``, back through those that keep the first size, to the one

@@ -45,3 +45,18 @@ class MixedLayout(nn.Module):
         x = self.embed(x)
         out, _ = self.gru(self.attn(x, x, x)[0])
         return self.fc(out)
+
+
+# shapecheck: input=((8, 10, "int64"), (8, 14, 32))
+class PairedInputs(nn.Module):
+    """Both inputs have 8 in dim 0 and differ in dim 1: 8 is the batch, the GRU runs along it."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(100, 32)
+        self.gru = nn.GRU(32, 32)  # expect: SC204
+        self.fc = nn.Linear(32, 32)
+
+    def forward(self, tokens, memory):
+        out, _ = self.gru(self.embed(tokens))
+        return self.fc(out) + memory.mean(1, keepdim=True)
