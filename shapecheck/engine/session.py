@@ -378,24 +378,22 @@ def _trace(target: Target, inputs):
 
 
 def _stated_layout(events, outputs, batch_shared: bool) -> list:
-    """A stated input is read batch first; a time-first layer given it contradicts that only
-    when the output keeps dim 0 and drops the steps (``h[:, -1]``). An output that leads with
-    the steps and has no batch left shows a time-major model and a time-major input: nothing
-    to report. An output that keeps both (one row per step and sample) cannot tell which axis
-    is the batch, unless another layer of the model is built batch first or the inputs share
-    dim 0 only: the finding is marked so."""
+    """A stated input is read batch first; a time-first layer given it contradicts that when
+    the output keeps dim 0 and drops the steps (``h[:, -1]``). An output that keeps both axes
+    (one row per step and sample), or leads with the steps and drops dim 0 (``out[-1]`` of a
+    time-major model), fits a time-major input as well: shapecheck cannot tell which axis is
+    the batch, unless another layer of the model is built batch first or the inputs share
+    dim 0 only. Such a finding is marked with what the output shows."""
     shape = tuple(outputs[0]) if outputs else ()
-    kept = []
     for event in events:
-        if event.kind == "sequence_batch" and shape:
-            batch, steps = event.facts["batch"], event.facts["steps"]
-            if shape[0] == steps and batch not in shape:
-                continue
-            known = batch_shared or event.facts["batch_first_elsewhere"]
-            if batch != steps and set(shape[:2]) == {batch, steps} and not known:
-                event.facts["layout_unknown"] = True
-        kept.append(event)
-    return kept
+        if event.kind != "sequence_batch" or not shape or batch_shared or event.facts["batch_first_elsewhere"]:
+            continue
+        batch, steps = event.facts["batch"], event.facts["steps"]
+        if batch != steps and shape[0] == steps and batch not in shape:
+            event.facts["layout_unknown"] = "steps"
+        elif batch != steps and set(shape[:2]) == {batch, steps}:
+            event.facts["layout_unknown"] = "both"
+    return events
 
 
 def _batch_shared(inputs) -> bool:

@@ -269,13 +269,23 @@ def _sequence_batch(event, ctx: Context) -> Diagnostic:
              f"and batch = {steps}", "torch raises nothing: the shapes fit either way"]
     related = _forward_related(event, ctx, f"`{event.name}` is called here with {_shape(f['in_shape'])}")
     if f.get("layout_unknown"):
-        message = (f"`{event.name}` ({event.op}) reads dim 0 as the sequence (batch_first is not set): if dim 0 "
-                   f"of the stated input is the batch of {batch}, it runs over the samples as time steps; if it "
-                   f"is the sequence ({batch} steps of a batch of {steps}), the input is time-major and right")
-        notes = [f"the output keeps both axes ({batch} and {steps}), so shapecheck cannot tell which is the batch",
-                 "if dim 0 is the batch: build the layer with batch_first=True"]
+        message, notes = _axis_unknown(event)
         return _diag("sequence-axis-unknown", message, span, ctx, event, notes, related, **_keyword_facts(site, ctx))
     return _diag("batch-as-sequence", message, span, ctx, event, notes, related, **_keyword_facts(site, ctx))
+
+
+def _axis_unknown(event) -> tuple[str, list[str]]:
+    """SC207: the stated input may be time-major; what the output shows either way."""
+    batch, steps = event.facts["batch"], event.facts["steps"]
+    message = (f"`{event.name}` ({event.op}) reads dim 0 as the sequence (batch_first is not set): if dim 0 of the "
+               f"stated input is the batch of {batch}, it runs over the samples as time steps; if it is the "
+               f"sequence ({batch} steps of a batch of {steps}), the input is time-major and right")
+    if event.facts["layout_unknown"] == "steps":
+        shown = (f"the output has {steps} rows, one per index of dim 1 and none per index of dim 0: right for a "
+                 f"time-major input, where dim 1 is the batch; for a batch of {batch} in dim 0 it would need {batch}")
+    else:
+        shown = f"the output keeps both axes ({batch} and {steps}), so shapecheck cannot tell which is the batch"
+    return message, [shown, "if dim 0 is the batch: build the layer with batch_first=True"]
 
 
 def _stacked_block(event, ctx: Context, site):

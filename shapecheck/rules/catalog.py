@@ -66,12 +66,12 @@ _RULES = [
          "Use instead:  nn.LSTM(32, 64, batch_first=True), or x.transpose(0, 1) before the call."),
     Rule("SC207", "sequence-axis-unknown", W, "A recurrent or attention layer may run along the batch.",
          "A layer without batch_first=True reads (seq, batch, features). shapecheck reads a stated input "
-         "as batch first, so its dim 0 reaches the layer as the sequence; but the model's output keeps "
-         "both leading axes (one row per step and sample), so the input may well be time-major, (seq, "
-         "batch, features), which is right for this layer. If dim 0 of your input is the batch, build the "
-         "layer with batch_first=True; if it is the sequence, nothing is wrong. A model whose output "
-         "drops the steps and keeps dim 0 (h[:, -1]) is SC204; one whose output leads with the steps and "
-         "drops dim 0 is time-major and gets no finding.\n"
+         "as batch first, so its dim 0 reaches the layer as the sequence. But the model's output fits a "
+         "time-major input, (seq, batch, features), which is right for this layer: it keeps both leading "
+         "axes (one row per step and sample), or has one row per index of dim 1 and none per index of "
+         "dim 0 (out[-1]). If dim 0 of your input is the batch, build the layer with batch_first=True; if "
+         "it is the sequence, nothing is wrong. An output that keeps dim 0 and drops the steps (h[:, -1]), "
+         "another layer of the model built batch first, or inputs that share only dim 0 make it SC204.\n"
          "Example:  # shapecheck: input=(35, 20, 32) before a model running nn.LSTM(32, 64) and "
          "returning one output per step.\n"
          "Use instead:  nn.LSTM(32, 64, batch_first=True) if 35 is the batch."),
