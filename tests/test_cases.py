@@ -56,3 +56,17 @@ def test_inferred_input_is_reported():
     assert (model.input_source, model.input_shapes) == ("inferred", ((8, 1, 28, 28),))
     assert model.accepted_inputs.startswith("H and W each from 26 to 29")
     assert report.diagnostics == ()
+
+
+def test_a_stated_input_that_may_be_time_major_is_a_warning_with_advice():
+    """(35, 20) tokens into an LSTM without batch_first, one output per step and sample: right
+    if the input is time-major, so a warning whose fix is not applied."""
+    report = api.check_file(os.path.join(CASES, "time_major.py"))
+    found = {d.model: d for d in report.diagnostics}
+    for name in ("WordModel", "LastStep"):
+        d = found[name]
+        assert (d.code, d.severity, d.fix.applicability.value) == ("SC207", Severity.WARNING, "display-only")
+        assert "if it is the sequence (35 steps of a batch of 20), the input is time-major and right" in d.message
+    assert found["LastStep"].notes[0].startswith("the output has 20 rows, one per index of dim 1")
+    assert found["WordModel"].notes[0] == ("the output keeps both axes (35 and 20), so shapecheck cannot tell "
+                                           "which is the batch")

@@ -79,3 +79,11 @@ def test_recurrent_and_loss_numbers(name, code, numbers):
         assert (d.fact("expected"), d.fact("actual")) == numbers
     else:
         assert (d.fact("input_shape"), d.fact("target_shape"), d.fact("broadcast_shape")) == numbers + ((8, 8),)
+
+
+def test_output_rows_say_how_many_per_sample_and_where_they_were_made():
+    d = findings(os.path.join(CASES, "output_rows.py"))["SC206"]
+    assert (d.fact("rows"), d.fact("batch"), d.fact("row"), d.fact("output_shape")) == (128, 8, 16, (128, 10))
+    assert d.message == ("the output has 16·N = 128 rows for an input batch of N = 8: `x.view(-1, 16)` turns "
+                         "8×16×4×4 into 128 rows of 4×4 = 16 values, 16 per sample, one for each index of dim 1 (16)")
+    assert (d.line, d.span.column, d.span.end_column) == (16, 12, 26)

@@ -153,7 +153,7 @@ def _runs(source: str):
 
 # -- silent bugs and the fixes that keep the model's contract ---------------------------------
 TWINS = ["batch_first", "transposed_mirror", "missing_flatten", "rows_cut", "loss_targets", "sequence_norm",
-         "kernel_too_large", "unet_skip", "recurrent_size", "pixel_rows"]
+         "kernel_too_large", "unet_skip", "recurrent_size", "pixel_rows", "output_rows"]
 
 
 @pytest.mark.parametrize("name", TWINS)
@@ -239,3 +239,35 @@ def test_a_keyword_goes_after_the_last_argument(call, expected):
     span = Span("m.py", 1, 4, len(lines), (4 if len(lines) == 1 else 0) + len(lines[-1]))
     edit = keyword_insertion(span, call, "batch_first", "True")
     assert apply_edits(source, (edit,)).text == f"x = {expected}\n"
+
+
+TWO_ON_ONE_LINE = ("import torch.nn as nn\n\n\n"
+                   "# shapecheck: input=(2, 8)\n"
+                   "class Net(nn.Module):\n"
+                   "    def __init__(self):\n"
+                   "        super().__init__()\n"
+                   "        self.net = nn.Sequential(nn.Linear(9, 4), nn.ReLU(), nn.Linear(5, 2))\n\n"
+                   "    def forward(self, x):\n"
+                   "        return self.net(x)\n")
+
+
+def test_two_findings_on_one_line_are_proven_one_by_one(tmp_path):
+    """Fixing the first Linear leaves the second one's finding, on the same line with the same
+    code: that is not the first finding still there, so each fix proves out on its own."""
+    from shapecheck.config import Settings
+    from shapecheck.fixes import propose_fix, prove
+
+    path = str(tmp_path / "two.py")
+    report = api.check_source(TWO_ON_ONE_LINE, path, Settings(prove_fixes=False))
+    assert sorted((d.code, d.line, d.fact("layer")) for d in report.diagnostics) == [
+        ("SC101", 8, "net.0"), ("SC101", 8, "net.2")]
+
+    def recheck(text, model):
+        return api.check_source(text, path, Settings(models=(model,), prove_fixes=False))
+
+    expected = {"net.0": "nn.Linear(8, 4), nn.ReLU(), nn.Linear(5, 2)",
+                "net.2": "nn.Linear(9, 4), nn.ReLU(), nn.Linear(4, 2)"}
+    for d in report.diagnostics:
+        fix = prove(propose_fix(d, TWO_ON_ONE_LINE), d, report, recheck)
+        assert fix.applicability is Applicability.SAFE, d.fact("layer")
+        assert expected[d.fact("layer")] in apply_edits(TWO_ON_ONE_LINE, fix.edits).text

@@ -26,6 +26,7 @@ EVENT_KINDS = (
     "batch_changed",  # a reshape that moved samples into the features (runs, silently wrong)
     "batch_hardcoded",  # a reshape that works for the example batch size only
     "rows_cut",  # a reshape to k·N rows whose length cuts across dimensions (runs, silently wrong)
+    "output_batch",  # the output has k·N rows of planes made by a reshape of the batch (runs, silently wrong)
     "sequence_batch",  # an RNN/attention layer without batch_first=True given the batch in dim 0
     "transposed_mirror",  # a strided transposed conv that does not give back its encoder's size
     "cat",  # torch.cat/stack of tensors whose other sizes differ

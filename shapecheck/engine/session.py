@@ -372,7 +372,35 @@ def _trace(target: Target, inputs):
         return static  # torch's symbolic shapes could not follow this model; the static trace stands
     if target.input_source == "inferred":  # an inferred time-major input has the batch in dim 1
         symbolic.events = [e for e in symbolic.events if e.kind != "sequence_batch"]
+    else:
+        symbolic.events = _stated_layout(symbolic.events, symbolic.output_shapes, _batch_shared(inputs))
     return symbolic
+
+
+def _stated_layout(events, outputs, batch_shared: bool) -> list:
+    """A stated input is read batch first; a time-first layer given it contradicts that when
+    the output keeps dim 0 and drops the steps (``h[:, -1]``). An output that keeps both axes
+    (one row per step and sample), or leads with the steps and drops dim 0 (``out[-1]`` of a
+    time-major model), fits a time-major input as well: shapecheck cannot tell which axis is
+    the batch, unless another layer of the model is built batch first or the inputs share
+    dim 0 only. Such a finding is marked with what the output shows."""
+    shape = tuple(outputs[0]) if outputs else ()
+    for event in events:
+        if event.kind != "sequence_batch" or not shape or batch_shared or event.facts["batch_first_elsewhere"]:
+            continue
+        batch, steps = event.facts["batch"], event.facts["steps"]
+        if batch != steps and shape[0] == steps and batch not in shape:
+            event.facts["layout_unknown"] = "steps"
+        elif batch != steps and set(shape[:2]) == {batch, steps}:
+            event.facts["layout_unknown"] = "both"
+    return events
+
+
+def _batch_shared(inputs) -> bool:
+    """Two or more inputs with the same dim 0 and different dim 1 ((N, S) tokens and (N, T, E)
+    memory): dim 0 is the batch, as time-major inputs would share dim 1 instead."""
+    shapes = [shape for shape, _ in inputs if len(shape) >= 2]
+    return len(shapes) > 1 and len({s[0] for s in shapes}) == 1 and len({s[1] for s in shapes}) > 1
 
 
 def _batch_in_question(target: Target, inputs, static, batch: int) -> bool:

@@ -117,6 +117,8 @@ class Tracer:
         self.batch_exprs: set[str] = set()  # the batch symbols of every input
         self.inside_sequence: set[int] = set()  # layers run by a sequence layer (its attention, its blocks)
         self.strided: list[tuple[str, dict]] = []  # (name, sizes) of each strided conv, in order
+        self.batch_first_elsewhere = False  # some layer of the model is built with batch_first=True
+        self.row_reshapes: dict[int, dict] = {}  # record index -> facts of a reshape to k·N rows of planes
 
     # -- entry point ---------------------------------------------------------------------
     def run(self, model: torch.nn.Module, inputs: list[tuple[tuple[int, ...], str]]) -> TraceResult:
@@ -140,6 +142,7 @@ class Tracer:
             with torch.device(self.device), self.session.mode, _Recorder(self), _shape_only_mask_test():
                 out = call_user(model, *fakes)
             self.result.output_shapes = tuple(shape_of(t) for t in _tensors(out))
+            self._output_batch(_tensors(out))
         except TraceStopped as stop:
             self._stop(str(stop))
         except deadline.OutOfTime as late:
@@ -166,6 +169,7 @@ class Tracer:
     # -- layers --------------------------------------------------------------------------
     def _wrap_leaves(self, model: torch.nn.Module) -> list[torch.nn.Module]:
         wrapped = []
+        self.batch_first_elsewhere = any(getattr(m, "batch_first", False) is True for m in model.modules())
         for module in model.modules():
             if isinstance(module, checks.SEQUENCE_LAYERS):
                 self.inside_sequence.update(id(m) for m in module.modules() if m is not module)
@@ -243,7 +247,7 @@ class Tracer:
             return
         if is_symbolic(first) and size_expr(first) in self.batch_exprs and not is_symbolic(second):
             facts = {"in_shape": shape_of(x), "batch": size_value(first), "steps": size_value(second),
-                     "layer_kind": type(module).__name__}
+                     "layer_kind": type(module).__name__, "batch_first_elsewhere": self.batch_first_elsewhere}
             self._event("sequence_batch", name, type(module).__name__, line, facts)
 
     # -- ops called from the user's file -------------------------------------------------
@@ -272,8 +276,11 @@ class Tracer:
         if op in RESHAPE_OPS and batch_in is not None:
             out = self._check_batch(op, args, line, tensors_in[0], in_shapes[0], out)
             out_tensors = _tensors(out)
+            self._rows_of_planes(op, args, tensors_in[0], out_tensors[0])
         elif op in RESHAPE_OPS and tensors_in and not checks.keeps_first_dim(op, args, kwargs):
             self.result.reshapes.append((in_shapes[0][:1], shape_of(out_tensors[0])[:1]))
+            if in_shapes[0][:1] == (self.input_batch,) and self.batch_symbol is None:
+                self._rows_of_planes(op, args, tensors_in[0], out_tensors[0])
             self._suspect_rows(op, in_shapes[0], out_tensors[0])
             if rows_in:
                 self._hardcoded_rows(op, args, line, tensors_in[0], out_tensors[0])
@@ -324,6 +331,50 @@ class Tracer:
                  "args": _describe_args(args[1:])}
         self._event("rows_cut", op, op, line, facts, self.origin_chain(x))
         return True
+
+    def _rows_of_planes(self, op, args, x, out) -> None:
+        """A `view(-1, k)` of the batch into k·N rows (k > 1) that each hold a whole block of one
+        sample larger than one position's features (a channel's H×W plane): noted, for the output
+        check. Rows of one position (a pixel's channels, a token's features) are per-position
+        heads; sizes the code works out itself (`view(b * heads, t, d)`) are meant as written."""
+        in_shape, out_shape, sizes = shape_of(x), shape_of(out), _describe_args(args[1:])
+        row, units = shape_product(out_shape[1:]), checks.trailing_units(in_shape)
+        if sizes[:1] != (-1,) or row is None or not out_shape or len(units) != len(in_shape) - 1:
+            return
+        first, batch = size_value(out.shape[0]), size_value(x.shape[0])
+        if isinstance(first, int) and isinstance(batch, int) and first > batch and first % batch == 0 \
+                and row in units[1:-1]:
+            self.row_reshapes[len(self.result.records)] = {
+                "op": op, "batch": batch, "new_first": first, "in_shape": in_shape, "out_shape": out_shape,
+                "row": row, "units": units, "args": sizes}
+
+    def _output_batch(self, outputs) -> None:
+        """The first output's rows were made from the batch by a `view(-1, k)` into planes (4·N
+        rows for a batch of N): the event goes at that view. Not when a layer on the way already
+        has a finding (a Linear sized for one row per sample names the same view)."""
+        path = self._rows_path(outputs[0]) if outputs else []
+        if not path or path[-1] not in self.row_reshapes or any(e.record in path for e in self.result.events):
+            return
+        index, t = path[-1], outputs[0]
+        record = self.result.records[index]
+        facts = dict(self.row_reshapes[index], output_shape=shape_of(t), rows=size_value(t.shape[0]))
+        self.result.events.append(TraceEvent("output_batch", record.op, record.op, record.line, facts, record=index))
+
+    def _rows_path(self, t) -> list[int]:
+        """The records that made ``t``, back through those that keep the first size, to the one
+        that made it (a noted reshape, or any other change of rows)."""
+        entry = self.producers.get(id(t))
+        index = entry[1][0] if entry is not None and entry[0] is t and entry[1] else -1
+        path = []
+        while index >= 0 and index not in path:
+            path.append(index)
+            record = self.result.records[index]
+            if index in self.row_reshapes or not record.in_shapes or not record.in_shapes[0] \
+                    or not record.out_shapes or not record.out_shapes[0] \
+                    or record.in_shapes[0][0] != record.out_shapes[0][0]:
+                break
+            index = record.sources[0] if record.sources else -1
+        return path
 
     def _hardcoded_rows(self, op, args, line, x, out) -> None:
         """Rows that hold k·N samples' worth (N×T tokens, N×H×W pixels) reshaped back with the

@@ -268,7 +268,24 @@ def _sequence_batch(event, ctx: Context) -> Diagnostic:
     notes = [f"without batch_first=True, {event.op} reads (seq, batch, features): here seq = {batch} (the batch) "
              f"and batch = {steps}", "torch raises nothing: the shapes fit either way"]
     related = _forward_related(event, ctx, f"`{event.name}` is called here with {_shape(f['in_shape'])}")
+    if f.get("layout_unknown"):
+        message, notes = _axis_unknown(event)
+        return _diag("sequence-axis-unknown", message, span, ctx, event, notes, related, **_keyword_facts(site, ctx))
     return _diag("batch-as-sequence", message, span, ctx, event, notes, related, **_keyword_facts(site, ctx))
+
+
+def _axis_unknown(event) -> tuple[str, list[str]]:
+    """SC207: the stated input may be time-major; what the output shows either way."""
+    batch, steps = event.facts["batch"], event.facts["steps"]
+    message = (f"`{event.name}` ({event.op}) reads dim 0 as the sequence (batch_first is not set): if dim 0 of the "
+               f"stated input is the batch of {batch}, it runs over the samples as time steps; if it is the "
+               f"sequence ({batch} steps of a batch of {steps}), the input is time-major and right")
+    if event.facts["layout_unknown"] == "steps":
+        shown = (f"the output has {steps} rows, one per index of dim 1 and none per index of dim 0: right for a "
+                 f"time-major input, where dim 1 is the batch; for a batch of {batch} in dim 0 it would need {batch}")
+    else:
+        shown = f"the output keeps both axes ({batch} and {steps}), so shapecheck cannot tell which is the batch"
+    return message, [shown, "if dim 0 is the batch: build the layer with batch_first=True"]
 
 
 def _stacked_block(event, ctx: Context, site):
@@ -416,6 +433,23 @@ def _rows_cut(event, ctx: Context) -> Diagnostic:
     return _diag("rows-cut-across", message, span, ctx, event, notes, call_text=text)
 
 
+def _output_batch(event, ctx: Context) -> Diagnostic:
+    f = event.facts
+    span, text = _op_span(event, ctx, RESHAPE_NAMES)
+    call = f"`{text}`" if text else event.op
+    sizes, cut = f["in_shape"], len(f["in_shape"]) - f["units"].index(f["row"]) - 1
+    lead = f"dim 1 ({sizes[1]})" if cut == 2 else f"dims 1 to {cut - 1} ({_factors(sizes[1:cut])})"
+    message = (f"the output has {f['rows'] // f['batch']}·N = {f['rows']} rows for an input batch of "
+               f"N = {f['batch']}: {call} turns {_shape(sizes)} into {f['new_first']} rows of "
+               f"{_factors(sizes[cut:])} = {f['row']} values, {f['new_first'] // f['batch']} per sample, one for "
+               f"each index of {lead}")
+    notes = [f"input {_shape(sizes)} becomes {_shape(f['out_shape'])}, and the output is "
+             f"{_shape(f['output_shape'])}: torch raises nothing, but a loss against {f['batch']} targets "
+             f"fails or compares the wrong rows",
+             "one row per sample: x.view(x.size(0), -1) or torch.flatten(x, 1)"]
+    return _diag("output-batch", message, span, ctx, event, notes, call_text=text)
+
+
 def _batch_hardcoded(event, ctx: Context) -> Diagnostic:
     f = event.facts
     span, text = _op_span(event, ctx, RESHAPE_NAMES)
@@ -542,6 +576,7 @@ _BUILDERS: dict[str, Callable] = {
     "batch_changed": _batch_changed,
     "batch_hardcoded": _batch_hardcoded,
     "rows_cut": _rows_cut,
+    "output_batch": _output_batch,
     "cat": _cat,
     "loss_shape": _loss,
     "loss_broadcast": _loss,

@@ -64,6 +64,17 @@ _RULES = [
          "treat the samples as time steps and the steps as the batch: every output mixes samples.\n"
          "Example:  nn.LSTM(32, 64) called on x of shape N×20×32.\n"
          "Use instead:  nn.LSTM(32, 64, batch_first=True), or x.transpose(0, 1) before the call."),
+    Rule("SC207", "sequence-axis-unknown", W, "A recurrent or attention layer may run along the batch.",
+         "A layer without batch_first=True reads (seq, batch, features). shapecheck reads a stated input "
+         "as batch first, so its dim 0 reaches the layer as the sequence. But the model's output fits a "
+         "time-major input, (seq, batch, features), which is right for this layer: it keeps both leading "
+         "axes (one row per step and sample), or has one row per index of dim 1 and none per index of "
+         "dim 0 (out[-1]). If dim 0 of your input is the batch, build the layer with batch_first=True; if "
+         "it is the sequence, nothing is wrong. An output that keeps dim 0 and drops the steps (h[:, -1]), "
+         "another layer of the model built batch first, or inputs that share only dim 0 make it SC204.\n"
+         "Example:  # shapecheck: input=(35, 20, 32) before a model running nn.LSTM(32, 64) and "
+         "returning one output per step.\n"
+         "Use instead:  nn.LSTM(32, 64, batch_first=True) if 35 is the batch."),
     Rule("SC205", "rows-cut-across", E, "A reshape makes rows that cut across dimensions.",
          "x.view(-1, k) runs whenever k divides the element count. When k is not the size of trailing "
          "dimensions (W, H×W, C×H×W, or the last dimension of a sequence), each row holds part of one "
@@ -71,6 +82,15 @@ _RULES = [
          "mixing channels and positions. Per-pixel rows (x.permute(0, 2, 3, 1).reshape(-1, C)) and per-token "
          "rows (reshape(-1, E) on N×T×E) are whole units and fine.\n"
          "Use instead:  torch.flatten(x, 1) for one row per sample."),
+    Rule("SC206", "output-batch", W, "The model's output has a different number of rows than its input has samples.",
+         "x.view(-1, k) with k the size of a channel's map (H×W) runs and keeps every value of a sample "
+         "together, but gives one row per channel: C·N rows for a batch of N. The layers after it then work "
+         "on each channel alone, and the output no longer has one row per sample, so a loss against the N "
+         "targets fails or compares the wrong rows. Per-pixel rows (x.permute(0, 2, 3, 1).reshape(-1, C)) "
+         "and per-token rows (reshape(-1, E) on N×T×E) hold one position's features and are fine. When the "
+         "reshape's rows cut across dimensions or mix samples, SC205 or SC202 reports it instead.\n"
+         "Example:  x.view(-1, 16) on an N×16×4×4 map, then nn.Linear(16, 10): the output is 16N×10.\n"
+         "Use instead:  x.view(x.size(0), -1) and nn.Linear(16 * 4 * 4, 10)."),
     Rule("SC301", "cat-mismatch", E, "torch.cat/stack of tensors whose other dimensions differ.",
          "All tensors given to torch.cat must have the same size in every dimension except the one joined. "
          "In U-Nets, an odd size floored by a pool comes back one pixel short after upsampling."),
