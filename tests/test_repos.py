@@ -131,3 +131,13 @@ def test_a_wrapper_built_around_another_model_of_the_project():
     assert (status, source, shapes, input_source) == ("checked", "README.md:37", ((3, 3, 32, 32),), "example")
     assert call == "Pooled(TinyViT(image_size=32, patch_size=8, num_classes=10, dim=24), hidden=7)"
     assert report.models[0].output_shapes == ((3, 7),) and not report.diagnostics
+
+
+def test_a_required_option_takes_the_first_value_the_code_tests_it_for():
+    """`--dataset` is required and has no default; `if opt.dataset in ["cifar10", "fake"]:`
+    sets the channels: the script's models are built as that branch says (3 channels)."""
+    found, report = models("gan/dcgan.py")
+    assert found["netG"][0] == found["netD"][0] == "checked"
+    assert found["netD"][4][0][1] == 3 and found["netG"][4][0][1] == 16
+    outputs = {m.name: m.output_shapes for m in report.models}
+    assert outputs["netG"][0][1] == 3
