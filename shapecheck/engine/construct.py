@@ -4,9 +4,10 @@ For a class, strongest first: `--init` values, the hint `# shapecheck: init(n=3)
 class, `[tool.shapecheck] init` in pyproject.toml; else the construction sites of the file
 (those whose built model is then called on example tensors first), the class's own defaults,
 the sites of other files of the project, the sites of its documentation (README blocks,
-docstring `>>>` examples), and a config class with defaults for a `config` argument
-(`GPT(GPTConfig())`). Each candidate is built on the meta device; the first that builds
-wins. A factory function is built by calling it with its defaults; a module object was
+docstring `>>>` examples), a config class with defaults for a `config` argument
+(`GPT(GPTConfig())`), and, for a class no call builds, the calls of a same-named class of
+another file whose arguments it takes (marked `borrowed`: an error at them proves nothing).
+Each candidate is built on the meta device; the first that builds wins. A factory function is built by calling it with its defaults; a module object was
 built by the loader.
 """
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from ..errors import MissingPackage, UsageError, UserCodeStopped
 from ..source import sites as source_sites
 from . import discover, loader
-from .build import BuildError, build, building
+from .build import BuildError, build, building, on_device
 from .provenance import recorded
 
 CONFIG_NAMES = re.compile(r"(config|cfg|conf|args|hparams|params|opt)$", re.I)
@@ -44,6 +45,7 @@ class Construction:
     handed_out: bool = False  # `model` was given to a check (later checks build their own)
     needs: tuple[tuple[str, str], ...] = ()  # names `call` reads from other files: (name, defining file)
     site_line: int = 0  # the line of the call site in the checked file (0: elsewhere or none)
+    borrowed: str = ""  # "the arguments of README.md:9, written for `ViT` of vit.py" (another class)
 
 
 @dataclass
@@ -125,6 +127,42 @@ def _candidates(spec, context: Context):
     docs = [s for s in elsewhere if s.origin == "docs"]
     yield from (_from_site(s, index.root, _needs(s, index)) for s in code + docs if s.usable)
     yield from _config_defaults(spec, context)
+    if index is not None and not here and not elsewhere:
+        yield from _namesakes(spec, index)
+
+
+def _namesakes(spec, index):
+    """The sites of another class of the same name in the project whose arguments this class
+    takes too (every keyword one of its parameters, every required one given): variants of a
+    model in sibling modules that the documentation builds only once."""
+    seen = set()
+    for site, origin in index.namesakes(spec.name, spec.path):
+        if site.usable and site.text not in seen and _takes(spec.obj, site.text):
+            seen.add(site.text)
+            namesake = f"`{spec.name}` of {os.path.relpath(origin, index.root)}"
+            found = _from_site(site, index.root, _needs(site, index))
+            yield dataclasses.replace(found, source=f"{found.source}, for {namesake}, same name and parameters",
+                                      call=site.text, borrowed=f"the arguments of {found.source}, written for {namesake}")
+
+
+def _takes(cls, call: str) -> bool:
+    """Whether `cls` can be called with the arguments of `call`, by name and count."""
+    try:
+        node = ast.parse(call, mode="eval").body
+        signature = inspect.signature(cls)
+    except (SyntaxError, TypeError, ValueError):
+        return False
+    if not isinstance(node, ast.Call) or any(isinstance(a, ast.Starred) for a in node.args):
+        return False
+    named = {p.name for p in signature.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    keywords = [k.arg for k in node.keywords]
+    if None in keywords or not set(keywords) <= named:
+        return False
+    try:
+        signature.bind(*node.args, **dict.fromkeys(keywords))
+    except TypeError:
+        return False
+    return True
 
 
 def _from_site(site, root: str, needs: tuple = ()) -> Construction:
@@ -220,7 +258,7 @@ def evaluate(call: str, context: Context, spec, device: str, needs: tuple = ()):
                          loader.user_line(exc, spec.path), exc) from exc
     if not isinstance(model, torch.nn.Module):
         raise BuildError(f"{call} does not return an nn.Module")
-    return model
+    return on_device(model, device)
 
 
 def _with_needs(context: Context, needs: tuple) -> dict:
