@@ -70,7 +70,12 @@ def test_every_forward_argument_gets_an_input(name, shapes):
     found, report = models("gan/pairs.py")
     assert found[name][0] == "checked" and found[name][4:] == (shapes, "inferred")
     assert not [d for d in report.diagnostics if d.model == name]
-    assert {m.name: m for m in report.models}[name].output_shapes
+    model = {m.name: m for m in report.models}[name]
+    assert model.output_shapes
+    shown = ", ".join("×".join(map(str, s)) for s in shapes)  # the shapes, each after its name
+    header = model_header(model).plain
+    assert "(the first combination tried that runs; other sizes not determined)" in header
+    assert [part.split(" ", 1)[1] for part in model.accepted_inputs.split(" (")[0].split(", ")] == shown.split(", ")
 
 
 def test_blocks_built_by_a_model_of_another_file():

@@ -150,8 +150,8 @@ def _split_first_layer(model, count: int, hints) -> list[InputSpec]:
 
 def _ran(combo, names) -> Inference:
     shown = ", ".join(f"{n} {'×'.join(map(str, s.shape))}" for n, s in zip(names, combo))
-    return Inference(tuple(combo), "not determined",
-                     f"inputs {shown}: the first combination tried that runs (other sizes not determined)", True)
+    accepted = f"{shown} (the first combination tried that runs; other sizes not determined)"
+    return Inference(tuple(combo), accepted, f"inputs {accepted}", True)
 
 
 def _solved(model, combo, names, path: str, hints) -> Inference | None:
