@@ -282,27 +282,17 @@ def _load_other(path: str) -> dict:
         return {}
 
 
-def stated_sizes(construction: Construction | None, cls) -> tuple[int, ...]:
-    """Input sizes the construction states through its arguments (`image_size=256`,
-    `input_shape=(3, 128, 128)`, `img_size` defaulting to 32), in the order written; for
-    input inference to try first."""
-    found = []
-    for value in _size_arguments(construction, cls):
-        items = value if isinstance(value, (tuple, list)) else (value,)
-        found += [v for v in items if type(v) is int and 4 <= v <= 4096]
-    return tuple(dict.fromkeys(found))
-
-
-def stated_shapes(construction: Construction | None, cls) -> tuple[tuple[int, ...], ...]:
-    """Per-sample input shapes the construction states (`img_shape=(3, 128, 128)`)."""
-    found = [tuple(v) for v in _size_arguments(construction, cls) if isinstance(v, (tuple, list))
-             and 2 <= len(v) <= 4 and all(type(d) is int and d > 0 for d in v)]
-    return tuple(dict.fromkeys(found))
-
-
-def _size_arguments(construction: Construction | None, cls) -> list:
+def stated(construction: Construction | None, cls) -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]:
+    """What the construction's arguments say of the input, for input inference to try first:
+    the sizes (`image_size=256`, `input_shape=(3, 128, 128)`, `img_size` defaulting to 32), in
+    the order written, and the per-sample shapes (`img_shape=(3, 128, 128)`)."""
     values = _argument_values(construction, cls)
-    return [v for name, v in values.items() if SIZE_NAMES.search(name) and not NOT_SIZES.search(name)]
+    named = [v for name, v in values.items() if SIZE_NAMES.search(name) and not NOT_SIZES.search(name)]
+    sizes = [v for value in named for v in (value if isinstance(value, (tuple, list)) else (value,))
+             if type(v) is int and 4 <= v <= 4096]
+    shapes = [tuple(v) for v in named if isinstance(v, (tuple, list))
+              and 2 <= len(v) <= 4 and all(type(d) is int and d > 0 for d in v)]
+    return tuple(dict.fromkeys(sizes)), tuple(dict.fromkeys(shapes))
 
 
 def _argument_values(construction: Construction | None, cls) -> dict:

@@ -253,9 +253,8 @@ def _infer(target: Target, spec, init: dict, strict: bool) -> str | None:
         return ""
     try:
         model = build_target(target)
-        hints = construct.stated_sizes(target.construction, spec.obj) if spec.kind != "object" else ()
+        hints, shapes = construct.stated(target.construction, spec.obj) if spec.kind != "object" else ((), ())
         if missing_inputs(model, 1):
-            shapes = construct.stated_shapes(target.construction, spec.obj) if spec.kind != "object" else ()
             found = infer_arguments(model, missing_inputs(model, 0), spec.path, hints, shapes) or _first_input(model)
         else:
             found = infer_inputs(model, spec.path, hints)
