@@ -182,3 +182,24 @@ def test_a_wrapper_variant_takes_the_wrapped_model_from_its_namesake_site():
     assert status == "checked" and source.startswith("README.md:11, for `Trainer` of")
     assert call == "Trainer(Net(image_size=32, patch=8, num_classes=10), image_size=32)"
     assert shapes[0][1:] == (3, 32, 32)
+
+
+def test_vectors_sized_by_the_options_the_constructor_sums():
+    """`opt.latent_dim + opt.n_classes + opt.code_dim` sizes the Linear that takes
+    `cat((noise, labels, code))`: each vector gets its option's size."""
+    found, report = models("gan/codes.py")
+    for name in ("Generator", "generator"):
+        assert found[name][0] == "checked" and found[name][4:] == (((8, 12), (8, 5), (8, 2)), "inferred")
+    assert {m.name: m for m in report.models}["generator"].output_shapes == ((8, 1, 16, 16),)
+
+
+def test_labels_masked_before_their_embedding_and_a_time_step():
+    """The class embedding meets a per-sample mask (`torch.where`) before the image reaches its
+    first conv: the classes are one per sample, the time step too, and the image sides a
+    multiple of 8 (three halvings then three doublings)."""
+    found, report = models("diffusion/guided.py")
+    status, _, source, _, shapes, input_source = found["Denoiser"]
+    assert (status, source, input_source) == ("checked", "call site guided.py:46", "inferred")
+    assert shapes == ((8, 3, 32, 32), (8,), (8,))
+    model = {m.name: m for m in report.models}["Denoiser"]
+    assert model.input_dtypes == ("float32", "float32", "int64") and model.output_shapes == ((8, 3, 32, 32),)

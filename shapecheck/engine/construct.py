@@ -295,6 +295,22 @@ def stated(construction: Construction | None, cls) -> tuple[tuple[int, ...], tup
     return tuple(dict.fromkeys(sizes)), tuple(dict.fromkeys(shapes))
 
 
+def option_sizes(cls, context: Context) -> tuple[int, ...]:
+    """The whole-number command-line options the class's constructor reads, in the order read
+    (`input_dim = opt.latent_dim + opt.n_classes + opt.code_dim`): the sizes of the vectors a
+    forward may take (`forward(noise, labels, code)` concatenated before `Linear(input_dim, ...)`)."""
+    import argparse
+
+    found = [s for s in context.src.tree.body if isinstance(s, ast.ClassDef) and s.name == getattr(cls, "__name__", "")]
+    init = [s for c in found for s in c.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"]
+    options = {name for name, v in context.namespace.items() if isinstance(v, argparse.Namespace)}
+    reads = sorted((n for f in init[:1] for n in ast.walk(f) if isinstance(n, ast.Attribute)
+                    and isinstance(n.value, ast.Name) and n.value.id in options),
+                   key=lambda n: (n.lineno, n.col_offset))
+    values = (getattr(context.namespace[n.value.id], n.attr, None) for n in reads)
+    return tuple(dict.fromkeys(v for v in values if type(v) is int and 1 <= v <= 4096))
+
+
 def _argument_values(construction: Construction | None, cls) -> dict:
     """Parameter name -> value: those the construction passes, then the class's defaults."""
     try:

@@ -255,7 +255,9 @@ def _infer(target: Target, spec, init: dict, strict: bool) -> str | None:
         model = build_target(target)
         hints, shapes = construct.stated(target.construction, spec.obj) if spec.kind != "object" else ((), ())
         if missing_inputs(model, 1):
-            found = infer_arguments(model, missing_inputs(model, 0), spec.path, hints, shapes) or _first_input(model)
+            options = construct.option_sizes(type(model), target.context) if spec.kind != "factory" else ()
+            found = (infer_arguments(model, missing_inputs(model, 0), spec.path, hints, shapes, options)
+                     or _first_input(model))
         else:
             found = infer_inputs(model, spec.path, hints)
     except (BuildError, discover.MissingArguments, UsageError):
