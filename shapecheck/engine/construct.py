@@ -7,8 +7,8 @@ the sites of other files of the project, the sites of its documentation (README 
 docstring `>>>` examples), a config class with defaults for a `config` argument
 (`GPT(GPTConfig())`), and, for a class no call builds, the calls of a same-named class of
 another file whose arguments it takes (marked `borrowed`: an error at them proves nothing).
-Each candidate is built on the meta device; the first that builds wins. A factory function is built by calling it with its defaults; a module object was
-built by the loader.
+Each candidate is built on the meta device; the first that builds wins. A factory function is
+built by calling it with its defaults; a module object was built by the loader.
 """
 
 from __future__ import annotations
