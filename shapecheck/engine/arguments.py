@@ -115,10 +115,9 @@ def _options(model, index: int, layouts, count: int, hints, stated=()) -> list:
     if layout is not None:
         sized = _fixed_options(layout, index, hints)
         return sized + ([layout] if layout.free_axes and not _labels(layout, index) else [])
-    twins = not any(lay is not None and lay.dtype != "int64" for lay in layouts)  # else that one reaches it alone
-    found = list(stated) + (_split_first_layer(model, count, hints) if twins else [])
+    found = list(stated) + [InputSpec((BATCH,), "float32"), InputSpec((BATCH,), "int64")]
+    found += _split_first_layer(model, count, hints)
     found += [InputSpec((BATCH, d), "float32") for d in _declared(model)]
-    found += [InputSpec((BATCH,), "float32"), InputSpec((BATCH,), "int64")]
     return found + [Layout("", f"argument {index + 1}", (BATCH, None), ("F",), 0)]
 
 
