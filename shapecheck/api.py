@@ -363,8 +363,7 @@ def _trace_target(target, source_file) -> tuple[ModelResult, list[Diagnostic]]:
     if target.guessed:
         diagnostics, status = _at_guessed_size(target, diagnostics, source_file), Status.NOT_CHECKED
     elif target.borrowed and any(d.severity is Severity.ERROR for d in diagnostics):
-        target.guessed = (f"the example input of `{target.borrowed}` (the same class), "
-                          f"{' and '.join('×'.join(map(str, i.shape)) for i in target.inputs)}, does not fit it")
+        target.guessed = target.borrowed
         diagnostics, status = _at_guessed_size(target, diagnostics, source_file), Status.NOT_CHECKED
     result = _result(target, status, records=tuple(trace.records), reason=trace.stop_reason or target.guessed,
                      outputs=trace.output_shapes)

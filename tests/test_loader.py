@@ -377,3 +377,26 @@ def test_isinstance_against_a_missing_import_is_the_environment(tmp_path):
                            "        return x if isinstance(self.fc, Block) else self.fc(x)\n")
     codes = [(d.code, d.severity.name) for d in api.check_file(path).diagnostics]
     assert ("SC503", "ERROR") not in codes and ("SC907", "WARNING") in codes
+
+
+def test_a_required_argument_takes_its_first_choice_or_the_first_value_compared(tmp_path):
+    path = tmp_path / "main.py"
+    path.write_text(textwrap.dedent("""\
+        import argparse
+
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--dataset', required=True)
+        parser.add_argument('--mode', required=True, choices=['train', 'eval'])
+        parser.add_argument('--size', type=int, required=True)
+        opt = parser.parse_args()
+        if opt.dataset != 'fake' and opt.size == 2:
+            pass
+        if opt.dataset in ['mnist', 'kmnist']:
+            channels = 1
+        elif opt.dataset == 'cifar10':
+            channels = 3
+        """))
+    namespace = loader.load(loader.parse(path.read_text(), str(path)))
+    assert (namespace["opt"].dataset, namespace["opt"].mode, namespace["opt"].size) == ("mnist", "train", 2)
+    assert namespace["channels"] == 1
+    assert [a.default for a in namespace["parser"]._actions if a.dest == "dataset"] == [None]  # as it was

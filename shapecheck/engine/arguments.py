@@ -39,14 +39,18 @@ class _Placed(Exception):
 
 
 def infer_arguments(model: nn.Module, names: list[str], path: str, hints: tuple[int, ...] = (),
-                    shapes: tuple[tuple[int, ...], ...] = ()) -> Inference | None:
+                    shapes: tuple[tuple[int, ...], ...] = (), vectors: tuple[int, ...] = ()) -> Inference | None:
     """Inputs for every argument in ``names`` (the forward's required ones, in order), or None
     when no combination tried runs. ``hints``: sizes the construction states; ``shapes``:
     per-sample shapes it states (``img_shape=(3, 128, 128)``), tried first for an argument no
-    layer places."""
+    layer places; ``vectors``: sizes the constructor reads from command-line options, in the
+    order read, tried next as N×size (argument i starting from the i-th: the order in which
+    `opt.latent_dim + opt.n_classes + opt.code_dim` sums the sizes of `noise, labels, code`)."""
     layouts = _placed_layouts(model, len(names))
     stated = [InputSpec((BATCH,) + shape, "float32") for shape in shapes]
-    options = [_options(model, i, layouts, len(names), hints, stated) for i in range(len(names))]
+    options = [_options(model, i, layouts, len(names), hints,
+                        stated + [InputSpec((BATCH, v), "float32") for v in vectors[i:] + vectors[:i]])
+               for i in range(len(names))]
     free = []
     for combo in itertools.islice(itertools.product(*options), MAX_TRIES):
         deadline.check()
@@ -83,7 +87,7 @@ def _probe(model, layouts, after):
             x = torch.empty((BATCH, 1), device="meta")
             marks[id(x)] = index
         else:
-            spec = layout.spec(candidate_sizes(layout)[0])
+            spec = _fixed_options(layout, index)[0]
             x = torch.empty(spec.shape, dtype=getattr(torch, spec.dtype), device="meta")
         args.append(x)
 
@@ -108,15 +112,26 @@ def _probe(model, layouts, after):
 def _options(model, index: int, layouts, count: int, hints, stated=()) -> list:
     """What argument ``index`` may be: fixed InputSpecs, or a Layout with free sizes."""
     layout = layouts[index]
-    if layout is not None and layout.dtype == "int64" and index:
-        return [InputSpec((BATCH,), "int64"), InputSpec((BATCH, 16), "int64")]
     if layout is not None:
-        sized = [layout.spec(s) for s in candidate_sizes(layout, hints)[:4]]
-        return sized + ([layout] if layout.free_axes else [])
-    found = list(stated) + _split_first_layer(model, count, hints)
+        sized = _fixed_options(layout, index, hints)
+        return sized + ([layout] if layout.free_axes and not _labels(layout, index) else [])
+    found = list(stated) + [InputSpec((BATCH,), "float32"), InputSpec((BATCH,), "int64")]
+    found += _split_first_layer(model, count, hints)
     found += [InputSpec((BATCH, d), "float32") for d in _declared(model)]
-    found += [InputSpec((BATCH,), "float32"), InputSpec((BATCH,), "int64")]
     return found + [Layout("", f"argument {index + 1}", (BATCH, None), ("F",), 0)]
+
+
+def _labels(layout: Layout, index: int) -> bool:
+    """An argument after the first that reaches an Embedding: class labels or tokens."""
+    return layout.dtype == "int64" and index > 0
+
+
+def _fixed_options(layout: Layout, index: int, hints=()) -> list[InputSpec]:
+    """The shapes tried for an argument a layer receives, most likely first: labels one per
+    sample (they may meet a per-sample mask before their Embedding), then one per token."""
+    if _labels(layout, index):
+        return [InputSpec((BATCH,), "int64"), InputSpec((BATCH, 16), "int64")]
+    return [layout.spec(s) for s in candidate_sizes(layout, hints)[:4]]
 
 
 def _declared(model, most: int = 8) -> list[int]:
@@ -150,8 +165,8 @@ def _split_first_layer(model, count: int, hints) -> list[InputSpec]:
 
 def _ran(combo, names) -> Inference:
     shown = ", ".join(f"{n} {'×'.join(map(str, s.shape))}" for n, s in zip(names, combo))
-    return Inference(tuple(combo), "not determined",
-                     f"inputs {shown}: the first combination tried that runs (other sizes not determined)", True)
+    accepted = f"{shown} (the first combination tried that runs; other sizes not determined)"
+    return Inference(tuple(combo), accepted, f"inputs {accepted}", True)
 
 
 def _solved(model, combo, names, path: str, hints) -> Inference | None:

@@ -35,14 +35,15 @@ def build(spec: ModelSpec, init: dict | None = None, device: str = "meta",
     import torch
 
     if spec.kind == "object":
-        return _on_device(spec.obj, device)
+        return on_device(spec.obj, device)
     kwargs = constructor_kwargs(spec.obj, init or {}, strict)
     args, kwargs = _positional_only(spec.obj, kwargs)
     from shapecheck.engine.usercode import call_user, reraise_if_ours
 
     try:
         with building(device):
-            return _on_device(call_user(spec.obj, *args, **kwargs), device)
+            model = call_user(spec.obj, *args, **kwargs)
+        return on_device(model, device)
     except Exception as exc:
         reraise_if_ours(exc)
         message = f"building {spec.name} failed: {type(exc).__name__}: {exc}"
@@ -113,7 +114,9 @@ def _fills_nothing(args, kwargs: dict, torch) -> bool:
     return plain and args[0].is_meta and not args[0].is_inference()
 
 
-def _on_device(model, device: str):
+def on_device(model, device: str):
+    """`model`, moved onto `device` when some of its tensors live elsewhere (outside `building`:
+    a move made inside it would keep its small CPU tensors where they are)."""
     tensors = list(model.parameters()) + list(model.buffers())
     if all(t.device.type == device for t in tensors):
         return model

@@ -4,10 +4,11 @@ For a class, strongest first: `--init` values, the hint `# shapecheck: init(n=3)
 class, `[tool.shapecheck] init` in pyproject.toml; else the construction sites of the file
 (those whose built model is then called on example tensors first), the class's own defaults,
 the sites of other files of the project, the sites of its documentation (README blocks,
-docstring `>>>` examples), and a config class with defaults for a `config` argument
-(`GPT(GPTConfig())`). Each candidate is built on the meta device; the first that builds
-wins. A factory function is built by calling it with its defaults; a module object was
-built by the loader.
+docstring `>>>` examples), a config class with defaults for a `config` argument
+(`GPT(GPTConfig())`), and, for a class no call builds, the calls of a same-named class of
+another file whose arguments it takes (marked `borrowed`: an error at them proves nothing).
+Each candidate is built on the meta device; the first that builds wins. A factory function is
+built by calling it with its defaults; a module object was built by the loader.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from ..errors import MissingPackage, UsageError, UserCodeStopped
 from ..source import sites as source_sites
 from . import discover, loader
-from .build import BuildError, build, building
+from .build import BuildError, build, building, on_device
 from .provenance import recorded
 
 CONFIG_NAMES = re.compile(r"(config|cfg|conf|args|hparams|params|opt)$", re.I)
@@ -44,6 +45,7 @@ class Construction:
     handed_out: bool = False  # `model` was given to a check (later checks build their own)
     needs: tuple[tuple[str, str], ...] = ()  # names `call` reads from other files: (name, defining file)
     site_line: int = 0  # the line of the call site in the checked file (0: elsewhere or none)
+    borrowed: str = ""  # "the arguments of README.md:9, written for `ViT` of vit.py" (another class)
 
 
 @dataclass
@@ -125,6 +127,42 @@ def _candidates(spec, context: Context):
     docs = [s for s in elsewhere if s.origin == "docs"]
     yield from (_from_site(s, index.root, _needs(s, index)) for s in code + docs if s.usable)
     yield from _config_defaults(spec, context)
+    if index is not None and not here and not elsewhere:
+        yield from _namesakes(spec, index)
+
+
+def _namesakes(spec, index):
+    """The sites of another class of the same name in the project whose arguments this class
+    takes too (every keyword one of its parameters, every required one given): variants of a
+    model in sibling modules that the documentation builds only once."""
+    seen = set()
+    for site, origin in index.namesakes(spec.name, spec.path):
+        if site.usable and site.text not in seen and _takes(spec.obj, site.text):
+            seen.add(site.text)
+            namesake = f"`{spec.name}` of {os.path.relpath(origin, index.root)}"
+            found = _from_site(site, index.root, _needs(site, index))
+            yield dataclasses.replace(found, source=f"{found.source}, for {namesake}, same name and parameters",
+                                      call=site.text, borrowed=f"the arguments of {found.source}, written for {namesake}")
+
+
+def _takes(cls, call: str) -> bool:
+    """Whether `cls` can be called with the arguments of `call`, by name and count."""
+    try:
+        node = ast.parse(call, mode="eval").body
+        signature = inspect.signature(cls)
+    except (SyntaxError, TypeError, ValueError):
+        return False
+    if not isinstance(node, ast.Call) or any(isinstance(a, ast.Starred) for a in node.args):
+        return False
+    named = {p.name for p in signature.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    keywords = [k.arg for k in node.keywords]
+    if None in keywords or not set(keywords) <= named:
+        return False
+    try:
+        signature.bind(*node.args, **dict.fromkeys(keywords))
+    except TypeError:
+        return False
+    return True
 
 
 def _from_site(site, root: str, needs: tuple = ()) -> Construction:
@@ -220,7 +258,7 @@ def evaluate(call: str, context: Context, spec, device: str, needs: tuple = ()):
                          loader.user_line(exc, spec.path), exc) from exc
     if not isinstance(model, torch.nn.Module):
         raise BuildError(f"{call} does not return an nn.Module")
-    return model
+    return on_device(model, device)
 
 
 def _with_needs(context: Context, needs: tuple) -> dict:
@@ -244,27 +282,33 @@ def _load_other(path: str) -> dict:
         return {}
 
 
-def stated_sizes(construction: Construction | None, cls) -> tuple[int, ...]:
-    """Input sizes the construction states through its arguments (`image_size=256`,
-    `input_shape=(3, 128, 128)`, `img_size` defaulting to 32), in the order written; for
-    input inference to try first."""
-    found = []
-    for value in _size_arguments(construction, cls):
-        items = value if isinstance(value, (tuple, list)) else (value,)
-        found += [v for v in items if type(v) is int and 4 <= v <= 4096]
-    return tuple(dict.fromkeys(found))
-
-
-def stated_shapes(construction: Construction | None, cls) -> tuple[tuple[int, ...], ...]:
-    """Per-sample input shapes the construction states (`img_shape=(3, 128, 128)`)."""
-    found = [tuple(v) for v in _size_arguments(construction, cls) if isinstance(v, (tuple, list))
-             and 2 <= len(v) <= 4 and all(type(d) is int and d > 0 for d in v)]
-    return tuple(dict.fromkeys(found))
-
-
-def _size_arguments(construction: Construction | None, cls) -> list:
+def stated(construction: Construction | None, cls) -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]:
+    """What the construction's arguments say of the input, for input inference to try first:
+    the sizes (`image_size=256`, `input_shape=(3, 128, 128)`, `img_size` defaulting to 32), in
+    the order written, and the per-sample shapes (`img_shape=(3, 128, 128)`)."""
     values = _argument_values(construction, cls)
-    return [v for name, v in values.items() if SIZE_NAMES.search(name) and not NOT_SIZES.search(name)]
+    named = [v for name, v in values.items() if SIZE_NAMES.search(name) and not NOT_SIZES.search(name)]
+    sizes = [v for value in named for v in (value if isinstance(value, (tuple, list)) else (value,))
+             if type(v) is int and 4 <= v <= 4096]
+    shapes = [tuple(v) for v in named if isinstance(v, (tuple, list))
+              and 2 <= len(v) <= 4 and all(type(d) is int and d > 0 for d in v)]
+    return tuple(dict.fromkeys(sizes)), tuple(dict.fromkeys(shapes))
+
+
+def option_sizes(cls, context: Context) -> tuple[int, ...]:
+    """The whole-number command-line options the class's constructor reads, in the order read
+    (`input_dim = opt.latent_dim + opt.n_classes + opt.code_dim`): the sizes of the vectors a
+    forward may take (`forward(noise, labels, code)` concatenated before `Linear(input_dim, ...)`)."""
+    import argparse
+
+    found = [s for s in context.src.tree.body if isinstance(s, ast.ClassDef) and s.name == getattr(cls, "__name__", "")]
+    init = [s for c in found for s in c.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"]
+    options = {name for name, v in context.namespace.items() if isinstance(v, argparse.Namespace)}
+    reads = sorted((n for f in init[:1] for n in ast.walk(f) if isinstance(n, ast.Attribute)
+                    and isinstance(n.value, ast.Name) and n.value.id in options),
+                   key=lambda n: (n.lineno, n.col_offset))
+    values = (getattr(context.namespace[n.value.id], n.attr, None) for n in reads)
+    return tuple(dict.fromkeys(v for v in values if type(v) is int and 1 <= v <= 4096))
 
 
 def _argument_values(construction: Construction | None, cls) -> dict:

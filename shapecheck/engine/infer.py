@@ -154,9 +154,20 @@ class Unsolvable(Exception):
 def solve(model: nn.Module, layout: Layout, path: str = "", hints: tuple[int, ...] = ()):
     """``(trace, mask)``: the symbolic trace used, and the accepted sizes as a bool tensor
     indexed by size - 1 on each free dimension (None when no trace ran to the end)."""
-    k = len(layout.free_axes)
+    return _traced(model, layout, path, *_plain_passes(model, layout, hints))
+
+
+def _plain_passes(model, layout: Layout, hints: tuple[int, ...]):
+    """The sizes to try, and the first of them that runs in a plain meta pass (None: none)."""
     candidates = candidate_sizes(layout, hints)
-    trace = _first_working_trace(model, layout, path, candidates, _first_running(model, layout, candidates))
+    return candidates, _first_running(model, layout, candidates)
+
+
+def _traced(model, layout: Layout, path: str, candidates, working):
+    """The first symbolic trace that runs to the end, and the sizes it accepts (None when
+    none does)."""
+    k = len(layout.free_axes)
+    trace = _first_working_trace(model, layout, path, candidates, working)
     return trace, None if trace.error else _accepted_mask(trace, LIMITS[k], k)
 
 
@@ -165,16 +176,14 @@ SOLVING_SHARE = 0.3  # of the model's time budget, for the symbolic trace and th
 
 def _solve(model, layout: Layout, path: str, hints: tuple[int, ...] = ()) -> Inference:
     k = len(layout.free_axes)
-    candidates = candidate_sizes(layout, hints)
-    working = _first_running(model, layout, candidates)
+    candidates, working = _plain_passes(model, layout, hints)
     if working is not None and any(s > LIMITS[k] for s in working):
         return _beyond_solving(layout, working, f"sizes above {LIMITS[k]} are not solved for")
     _import_symbolic()  # a first import costs seconds: not the solving's share
     share = SOLVING_SHARE if working is not None else 1.0  # nothing to fall back to: the whole budget
     try:
         with deadline.limited(share, at_least=3.0):
-            trace = _first_working_trace(model, layout, path, candidates, working)
-            mask = None if trace.error else _accepted_mask(trace, LIMITS[k], k)
+            trace, mask = _traced(model, layout, path, candidates, working)
     except deadline.OutOfTime as late:
         if not late.inner:
             raise

@@ -45,6 +45,7 @@ from shapecheck.errors import MissingPackage
 from shapecheck.diagnostics import Span
 from shapecheck.source import SourceError, char_column, read_source, split_lines, universal_lines
 from shapecheck.source.nodes import all_nodes
+from shapecheck.source.values import as_literal, compared_options
 
 USER_MODULE_NAME = "__shapecheck_user__"
 HINT_MARKER = "shapecheck:"
@@ -425,7 +426,7 @@ def _keep_assignment(stmt: ast.stmt, namespace: dict, src: SourceFile
         return None, "assignment to a complex target"
     if stmt.value is None:
         return stmt, ""
-    value = _empty_command_line(_strip_moves(copy.deepcopy(stmt.value)), namespace)
+    value = _empty_command_line(_strip_moves(copy.deepcopy(stmt.value)), namespace, src)
     problem = _unsafe_reason(value, namespace, src)
     if problem:
         return None, problem
@@ -514,27 +515,33 @@ def _parser_call(node: ast.expr, namespace: dict) -> bool:
 _DEFAULTS = "__shapecheck_argument_defaults__"
 
 
-def _empty_command_line(value: ast.expr, namespace: dict) -> ast.expr:
+def _empty_command_line(value: ast.expr, namespace: dict, src: SourceFile) -> ast.expr:
     """`parser.parse_args()` -> the parser's defaults with an empty command line: never the
-    command line shapecheck itself was given, and a required argument is left at its default
-    (None) rather than ending the program."""
+    command line shapecheck itself was given. A required argument with no default takes the
+    first of its `choices`, else the first value the file compares it with
+    (`if opt.dataset in ['imagenet', 'folder']:`), else None, rather than ending the program."""
     if (_parser_call(value, namespace) and value.func.attr in ("parse_args", "parse_known_args")
             and not value.args and not value.keywords):
         known = ast.Constant(value.func.attr == "parse_known_args")
-        return ast.Call(func=ast.Name(id=_DEFAULTS, ctx=ast.Load()), args=[value.func.value, known], keywords=[])
+        stated = as_literal(compared_options(src.tree)) or ast.Dict(keys=[], values=[])
+        return ast.Call(func=ast.Name(id=_DEFAULTS, ctx=ast.Load()), args=[value.func.value, known, stated],
+                        keywords=[])
     return value
 
 
-def argument_defaults(parser: argparse.ArgumentParser, known: bool):
-    """What `parser.parse_args([])` gives, with every required argument optional for the call."""
-    required = [action for action in parser._actions if action.required]
-    for action in required:
+def argument_defaults(parser: argparse.ArgumentParser, known: bool, stated: dict | None = None):
+    """What `parser.parse_args([])` gives, with every required argument optional for the call
+    and given the value `stated` for it (or its first choice) when it has no default."""
+    required = [(action, action.default) for action in parser._actions if action.required]
+    for action, default in required:
         action.required = False
+        if default is None:
+            action.default = next(iter(action.choices)) if action.choices else (stated or {}).get(action.dest)
     try:
         return parser.parse_known_args([]) if known else parser.parse_args([])
     finally:
-        for action in required:
-            action.required = True
+        for action, default in required:
+            action.required, action.default = True, default
 
 
 class _StripMoves(ast.NodeTransformer):

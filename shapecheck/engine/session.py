@@ -62,7 +62,7 @@ class Target:
     accepted: str = ""  # the input sizes inference found the model to accept
     no_fit: str = ""  # why no input size at all fits, when inference proved that none does
     guessed: str = ""  # why the inferred input is only a guess: every size tried failed
-    borrowed: str = ""  # the input is the example of this other model of the same class
+    borrowed: str = ""  # why an error proves nothing: the input or the arguments were written for another model
     construction: construct.Construction | None = None  # how it is built (None: not decided)
     context: construct.Context | None = None
     sites: dict = field(default_factory=dict)  # how each module of `model` was built (provenance.Built)
@@ -192,16 +192,23 @@ def _target(spec, src, cli, config, init, several: bool, symbolic: bool, built: 
         target.problem = NotChecked("SC907", exc.message, line=exc.line, quiet=spec.is_used_by_other)
         return target
     given += [("example", target.construction.example), ("example", spec.example)]
+    target.borrowed = _borrowed_arguments(target.construction)
     for source, value in given:
         if value and (value is not spec.example or not spec.example_from or _borrowed_fits(target, value)):
             target.inputs, target.input_source = tuple(value), source
-            target.borrowed = spec.example_from if value is spec.example else ""
+            if value is spec.example and spec.example_from and not target.borrowed:
+                shapes = " and ".join("×".join(map(str, i.shape)) for i in value)
+                target.borrowed = f"the example input of `{spec.example_from}` (the same class), {shapes}, does not fit it"
             return target
     failed = _infer(target, spec, init, not several)
     if failed is not None:
         target.problem = needs_input(spec, quiet=spec.is_used_by_other or built, reason=failed)
         _block_elsewhere(target, context)
     return target
+
+
+def _borrowed_arguments(construction) -> str:
+    return f"{construction.borrowed}, do not fit it" if construction.borrowed else ""
 
 
 def _block_elsewhere(target: Target, context) -> None:
@@ -246,10 +253,11 @@ def _infer(target: Target, spec, init: dict, strict: bool) -> str | None:
         return ""
     try:
         model = build_target(target)
-        hints = construct.stated_sizes(target.construction, spec.obj) if spec.kind != "object" else ()
+        hints, shapes = construct.stated(target.construction, spec.obj) if spec.kind != "object" else ((), ())
         if missing_inputs(model, 1):
-            shapes = construct.stated_shapes(target.construction, spec.obj) if spec.kind != "object" else ()
-            found = infer_arguments(model, missing_inputs(model, 0), spec.path, hints, shapes) or _first_input(model)
+            options = construct.option_sizes(type(model), target.context) if spec.kind != "factory" else ()
+            found = (infer_arguments(model, missing_inputs(model, 0), spec.path, hints, shapes, options)
+                     or _first_input(model))
         else:
             found = infer_inputs(model, spec.path, hints)
     except (BuildError, discover.MissingArguments, UsageError):

@@ -66,6 +66,23 @@ class SiteIndex:
                  and (s.origin == "docs" or os.path.abspath(s.path) != path)]
         return sorted(found, key=lambda s: (s.origin != "call", s.path, s.line))
 
+    def namesakes(self, name: str, path: str) -> list[tuple[sites.Site, str]]:
+        """Sites that build another class called `name`, defined in another file of the
+        project (`SimpleViT` of simple_vit.py for the `SimpleViT` of simple_vit_with_qk_norm.py),
+        each with that file: code first, then documentation, in path and line order."""
+        path = os.path.abspath(path)
+        found = [(s, self.origin_of(s)) for s in self.sites if s.callee == name and s.origin in ("call", "docs")]
+        found = [(s, origin) for s, origin in found if origin and origin != path]
+        return sorted(found, key=lambda pair: (pair[0].origin != "call", pair[0].path, pair[0].line))
+
+    def origin_of(self, site: sites.Site) -> str | None:
+        """The project file that defines the class a site calls (None when not known)."""
+        if not site.imported_from:
+            defined = self.defined.get(site.callee, [])
+            return defined[0] if len(defined) == 1 else None
+        return next((found for module in site.imported_from.split(";")
+                     for found in [self.defining_file(site, site.callee, module)] if found), None)
+
     def _resolves(self, site: sites.Site, path: str) -> bool:
         if os.path.abspath(site.path) == path:  # the file's own docstrings
             return True

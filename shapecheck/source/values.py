@@ -324,6 +324,46 @@ def argument_default(call: ast.Call, scope: Scope) -> Any:
     return default
 
 
+def compared_options(tree: ast.Module) -> dict[str, Any]:
+    """Option -> the first value the code compares it with, for the results of `parse_args()`:
+    `if opt.dataset in ['imagenet', 'folder']:` then `elif opt.dataset == 'mnist':` give
+    {"dataset": "imagenet"}. The values a required option with no default is tested for."""
+    parsed = {target.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
+              and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute)
+              and node.value.func.attr in ("parse_args", "parse_known_args")
+              for target in _first_names(node.targets)}
+    found: dict[str, Any] = {}
+    compares = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Compare) and len(n.ops) == 1),
+                      key=lambda n: (n.lineno, n.col_offset))
+    for node in compares:
+        left = node.left
+        if isinstance(left, ast.Attribute) and isinstance(left.value, ast.Name) and left.value.id in parsed:
+            stated = _compared_value(node.ops[0], node.comparators[0])
+            if stated is not UNKNOWN:
+                found.setdefault(left.attr, stated)
+    return found
+
+
+def _first_names(targets: list[ast.expr]) -> list[ast.Name]:
+    """`opt = ...` -> opt; `args, rest = parser.parse_known_args()` -> args."""
+    names = []
+    for target in targets:
+        if isinstance(target, (ast.Tuple, ast.List)) and target.elts:
+            target = target.elts[0]
+        if isinstance(target, ast.Name):
+            names.append(target)
+    return names
+
+
+def _compared_value(op: ast.cmpop, node: ast.expr) -> Any:
+    if isinstance(op, ast.Eq) and isinstance(node, ast.Constant) and node.value is not None:
+        return node.value
+    if isinstance(op, ast.In) and isinstance(node, (ast.List, ast.Tuple, ast.Set)) and node.elts:
+        first = node.elts[0]
+        return first.value if isinstance(first, ast.Constant) and first.value is not None else UNKNOWN
+    return UNKNOWN
+
+
 # ---------------------------------------------------------------- writing values back
 
 
