@@ -251,7 +251,10 @@ def test_reduced_precision_matmul_is_switched_off_and_reported():
         torch.set_float32_matmul_precision(before)
     settings = {label: (was, used) for label, was, used in report.precision}
     assert settings["torch.get_float32_matmul_precision()"] == ("medium", "highest")
-    assert settings["torch.backends.cudnn.conv.fp32_precision"][1] == "ieee"
+    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+        assert settings["torch.backends.cudnn.conv.fp32_precision"][1] == "ieee"
+    else:  # torch before the per-backend precision: the TF32 switches
+        assert settings["torch.backends.cudnn.allow_tf32"][1] == "False"
 
 
 def test_tolerances_follow_unit_roundoff_and_reduction_length():

@@ -21,6 +21,8 @@ import functools
 
 import torch
 
+from ..engine._compat import autocast_dtype, autocast_enabled
+
 HALF = (torch.float16, torch.bfloat16)
 _CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}
 
@@ -28,8 +30,8 @@ _CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}
 def result_dtype(x: torch.Tensor) -> torch.dtype:
     """The dtype of torch's convolution of ``x`` in the current autocast state."""
     device = x.device.type
-    if x.is_floating_point() and x.dtype != torch.float64 and torch.is_autocast_enabled(device):
-        return torch.get_autocast_dtype(device)
+    if x.is_floating_point() and x.dtype != torch.float64 and autocast_enabled(device):
+        return autocast_dtype(device)
     return x.dtype
 
 
@@ -44,7 +46,7 @@ def memory_format(*tensors: torch.Tensor) -> torch.memory_format | None:
 
 def autocast_off(device_type: str):
     """A context without autocast for ``device_type`` (a no-op when it is off)."""
-    if torch.is_autocast_enabled(device_type):
+    if autocast_enabled(device_type):
         return torch.autocast(device_type, enabled=False)
     return contextlib.nullcontext()
 

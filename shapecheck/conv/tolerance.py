@@ -45,15 +45,22 @@ class Setting:
     write: object
 
 
-def _backend(path: str) -> Setting:
+def _backend(path: str, attr: str) -> Setting:
     def find():
         obj = torch.backends
         for part in path.split("."):
             obj = getattr(obj, part)
         return obj
 
-    return Setting(f"torch.backends.{path}.fp32_precision", lambda: find().fp32_precision,
-                   lambda value: setattr(find(), "fp32_precision", value))
+    return Setting(f"torch.backends.{path}.{attr}", lambda: getattr(find(), attr),
+                   lambda value: setattr(find(), attr, value))
+
+
+def _precision_flags() -> tuple[Setting, ...]:
+    """Each backend's ``fp32_precision``; torch releases before it have only the TF32 switches."""
+    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+        return tuple(_backend(p, "fp32_precision") for p in ("cuda.matmul", "cudnn.conv", "mkldnn.matmul", "mkldnn.conv"))
+    return _backend("cuda.matmul", "allow_tf32"), _backend("cudnn", "allow_tf32")
 
 
 def _reduced(kind: str) -> Setting:
@@ -65,12 +72,13 @@ def _reduced(kind: str) -> Setting:
 SETTINGS = (
     Setting("torch.get_float32_matmul_precision()", torch.get_float32_matmul_precision,
             torch.set_float32_matmul_precision),
-    *(_backend(p) for p in ("cuda.matmul", "cudnn.conv", "mkldnn.matmul", "mkldnn.conv")),
+    *_precision_flags(),
     _reduced("fp16"),
     _reduced("bf16"),
 )
 EXACT = {"torch.get_float32_matmul_precision()": "highest"}
-"""The exact value of each setting: "ieee" for the fp32_precision ones, False for the others."""
+"""The exact value of each setting: "ieee" for the fp32_precision ones, False for the others
+(the TF32 switches and reduced-precision reductions)."""
 
 
 def _exact_value(setting: Setting):

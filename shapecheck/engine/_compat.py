@@ -54,3 +54,22 @@ def _empty_with_symbols(mode, real: torch.Tensor, dynamic: list[bool]) -> torch.
         sizes.append(size)
     with mode:
         return torch.empty(sizes, dtype=real.dtype, device=real.device)
+
+
+def autocast_enabled(device_type: str) -> bool:
+    """Whether autocast is on for ``device_type`` ("cpu", "cuda"); torch < 2.4 has one function
+    per device instead of the device argument."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:
+        if device_type == "cpu":
+            return torch.is_autocast_cpu_enabled()
+        return device_type == "cuda" and torch.is_autocast_enabled()
+
+
+def autocast_dtype(device_type: str) -> torch.dtype:
+    """The dtype autocast runs ``device_type``'s convolutions in (see ``autocast_enabled``)."""
+    try:
+        return torch.get_autocast_dtype(device_type)
+    except AttributeError:
+        return torch.get_autocast_cpu_dtype() if device_type == "cpu" else torch.get_autocast_gpu_dtype()
