@@ -12,12 +12,12 @@ from shapecheck.diagnostics import Severity
 from shapecheck.engine.discover import InputSpec
 
 from conftest import CASES, EXAMPLES
-from helpers import exact_inference, expected_codes, load_classes, run_real
+from helpers import case_params, exact_inference, expected_codes, load_classes, run_real
 
 CASE_FILES = sorted(glob.glob(os.path.join(CASES, "*.py")))
 
 
-@pytest.mark.parametrize("path", CASE_FILES, ids=os.path.basename)
+@pytest.mark.parametrize("path", case_params(CASE_FILES), ids=os.path.basename)
 def test_findings_match_expectations(path):
     report = api.check_file(path)
     found = {(d.code, d.line) for d in report.diagnostics}

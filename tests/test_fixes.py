@@ -15,7 +15,7 @@ from shapecheck.fixes.apply import diff
 from shapecheck.frontends.cli import main
 
 from conftest import CASES, EXAMPLES
-from helpers import load_classes, run_real
+from helpers import case_params, load_classes, run_real
 
 FIXABLE = [os.path.join(EXAMPLES, n) for n in ("lenet_bug.py", "dogs_cats_bug.py", "wrong_channels.py")] + [
     os.path.join(CASES, n) for n in ("batch_mixing.py", "rnn_and_norm.py", "named_values.py", "object_argument.py")]
@@ -156,7 +156,7 @@ TWINS = ["batch_first", "transposed_mirror", "missing_flatten", "rows_cut", "los
          "kernel_too_large", "unet_skip", "recurrent_size", "pixel_rows", "output_rows"]
 
 
-@pytest.mark.parametrize("name", TWINS)
+@pytest.mark.parametrize("name", case_params(TWINS))
 def test_fix_turns_the_case_into_its_twin(name, tmp_path, capsys):
     """--fix leaves a file that checks clean and gives the output shape its hand-fixed twin gives."""
     copy = tmp_path / f"{name}.py"
