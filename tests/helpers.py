@@ -1,5 +1,6 @@
 """Shared test helpers: load a model file with shapecheck's loader and run it in real torch."""
 
+import os
 import re
 
 import pytest
@@ -26,7 +27,6 @@ attention_batch = pytest.mark.skipif(
 
 def case_params(names_or_paths):
     """Parameters for case files (paths or stems), the attention cases marked `attention_batch`."""
-    import os
 
     def stem(item):
         return os.path.splitext(os.path.basename(item))[0]

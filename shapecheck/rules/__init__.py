@@ -363,6 +363,12 @@ def _op_span(event, ctx: Context, names: tuple[str, ...]):
     return (ctx.locator.line_span(event.line) if event.line else None), None
 
 
+def _reshape_call(event, ctx: Context):
+    """The reshape call on the event's line: its span, its text, and how a message names it."""
+    span, text = _op_span(event, ctx, RESHAPE_NAMES)
+    return span, text, (f"`{text}`" if text else event.op)
+
+
 def _line_text(event, ctx: Context) -> str:
     span = ctx.locator.line_span(event.line) if event.line else None
     text = ctx.locator.text(span) if span is not None else ""
@@ -404,8 +410,7 @@ def _reshape_reason(total, target) -> str:
 
 def _batch_changed(event, ctx: Context) -> Diagnostic:
     f = event.facts
-    span, text = _op_span(event, ctx, RESHAPE_NAMES)
-    call = f"`{text}`" if text else event.op
+    span, text, call = _reshape_call(event, ctx)
     per = f["per_sample_shape"]
     message = (f"{call} turns the batch of {f['batch']} into {f['new_first']} rows: each sample has "
                f"{_factors(per)} = {f['per_sample']} values, so rows now mix samples")
@@ -418,8 +423,7 @@ def _batch_changed(event, ctx: Context) -> Diagnostic:
 
 def _rows_cut(event, ctx: Context) -> Diagnostic:
     f = event.facts
-    span, text = _op_span(event, ctx, RESHAPE_NAMES)
-    call = f"`{text}`" if text else event.op
+    span, text, call = _reshape_call(event, ctx)
     k = f["new_first"] // f["batch"]
     sizes = f["in_shape"]
     blocks = [_factors(sizes[len(sizes) - i - 1:]) + (f" = {u}" if i else "") for i, u in enumerate(f["units"])]
@@ -435,8 +439,7 @@ def _rows_cut(event, ctx: Context) -> Diagnostic:
 
 def _output_batch(event, ctx: Context) -> Diagnostic:
     f = event.facts
-    span, text = _op_span(event, ctx, RESHAPE_NAMES)
-    call = f"`{text}`" if text else event.op
+    span, text, call = _reshape_call(event, ctx)
     sizes, cut = f["in_shape"], len(f["in_shape"]) - f["units"].index(f["row"]) - 1
     lead = f"dim 1 ({sizes[1]})" if cut == 2 else f"dims 1 to {cut - 1} ({_factors(sizes[1:cut])})"
     message = (f"the output has {f['rows'] // f['batch']}·N = {f['rows']} rows for an input batch of "
@@ -452,8 +455,7 @@ def _output_batch(event, ctx: Context) -> Diagnostic:
 
 def _batch_hardcoded(event, ctx: Context) -> Diagnostic:
     f = event.facts
-    span, text = _op_span(event, ctx, RESHAPE_NAMES)
-    call = f"`{text}`" if text else event.op
+    span, text, call = _reshape_call(event, ctx)
     message = (f"{call} hard-codes the batch size {f['new_first']}: it works only for batches of exactly "
                f"{f['batch']} samples")
     notes = ["the last batch of an epoch is usually smaller; use x.size(0) instead"]

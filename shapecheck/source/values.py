@@ -14,6 +14,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from .nodes import all_nodes
+
 UNKNOWN: Any = type("Unknown", (), {"__repr__": lambda self: "UNKNOWN"})()
 _CONVERTERS = {"int": int, "float": float, "str": str}
 _OPERATORS = {
@@ -328,12 +330,13 @@ def compared_options(tree: ast.Module) -> dict[str, Any]:
     """Option -> the first value the code compares it with, for the results of `parse_args()`:
     `if opt.dataset in ['imagenet', 'folder']:` then `elif opt.dataset == 'mnist':` give
     {"dataset": "imagenet"}. The values a required option with no default is tested for."""
-    parsed = {target.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
+    nodes = all_nodes(tree)
+    parsed = {target.id for node in nodes if isinstance(node, ast.Assign)
               and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute)
               and node.value.func.attr in ("parse_args", "parse_known_args")
               for target in _first_names(node.targets)}
     found: dict[str, Any] = {}
-    compares = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Compare) and len(n.ops) == 1),
+    compares = sorted((n for n in nodes if isinstance(n, ast.Compare) and len(n.ops) == 1),
                       key=lambda n: (n.lineno, n.col_offset))
     for node in compares:
         left = node.left
