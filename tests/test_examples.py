@@ -198,3 +198,31 @@ def test_keywords_that_pass_nothing_keep_the_example():
     """)
     video = ((((3, 3, 8, 64, 64), "float32"),), 7)
     assert shapes(found) == {"Net": video, "net": video}  # a tensor keyword (`other`): not an example
+
+
+def test_a_helper_that_returns_a_tensor_and_the_legacy_constructors():
+    found = examples_of("""\
+        import torch
+        from torch import nn
+
+        class Net(nn.Module):
+            pass
+
+        class Labels(nn.Module):
+            pass
+
+        def sample_images(count=5):
+            size = 8
+            return torch.FloatTensor(count, 3, size, size).uniform_(0.0, 1.0)
+
+        def needs_data(path):
+            return torch.rand(2, 3)
+
+        labels = [1, 2, 3]
+        Net()(sample_images())
+        Labels()(torch.LongTensor(labels))
+        Labels()(needs_data("x.pt"))
+        Labels()(torch.LongTensor(4, 7))
+        """)
+    assert shapes(found) == {"Net": ((((5, 3, 8, 8), "float32"),), 18),
+                             "Labels": ((((4, 7), "int64"),), 21)}

@@ -4,6 +4,7 @@ README and docstring examples, hints), every forward argument gets an input, and
 reported as an error."""
 
 import os
+import sys
 
 import pytest
 
@@ -105,10 +106,12 @@ def test_config_dataclass_defaults():
     ("small", "TinyViT(image_size=16, patch_size=4, num_classes=5, dim=12, depth=2)", (2, 1, 16, 16)),
 ])
 def test_readme_blocks_build_the_class_their_import_names(module, call, shape):
-    found, _ = models(f"vitlib/vitlib/{module}.py")
+    found, report = models(f"vitlib/vitlib/{module}.py")
     status, cls, source, written, shapes, input_source = found["TinyViT"]
     assert (status, written, shapes, input_source) == ("checked", call, (shape,), "example")
     assert source.startswith("README.md:")
+    header = model_header(next(m for m in report.models if m.name == "TinyViT")).plain
+    assert "from an example in README.md" in header.splitlines()[0]
 
 
 def test_docstring_example():
@@ -203,3 +206,49 @@ def test_labels_masked_before_their_embedding_and_a_time_step():
     assert shapes == ((8, 3, 32, 32), (8,), (8,))
     model = {m.name: m for m in report.models}["Denoiser"]
     assert model.input_dtypes == ("float32", "float32", "int64") and model.output_shapes == ((8, 3, 32, 32),)
+
+
+def test_a_configuration_file_names_the_class_and_its_arguments():
+    found, _ = models("vaezoo/models/plain_ae.py")
+    # configs/plain.yaml: `name: PlainAE` with in_channels and code_size; the data section is not read
+    assert found["PlainAE"][:4] == ("checked", "PlainAE", "config configs/plain.yaml:2",
+                                    "PlainAE(in_channels=3, code_size=64)")
+    assert found["PlainAE"][4][0][1:] == (3, 32, 32)  # 32 -> 16 -> 8, as to_code's 32·8·8 needs
+
+
+def test_a_sibling_package_importing_a_missing_package_still_loads():
+    # models/__init__.py imports perceptual.py, which imports a package that is not installed:
+    # the package still loads, the model that does not use it is checked (built in a unittest
+    # TestCase), and only the class that uses the missing package is not checked
+    found, report = models("vaezoo/models/perceptual.py")
+    assert found["PerceptualAE"][:4] == ("checked", "PerceptualAE", "call site tests/test_perceptual.py:10",
+                                         "PerceptualAE(3, 16)")
+    assert found["FeatureLoss"][0] == "not_checked"
+    assert "vaezoo_missing_vision" in report.models[[m.name for m in report.models].index("FeatureLoss")].reason
+    plain, _ = models("vaezoo/models/plain_ae.py")  # imports `models`, whose __init__ imports perceptual.py
+    assert plain["PlainAE"][0] == "checked"
+    assert not [name for name in sys.modules if name.startswith("vaezoo_missing")]
+
+
+def test_a_guarded_import_keeps_its_fallback():
+    from shapecheck.engine import loader
+
+    namespace = loader.load(loader.parse_file(os.path.join(REPOS, "vaezoo", "models", "sampled.py")))
+    assert namespace["speedups"] is None  # `except ImportError: speedups = None` ran, no stand-in
+    assert "vaezoo_missing_speedups" not in sys.modules
+
+
+def test_a_view_after_permute_is_an_error_with_a_proven_fix():
+    import torch
+
+    report = check_file(os.path.join(REPOS, "vaezoo", "models", "sampled.py"))
+    [error] = [d for d in report.diagnostics if d.severity is Severity.ERROR]
+    assert (error.rule.code, error.span.line) == ("SC208", 27)
+    assert "cannot view 8×3×5 as (-1, 5)" in error.message
+    assert error.fix.applicability.value == "safe" and error.fix.edits[0].new_text == "z.reshape(-1, self.code_size)"
+    assert report.models[0].init_source == "config configs/sampled.json:1"
+    # torch agrees: the view fails at a batch of 8, and works at a batch of 1
+    z = torch.randn(5).repeat(3, 8, 1).permute(1, 0, 2)
+    with pytest.raises(RuntimeError, match="view size is not compatible"):
+        z.view(-1, 5)
+    assert z[:1].view(-1, 5).shape == (3, 5)

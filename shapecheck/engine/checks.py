@@ -23,6 +23,7 @@ EVENT_KINDS = (
     "kernel_too_large",  # a conv/pool window larger than the (padded) input
     "input_dtype",  # an Embedding given floats, say
     "reshape",  # view/reshape/flatten to a size that cannot hold the tensor
+    "view_strides",  # view of a tensor whose memory is not in that order (after permute/transpose)
     "batch_changed",  # a reshape that moved samples into the features (runs, silently wrong)
     "batch_hardcoded",  # a reshape that works for the example batch size only
     "rows_cut",  # a reshape to k·N rows whose length cuts across dimensions (runs, silently wrong)
@@ -304,7 +305,9 @@ def _with_operand(args, kwargs, index: int, value) -> tuple[tuple, dict]:
 
 
 # -- ops -------------------------------------------------------------------------------------
-def op_event_kind(op: str) -> str:
+def op_event_kind(op: str, exc: BaseException | None = None) -> str:
+    if view_strides(op, exc):
+        return "view_strides"
     if op in ("view", "reshape", "flatten", "unflatten"):
         return "reshape"
     if op in ("cat", "concat", "concatenate", "stack"):
@@ -345,9 +348,20 @@ def keep_batch(x):
     return x.reshape(x.shape[0], -1)
 
 
-def substitute_op(op: str, args, kwargs, facts: dict):
+def view_strides(op: str, exc: BaseException | None) -> bool:
+    """torch refused `view` for the tensor's strides, not for its sizes: the sizes fit."""
+    if op != "view" or not isinstance(exc, (RuntimeError, ValueError)):
+        return False
+    text = str(exc)  # eager and meta kernels say the first, symbolic shapes the second
+    return "compatible with input tensor's size and stride" in text or (
+        text.startswith("Cannot view a tensor with shape") and "and strides" in text)
+
+
+def substitute_op(op: str, args, kwargs, facts: dict, exc: BaseException | None = None):
     """The output a failing op was meant to produce, when the intent is clear; else None."""
     x = args[0] if args else None
+    if view_strides(op, exc) and isinstance(x, torch.Tensor):
+        return x.reshape(*args[1:], **kwargs)  # what view would give had the memory been in order
     if op in ("view", "reshape") and isinstance(x, torch.Tensor) and x.dim() >= 2:
         target = facts.get("args", ())
         if len(target) == 2:

@@ -126,6 +126,7 @@ def _candidates(spec, context: Context):
     code = sorted((s for s in elsewhere if s.origin == "call"), key=lambda s: s.example is None)
     docs = [s for s in elsewhere if s.origin == "docs"]
     yield from (_from_site(s, index.root, _needs(s, index)) for s in code + docs if s.usable)
+    yield from filter(None, (_from_config(s, spec.obj, index.root) for s in elsewhere if s.origin == "config"))
     yield from _config_defaults(spec, context)
     if index is not None and not here and not elsewhere:
         yield from _namesakes(spec, index)
@@ -171,6 +172,25 @@ def _from_site(site, root: str, needs: tuple = ()) -> Construction:
     where = site.where(root)
     label = where if site.origin == "docs" else f"call site {where}"
     return Construction(label, site.text, example=site.example, needs=needs, site_line=0 if root else site.line)
+
+
+def _from_config(site, cls, root: str) -> Construction | None:
+    """A configuration file's mapping for `cls`: the entries its constructor takes (all of them
+    when it takes **kwargs), if they cover its required parameters."""
+    try:
+        node = ast.parse(site.text, mode="eval").body
+        signature = inspect.signature(cls)
+    except (SyntaxError, TypeError, ValueError):
+        return None
+    params = signature.parameters.values()
+    open_ended = any(p.kind == p.VAR_KEYWORD for p in params)
+    named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    node.keywords = [k for k in node.keywords if open_ended or k.arg in named]
+    try:
+        signature.bind(**dict.fromkeys(k.arg for k in node.keywords))
+    except TypeError:
+        return None
+    return Construction(f"config {site.where(root)}", ast.unparse(node))
 
 
 def _needs(site, index) -> tuple[tuple[str, str], ...]:

@@ -41,6 +41,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from . import deadline
+from .checks import view_strides
 from ._compat import symbolic_tensor
 from .discover import InputSpec
 from .layers import expected_input
@@ -480,7 +481,7 @@ class _Recorder(TorchFunctionMode):
             if fitted is not None:
                 return fitted
         quick = shortcut(func, args, kwargs)
-        return quick if quick is not None else call_user(func, *args, **kwargs)
+        return quick if quick is not None else _sized_call(func, args, kwargs)
 
     def _reshape(self, op: str, args, line: int | None):
         """``x.view(-1, k...)`` on a batch-first tensor: per-sample size must be ``prod(k)``."""
@@ -493,6 +494,8 @@ class _Recorder(TorchFunctionMode):
         if _expr(x.shape[0]) != self.trace.batch:
             return None
         per_sample = prod(_expr(d) for d in x.shape[1:])
+        if not getattr(per_sample, "free_symbols", None):  # no input size changes it: not a size question
+            return None
         shown = ", ".join(str(s) for s in sizes)
         where = f"{op}({shown})" + (f" at line {line}" if line else "")
         self.trace.constraints.append(Constraint(where, "values per sample", per_sample, prod(rest)))
@@ -727,7 +730,18 @@ class _OnTraceDevice(TorchFunctionMode):
         deadline.check()
         args, kwargs = onto_trace_device(args, kwargs or {}, "meta")
         quick = shortcut(func, args, kwargs)
-        return quick if quick is not None else call_user(func, *args, **kwargs)
+        return quick if quick is not None else _sized_call(func, args, kwargs)
+
+
+def _sized_call(func, args, kwargs):
+    """The call, where a view refused only for the tensor's memory order gives what reshape
+    would: inference judges sizes; the memory order is the tracer's finding (SC208)."""
+    try:
+        return call_user(func, *args, **kwargs)
+    except (RuntimeError, ValueError) as exc:
+        if not view_strides(getattr(func, "__name__", ""), exc):
+            raise
+    return args[0].reshape(*args[1:], **kwargs)
 
 
 @contextmanager

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shapecheck.errors import MissingPackage
+from shapecheck.engine.absent import AbsentPackages, Unavailable
 from shapecheck.diagnostics import Span
 from shapecheck.source import SourceError, char_column, read_source, split_lines, universal_lines
 from shapecheck.source.nodes import all_nodes
@@ -193,7 +194,7 @@ def load_report(src: SourceFile) -> LoadResult:
     namespace = module.__dict__
     namespace.update({"__file__": src.path, "__builtins__": builtins, "__package__": package,
                       _DEFAULTS: argument_defaults})
-    added_paths = [folder] if package_root is None else [folder, package_root]
+    added_paths = [folder] if package_root is None else [package_root, folder]  # the package wins over a same-named module beside the file
     skipped: list[Skipped] = []
     flags = _future_flags(src.tree)
     from .build import building
@@ -273,34 +274,6 @@ def user_line(exc: BaseException, path: str) -> int | None:
     return line
 
 
-class Unavailable:
-    """Stands for a name whose import failed: any use stops the model that uses it with
-    MissingPackage (SC907, a note on the environment), not with a NameError that would read
-    as the user's bug."""
-
-    def __init__(self, name: str, package: str, path: str) -> None:
-        self._what = (name, package, path)
-
-    def _stop(self, *args, **kwargs):
-        name, package, path = self._what
-        frame, line = sys._getframe(1), None
-        while frame is not None and line is None:
-            line = frame.f_lineno if frame.f_code.co_filename == path else None
-            frame = frame.f_back
-        raise MissingPackage(f"`{name}` comes from `{package}`, which is not installed where shapecheck runs: "
-                             f"the model was not checked (install `{package}` to check it)", path if line else "", line)
-
-    def __getattr__(self, attr: str):
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        self._stop()
-
-    __call__ = __getitem__ = __iter__ = __instancecheck__ = __subclasscheck__ = _stop
-
-    def __repr__(self) -> str:
-        return f"<{self._what[0]}: {self._what[1]} is not installed>"
-
-
 def _bind_unavailable(stmt: ast.Import | ast.ImportFrom, exc: BaseException, namespace: dict, path: str) -> None:
     """Each name a failed import would have bound stands for the package that is missing."""
     package = getattr(exc, "name", None) or _imported_name(stmt)
@@ -341,10 +314,12 @@ class _isolated:
         for path in reversed(self.paths):
             sys.path.insert(0, path)
         sys.modules[USER_MODULE_NAME] = self.module
+        self.absent = AbsentPackages(USER_MODULE_NAME).__enter__()
         text_lines = universal_lines(self.src.source)
         linecache.cache[self.src.path] = (len(self.src.source), None, text_lines, self.src.path)
 
     def __exit__(self, *exc_info: object) -> None:
+        self.absent.__exit__()
         sys.dont_write_bytecode = self.bytecode
         for path in self.paths:
             if path in sys.path:

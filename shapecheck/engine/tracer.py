@@ -408,8 +408,8 @@ class Tracer:
         if checks.is_unsupported(exc):
             self._event("unsupported", op, op, line, facts, error=checks.unsupported_reason(op, exc))
             raise TraceStopped(f"line {line}: {checks.unsupported_reason(op, exc)}") from exc
-        substitute = checks.substitute_op(op, args, kwargs, facts)
-        kind = checks.op_event_kind(op)
+        substitute = checks.substitute_op(op, args, kwargs, facts, exc)
+        kind = checks.op_event_kind(op, exc)
         self._event(kind, op, op, line, facts, chain, error=first_line(exc))
         if substitute is None:
             raise TraceStopped(f"line {line}: {op}: {first_line(exc)}") from exc

@@ -101,6 +101,19 @@ def reshape_call(call_text: str, batch_arg: str | None = None, batch_of: str | N
     return f"{receiver}.{method}({receiver}.size(0), -1)"
 
 
+def view_as_reshape(call_text: str) -> str | None:
+    """`z.view(-1, 10)` -> `z.reshape(-1, 10)`; None when the text is not a `.view(...)` call."""
+    import libcst as cst
+
+    try:
+        node = cst.parse_expression(call_text)
+    except cst.ParserSyntaxError:
+        return None
+    if not isinstance(node, cst.Call) or not isinstance(node.func, cst.Attribute) or node.func.attr.value != "view":
+        return None
+    return cst.Module([]).code_for_node(node.with_changes(func=node.func.with_changes(attr=cst.Name("reshape"))))
+
+
 def keyword_insertion(call_span, call_text: str, keyword: str, value: str):
     """The edit adding ``keyword=value`` as the last argument of the call at ``call_span``
     (after a trailing comma if there is one); None unless the text ends with ``)``."""

@@ -84,6 +84,14 @@ def _reshape(d, source: str) -> Fix | None:
     return Fix(f"Keep the batch dimension: `{new}`", (Edit(d.span, new),), Applicability.UNSAFE)
 
 
+def _view_to_reshape(d, source: str) -> Fix:
+    text = d.fact("call_text")
+    new = style.view_as_reshape(text) if text else None
+    if new is None or d.span is None:
+        return _advice("Use .reshape(...) or .contiguous().view(...)")
+    return Fix(f"Copy when the memory is out of order: `{new}`", (Edit(d.span, new),), Applicability.UNSAFE)
+
+
 def _hardcoded(d, source: str) -> Fix | None:
     text, new = d.fact("call_text"), None
     if text and d.fact("rows_per_sample"):  # rows of pixels or tokens: the batch of the tensor the sizes are read from
@@ -197,6 +205,7 @@ _PROPOSERS = {
     "missing_flatten": _flatten,
     "reshape": _reshape,
     "batch_changed": _reshape,
+    "view_strides": _view_to_reshape,
     "rows_cut": _reshape,
     "output_batch": _reshape,
     "batch_hardcoded": _hardcoded,

@@ -5,6 +5,7 @@ Works on a plain :class:`Report` (no torch); renders with rich.
 
 from __future__ import annotations
 
+import os
 import unicodedata
 
 from rich.cells import cell_len
@@ -42,7 +43,7 @@ def model_header(model) -> Text:
         dtypes = [d for d in model.input_dtypes if d != "float32"]
         text.append(f"  input {shapes}" + (f" ({', '.join(dtypes)})" if dtypes else ""))
         if model.input_source:
-            text.append(f" from {SOURCES.get(model.input_source, model.input_source)}", style="dim")
+            text.append(f" from {_input_source(model)}", style="dim")
     if model.init_source and (model.init_source != "defaults" or model.init_call):  # plain defaults go unsaid
         text.append(f"\n  built {_built(model)}", style="dim")
     if model.accepted_inputs:
@@ -52,6 +53,22 @@ def model_header(model) -> Text:
     if model.status is not Status.CHECKED and model.reason:
         text.append(f"\n  {model.reason}", style="dim")
     return text
+
+
+def _input_source(model) -> str:
+    """Where the input came from; an example that follows a call in another file (a README
+    block, a test) names that file."""
+    elsewhere = _site_file(model.init_source) if model.input_source == "example" else ""
+    if elsewhere and os.path.basename(elsewhere) != os.path.basename(model.path):
+        return f"an example in {elsewhere}"
+    return SOURCES.get(model.input_source, model.input_source)
+
+
+def _site_file(init_source: str) -> str:
+    """"call site train.py:41" and "README.md:12" -> the file; "" for other sources."""
+    where = init_source.removeprefix("call site ")
+    file, colon, line = where.rpartition(":")
+    return file if colon and line.isdigit() and not where.startswith("config ") else ""
 
 
 def _built(model) -> str:

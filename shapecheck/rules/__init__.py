@@ -393,6 +393,18 @@ def _reshape(event, ctx: Context) -> Diagnostic:
                  call_text=text)
 
 
+def _view_strides(event, ctx: Context) -> Diagnostic:
+    f = event.facts
+    span, text, call = _reshape_call(event, ctx)
+    shape = f["in_shapes"][0]
+    target = tuple(f.get("args", ()))
+    message = (f"{call} cannot view {_shape(shape)} as {_target_text(target)}: the sizes fit, but the tensor's "
+               "memory is not laid out in that order (it comes from a permute, transpose or expand), and view "
+               "never copies; use reshape")
+    notes = list(event.chain) + ["a batch of 1 hides this: a dimension of size 1 has no stride to check"]
+    return _diag("view-strides", message, span, ctx, event, notes, call_text=text)
+
+
 def _target_text(target) -> str:
     return "(" + ", ".join(str(t) for t in target) + ")"
 
@@ -575,6 +587,7 @@ _BUILDERS: dict[str, Callable] = {
     "transposed_mirror": _transposed_mirror,
     "layer_error": _layer_error,
     "reshape": _reshape,
+    "view_strides": _view_strides,
     "batch_changed": _batch_changed,
     "batch_hardcoded": _batch_hardcoded,
     "rows_cut": _rows_cut,

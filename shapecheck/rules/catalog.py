@@ -51,6 +51,14 @@ _RULES = [
     Rule("SC201", "reshape-size", E, "A view/reshape asks for a shape that cannot hold the tensor.",
          "view and reshape keep the number of elements: the product of the new sizes must equal the old one. "
          "To flatten per sample, use x.view(x.size(0), -1) or torch.flatten(x, 1)."),
+    Rule("SC208", "view-strides", E, "view is called on a tensor whose memory is not laid out in that order.",
+         "x.view(...) never copies: it only reinterprets the memory, so it needs the dimensions it merges to sit "
+         "next to each other in memory. After permute, transpose, expand or a slice they do not, and torch "
+         "raises \"view size is not compatible with input tensor's size and stride\" (a batch of one hides it, "
+         "as its dimension of size 1 has no stride to check). Use x.reshape(...), which copies when it must, "
+         "or x.contiguous().view(...).\n"
+         "Example:  z = mu.repeat(5, 1, 1).permute(1, 0, 2); z.view(-1, 10)\n"
+         "Use instead:  z.reshape(-1, 10)."),
     Rule("SC202", "batch-mixed", E, "A reshape changes the batch size: samples are mixed into features.",
          "x.view(-1, K) with a wrong K runs whenever the element count divides, but the first dimension is no "
          "longer the batch: rows now straddle samples and the loss is computed on garbage. "

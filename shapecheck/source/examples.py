@@ -9,7 +9,10 @@ Anywhere in the file, `if __name__ == "__main__":` blocks and functions included
   as ints, tuples, `*SHAPE` or constants of the file (`BATCH = 16`, `2 * BATCH`), dtypes from
   `dtype=`, `.long()`/`.float()`/..., `.to(torch.long)`; `torch.randint(0, 100, (4, 20))` is
   int64 of shape (4, 20); `torch.tensor([[1, 2, 3]])` is int64 of shape (1, 3); `.unsqueeze(k)`,
-  and `.view(...)`/`.reshape(...)` with constant sizes are followed;
+  and `.view(...)`/`.reshape(...)` with constant sizes are followed; legacy constructors take
+  sizes (`torch.FloatTensor(20, 3, 256, 256)`, never a list of data); in-place fills
+  (`.uniform_(0, 1)`) keep the tensor; a function of the file called with no arguments gives
+  the tensor its last `return` states (`images = sample_images()`);
 - model summaries. torchinfo's `summary(model, (16, 1, 28, 28))` / `input_size=` include the
   batch (with `batch_dim=k` they do not, and a batch of 2 is inserted at k), `input_data=`
   takes tensors and `dtypes=` their dtypes; torchsummary's `summary(model, (1, 28, 28))` has no
@@ -34,7 +37,9 @@ from shapecheck.source.nodes import all_nodes
 FACTORIES = frozenset({"randn", "rand", "zeros", "ones", "empty", "full", "randint",
                        "tensor", "as_tensor"})
 MOVES = frozenset({"to", "cuda", "cpu", "eval", "train", "requires_grad_", "contiguous",
-                   "detach", "clone"})
+                   "detach", "clone", "uniform_", "normal_", "random_", "fill_", "zero_", "bernoulli_"})
+LEGACY_TYPES = {"FloatTensor": "float32", "DoubleTensor": "float64", "HalfTensor": "float16",
+                "LongTensor": "int64", "IntTensor": "int32", "BoolTensor": "bool", "Tensor": "float32"}
 DTYPE_METHODS = {"long": "int64", "int": "int32", "float": "float32", "double": "float64",
                  "half": "float16", "bfloat16": "bfloat16", "bool": "bool"}
 _UNKNOWN = object()
@@ -140,6 +145,8 @@ def _scan_block(body: list[ast.stmt], scope: _Scope, context: _Context, nested: 
     for stmt in body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             nested.append(stmt)
+            if isinstance(stmt, ast.FunctionDef):
+                scope.bindings[stmt.name] = ("function", stmt)
             continue
         for expr in _expressions(stmt):
             _scan_calls(expr, scope, context)
@@ -399,10 +406,45 @@ def _tensor(node: ast.expr, scope: _Scope, context: _Context) -> InputSpec | Non
     func = node.func
     if isinstance(func, ast.Attribute) and not _is_torch(func.value, context):
         return _tensor_method(node, scope, context)
+    if isinstance(func, ast.Attribute) and func.attr in LEGACY_TYPES:
+        return _legacy(node, LEGACY_TYPES[func.attr], scope)
+    if isinstance(func, ast.Name) and not node.args and not node.keywords:
+        bound = scope.lookup(func.id)
+        if bound and bound[0] == "function":
+            return _returned_tensor(bound[1], scope, context)
     factory = _factory_name(func, context)
     if factory is None:
         return None
     return _factory(factory, node, scope)
+
+
+def _returned_tensor(function: ast.FunctionDef, scope: _Scope, context: _Context) -> InputSpec | None:
+    """`def sample_images(): return torch.rand(20, 3, 256, 256)`: the tensor a function of the
+    file returns when called with no arguments (its body read as a block, never run)."""
+    args = function.args
+    if args.args[len(args.defaults):] or args.posonlyargs or [a for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is None]:
+        return None
+    if not function.body or not isinstance(function.body[-1], ast.Return) or function.body[-1].value is None:
+        return None
+    if scope.lookup("__returning__") is not None:  # one level only: no recursion
+        return None
+    inner = _Scope(scope, bindings={"__returning__": ("const", function.name)})
+    named = args.args[len(args.args) - len(args.defaults):] + args.kwonlyargs
+    for arg, default in zip(named, list(args.defaults) + list(args.kw_defaults)):
+        value = _const(default, scope) if default is not None else _UNKNOWN
+        inner.bindings[arg.arg] = ("const", value) if value is not _UNKNOWN else ("unknown", None)
+    for stmt in function.body[:-1]:
+        _bind(stmt, inner, context)
+    return _tensor(function.body[-1].value, inner, context)
+
+
+def _legacy(call: ast.Call, dtype: str, scope: _Scope) -> InputSpec | None:
+    """`torch.FloatTensor(20, 3, 256, 256)`: the legacy constructors take sizes (or data, a list)."""
+    sizes = [_const(a, scope) for a in call.args]
+    if call.keywords or not sizes or not all(type(size) is int for size in sizes):
+        return None  # data (a list, or a name bound to one), or sizes not known
+    shape = tuple(sizes)
+    return InputSpec(shape, dtype) if shape and _valid(shape) else None
 
 
 def _is_torch(node: ast.expr, context: _Context) -> bool:

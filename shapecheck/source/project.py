@@ -21,6 +21,7 @@ MARKERS = (".git", "pyproject.toml", "setup.py", "setup.cfg")
 SKIP = frozenset({"build", "dist", "site-packages", "node_modules", "__pycache__", "venv", "env"})
 MAX_FILES = 2000
 MAX_BYTES = 512 * 1024
+MAX_CONFIG_BYTES = 64 * 1024  # configuration files: larger ones are data, not settings
 
 
 def project_root(path: str) -> tuple[str, bool]:
@@ -150,7 +151,7 @@ def project_sites(root: str, subfolders: bool = True) -> SiteIndex:
         for name in _CACHE.classes(path):
             index.defined.setdefault(name, []).append(path)
     names = frozenset(index.defined)
-    for path in files["py"] + files["md"]:
+    for path in files["py"] + files["md"] + files["config"]:
         index.sites += _CACHE.sites(path, names)
     for path in files["py"]:
         index.members += _CACHE.members(path, names)
@@ -206,6 +207,9 @@ class _FileCache:
 
 
 def _read_sites(path: str, names: frozenset[str], cache: _FileCache) -> list[sites.Site]:
+    if _kind(path) == "config":
+        text = _read(path)
+        return sites.config_sites(text, path, names) if any(name in text for name in names) else []
     if not path.endswith(".py"):
         return _block_sites(sites.doc_blocks(_read(path)), path, names)
     tree = cache.tree(path)
@@ -234,18 +238,27 @@ def _block_sites(blocks: list[tuple[int, str]], path: str, names: frozenset[str]
 
 
 def _files(root: str, subfolders: bool) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {"py": [], "md": []}
+    found: dict[str, list[str]] = {"py": [], "md": [], "config": []}
     for here, dirs, names in os.walk(root):
         dirs[:] = [] if not subfolders else sorted(d for d in dirs if not d.startswith(".") and d not in SKIP
                          and not os.path.isfile(os.path.join(here, d, "pyvenv.cfg")))
         for name in sorted(names):
             path = os.path.join(here, name)
-            kind = "py" if name.endswith(".py") else "md" if name.lower().endswith(".md") else ""
-            if kind and os.path.getsize(path) <= MAX_BYTES:
+            kind = _kind(name)
+            if kind and os.path.getsize(path) <= (MAX_CONFIG_BYTES if kind == "config" else MAX_BYTES):
                 found[kind].append(os.path.abspath(path))
-        if len(found["py"]) + len(found["md"]) > MAX_FILES:
+        if sum(map(len, found.values())) > MAX_FILES:
             break
     return found
+
+
+def _kind(name: str) -> str:
+    lower = name.lower()
+    if lower.endswith(".py"):
+        return "py"
+    if lower.endswith(".md"):
+        return "md"
+    return "config" if lower.endswith((".yaml", ".yml", ".json")) else ""
 
 
 def _read(path: str) -> str:

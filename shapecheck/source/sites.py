@@ -9,7 +9,10 @@ defines the class. The first call of the built model on tensors of known shape g
 site's example input.
 
 `file_sites` reads one module; `doc_blocks` finds the code of documentation (```python blocks
-of Markdown, `>>>` lines of docstrings); `factories` finds module functions that return a model.
+of Markdown, `>>>` lines of docstrings); `config_sites` reads YAML and JSON configuration files
+(a mapping that names a class, `model_params: {name: VanillaVAE, in_channels: 3}`, is that
+class built with the mapping's other entries as keyword arguments, as `Model(**params)` code
+does); `factories` finds module functions that return a model.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ class Site:
     text: str  # "UNet(n_channels=3, n_classes=2, bilinear=False)"
     path: str  # the file that holds the call (a .py file or a documentation page)
     line: int
-    origin: str  # "call" in code, "docs" in documentation
+    origin: str  # "call" in code, "docs" in documentation, "config" in a YAML or JSON file
     imported_from: str = ""  # the module the callee was imported from ("" when not imported;
     # the `;`-separated star-imported modules when it is not imported by name)
     example: tuple[InputSpec, ...] | None = None  # inputs of the first call of the built model
@@ -76,6 +79,12 @@ def file_sites(tree: ast.Module, path: str, names: frozenset[str], origin: str =
     return [_site(call, scope, path, origin, offset, imports, examples) for call, scope in found]
 
 
+def is_test_case(cls: ast.ClassDef) -> bool:
+    """A `unittest.TestCase` class: not a model, its methods are construction sites."""
+    return any((base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")).endswith("TestCase")
+               for base in cls.bases)
+
+
 def _parameters(function: ast.FunctionDef) -> list[str]:
     args = function.args
     every = args.posonlyargs + args.args + args.kwonlyargs + [a for a in (args.vararg, args.kwarg) if a]
@@ -86,6 +95,8 @@ def _scan(body: list[ast.stmt], scope: values.Scope, names: frozenset[str], foun
           functions: list) -> None:
     for stmt in body:
         if isinstance(stmt, ast.ClassDef):
+            if is_test_case(stmt):  # its methods build and call models as a test() function does
+                functions.extend(s for s in stmt.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)))
             continue
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             functions.append(stmt)
@@ -151,13 +162,78 @@ def member_uses(tree: ast.Module, path: str, names: frozenset[str]) -> list[Site
     imports = imported_names(tree)
     found = []
     for stmt in tree.body:
-        if not isinstance(stmt, ast.ClassDef):
+        if not isinstance(stmt, ast.ClassDef) or is_test_case(stmt):
             continue
         for node in ast.walk(stmt):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in names:
                 found.append(Site(callee=node.func.id, text=stmt.name, path=path, line=node.lineno,
                                   origin="member", imported_from=imports.get(node.func.id) or imports.get("*", "")))
     return found
+
+
+# ---------------------------------------------------------------- configuration files
+
+
+def config_sites(text: str, path: str, names: frozenset[str]) -> list[Site]:
+    """The mappings of a YAML or JSON file (JSON is read as YAML) that name a class of `names`
+    by a string value: each is a site building that class with the mapping's other entries,
+    those whose values are plain literals, as keyword arguments (`name` -> `VanillaVAE(...)`).
+    Which of them the class takes is for the caller to decide (`Site.text` has them all)."""
+    import yaml  # installed with libcst
+
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.YAMLError:
+        return []
+    finally:
+        loader.dispose()
+    found = []
+    for node in _mappings(root, yaml.MappingNode):
+        site = _config_site(node, loader, path, names)
+        if site is not None:
+            found.append(site)
+    return found
+
+
+def _mappings(node, kind) -> list:
+    out, todo = [], [node] if node is not None else []
+    while todo:
+        current = todo.pop()
+        if isinstance(current, kind):
+            out.append(current)
+            todo.extend(value for _, value in current.value)
+        elif isinstance(current.value, list):
+            todo.extend(current.value)
+    return sorted(out, key=lambda n: n.start_mark.line)
+
+
+def _config_site(node, loader, path: str, names: frozenset[str]) -> Site | None:
+    import yaml
+
+    try:
+        entries = [(k.value, v, loader.construct_object(v, deep=True)) for k, v in node.value
+                   if isinstance(k, yaml.ScalarNode)]
+    except yaml.YAMLError:
+        return None
+    named = [(key, value_node) for key, value_node, value in entries if isinstance(value, str) and value in names]
+    if len(named) != 1:
+        return None
+    key, value_node = named[0]
+    arguments = [f"{k}={value!r}" for k, _, value in entries
+                 if k != key and isinstance(k, str) and k.isidentifier() and _plain(value)]
+    callee = value_node.value
+    return Site(callee=callee, text=f"{callee}({', '.join(arguments)})", path=path,
+                line=value_node.start_mark.line + 1, origin="config")
+
+
+def _plain(value) -> bool:
+    """A value written the same way in Python (numbers, strings, booleans, None, lists and
+    mappings of these)."""
+    try:
+        return ast.literal_eval(repr(value)) == value
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
 
 
 # ---------------------------------------------------------------- factories
