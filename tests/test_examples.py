@@ -197,7 +197,9 @@ def test_keywords_that_pass_nothing_keep_the_example():
         other(video, mask=torch.ones(3, 8))
     """)
     video = ((((3, 3, 8, 64, 64), "float32"),), 7)
-    assert shapes(found) == {"Net": video, "net": video}  # a tensor keyword (`other`): not an example
+    masked = ((((3, 3, 8, 64, 64), "float32"), ((3, 8), "float32")), 8)  # `mask` placed by name later
+    assert shapes(found) == {"Net": video, "net": video, "Other": masked, "other": masked}
+    assert found["Other"][0][1].keyword == "mask"
 
 
 def test_a_helper_that_returns_a_tensor_and_the_legacy_constructors():
@@ -226,3 +228,56 @@ def test_a_helper_that_returns_a_tensor_and_the_legacy_constructors():
         """)
     assert shapes(found) == {"Net": ((((5, 3, 8, 8), "float32"),), 18),
                              "Labels": ((((4, 7), "int64"),), 21)}
+
+
+def test_tensors_passed_by_name_are_placed_in_forward_order():
+    from shapecheck.source.inputs import in_forward_order
+
+    found = find_examples(loader.parse(textwrap.dedent("""\
+        import torch
+        from torch import nn
+
+        class Denoiser(nn.Module):
+            pass
+
+        net = Denoiser()
+        net(torch.randn(2, 3, 8, 8), labels=torch.randint(0, 5, (2,)), time=torch.rand(2), mask=None)
+        """), "m.py"))
+    specs, line = found["Denoiser"]
+    assert [(s.shape, s.dtype, s.keyword) for s in specs] == [
+        ((2, 3, 8, 8), "float32", ""), ((2,), "int64", "labels"), ((2,), "float32", "time")]
+    ordered = in_forward_order(specs, ["x", "time", "labels", "scale"])
+    assert [(s.shape, s.dtype, s.keyword) for s in ordered] == [
+        ((2, 3, 8, 8), "float32", ""), ((2,), "float32", ""), ((2,), "int64", "")]
+    assert in_forward_order(specs, ["x", "time", "extra", "labels"]) is None  # `extra` left out before `labels`
+    assert in_forward_order(specs, ["x", "time"]) is None  # `labels` is no positional parameter
+
+
+def test_an_example_with_named_tensors_is_the_models_input(tmp_path):
+    from shapecheck.api import check_file
+
+    path = tmp_path / "denoiser.py"
+    path.write_text(textwrap.dedent("""\
+        import torch
+        from torch import nn
+
+
+        class Denoiser(nn.Module):
+            def __init__(self, channels=3, classes=10):
+                super().__init__()
+                self.conv = nn.Conv2d(channels, 8, 3, padding=1)
+                self.time = nn.Linear(1, 8)
+                self.label = nn.Embedding(classes, 8)
+
+            def forward(self, x, time, labels=None):
+                h = self.conv(x) + self.time(time[:, None])[:, :, None, None]
+                return h + self.label(labels)[:, :, None, None]
+
+
+        if __name__ == "__main__":
+            net = Denoiser()
+            out = net(torch.randn(2, 3, 16, 16), labels=torch.randint(0, 10, (2,)), time=torch.rand(2))
+        """))
+    [model] = check_file(str(path)).models
+    assert (model.status.value, model.input_source) == ("checked", "example")
+    assert (model.input_shapes, model.input_dtypes) == (((2, 3, 16, 16), (2,), (2,)), ("float32", "float32", "int64"))

@@ -17,6 +17,7 @@ from dataclasses import replace, dataclass, field
 
 from ..diagnostics import Span
 from ..source.examples import find_examples
+from ..source.inputs import in_forward_order
 from ..source.sites import factories
 from . import construct, deadline, discover, loader, locate
 from ..errors import MissingPackage, UsageError, UserCodeStopped
@@ -194,8 +195,9 @@ def _target(spec, src, cli, config, init, several: bool, symbolic: bool, built: 
     given += [("example", target.construction.example), ("example", spec.example)]
     target.borrowed = _borrowed_arguments(target.construction)
     for source, value in given:
-        if value and (value is not spec.example or not spec.example_from or _borrowed_fits(target, value)):
-            target.inputs, target.input_source = tuple(value), source
+        ordered = _in_order(value, target.construction.model) if source == "example" and value else value
+        if ordered and (value is not spec.example or not spec.example_from or _borrowed_fits(target, ordered)):
+            target.inputs, target.input_source = tuple(ordered), source
             if value is spec.example and spec.example_from and not target.borrowed:
                 shapes = " and ".join("×".join(map(str, i.shape)) for i in value)
                 target.borrowed = f"the example input of `{spec.example_from}` (the same class), {shapes}, does not fit it"
@@ -205,6 +207,19 @@ def _target(spec, src, cli, config, init, several: bool, symbolic: bool, built: 
         target.problem = needs_input(spec, quiet=spec.is_used_by_other or built, reason=failed)
         _block_elsewhere(target, context)
     return target
+
+
+def _in_order(example, model):
+    """An example's inputs in forward's order (some were passed by name); None when they cannot
+    be given positionally."""
+    if not any(spec.keyword for spec in example):
+        return example
+    try:
+        parameters = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    names = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return in_forward_order(example, names)
 
 
 def _borrowed_arguments(construction) -> str:

@@ -3,6 +3,7 @@
 Anywhere in the file, `if __name__ == "__main__":` blocks and functions included:
 
 - a model called on tensors: `net(torch.randn(4, 1, 32, 32))`, `Net()(torch.zeros(2, 3, 64, 64))`,
+  tensors passed by name (`unet(x, time=t)`: kept with their names, see `inputs.in_forward_order`),
   `model.forward(x)`, or through a variable of the same scope (or of the module):
   `x = torch.rand(8, 3, 32, 32); y = model(x)`;
 - tensors from `torch.randn/rand/zeros/ones/empty/full/randint/tensor/as_tensor`, sizes given
@@ -28,7 +29,7 @@ order wins for each name.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shapecheck.source.inputs import DTYPES, InputSpec
@@ -253,9 +254,13 @@ def _scan_calls(expr: ast.expr, scope: _Scope, context: _Context) -> None:
             _record_summary(node, kind, scope, context)
             continue
         names = _called_model(node.func, scope, context)
-        if not names or not node.args or not all(_default_keyword(k) for k in node.keywords):
+        if not names or not node.args or any(k.arg is None for k in node.keywords):
             continue
         specs = [_tensor(arg, scope, context) for arg in node.args]
+        for keyword in node.keywords:
+            if not _default_keyword(keyword):  # `time=t`: placed by name when the model is known
+                spec = _tensor(keyword.value, scope, context)
+                specs.append(replace(spec, keyword=keyword.arg) if spec is not None else None)
         if all(spec is not None for spec in specs):
             context.found.append((node.lineno, names, tuple(specs), _built_line(node.func, scope)))
 
