@@ -268,6 +268,7 @@ def _check_once(source: str, path: str, settings: Settings) -> Report:
         return Report(path=path, diagnostics=(stopped_diagnostic(exc, path, source),), source=source)
     lines = session.Locator(prepared.src, None)
     models, diagnostics = [], [_missing_import(s, lines.line_span(s.line)) for s in prepared.missing_imports]
+    diagnostics += [_assumed_option(a, lines.line_span(a.line) if a.line else None) for a in prepared.assumed]
     for target in prepared.targets:
         deadline.phase(settings, "model", target.name, target.line)
         result, found = _check_target(target, prepared.src)
@@ -295,6 +296,13 @@ def _missing_import(skipped, span: Span | None) -> Diagnostic:
     message = (f"{skipped.reason}; the file's models were checked without it (a model that needs "
                f"`{skipped.missing_import}` fails to build and says so)")
     return Diagnostic(rule=rule("SC907"), message=message, span=span)
+
+
+def _assumed_option(assumed, span: Span | None) -> Diagnostic:
+    message = (f"`{assumed.option}` is required and has no default: the models were built as "
+               f"`{assumed.option} {assumed.value}` would build them ({assumed.why}); "
+               f"other values may build them differently")
+    return Diagnostic(rule=rule("SC915"), message=message, span=span)
 
 
 def _check_target(target, src) -> tuple[ModelResult, list[Diagnostic]]:

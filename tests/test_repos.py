@@ -149,6 +149,10 @@ def test_a_required_option_takes_the_first_value_the_code_tests_it_for():
     assert found["netD"][4][0][1] == 3 and found["netG"][4][0][1] == 16
     outputs = {m.name: m.output_shapes for m in report.models}
     assert outputs["netG"][0][1] == 3
+    [note] = [d for d in report.diagnostics if d.code == "SC915"]  # the assumption is stated
+    assert note.severity is Severity.INFO and note.span.line == 8  # parser.add_argument("--dataset", required=True)
+    assert "`--dataset` is required and has no default: the models were built as `--dataset cifar10`" in note.message
+    assert "the first value the file tests it for" in note.message
 
 
 BORROWED = "README.md:7, for `Net` of {}, same name and parameters".format(os.path.join("variants", "net.py"))

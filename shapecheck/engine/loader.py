@@ -114,10 +114,21 @@ class Skipped:
     missing_import: str = ""  # the module a failing top-level import names
 
 
+@dataclass(frozen=True)
+class Assumed:
+    """A required command-line option with no default, given a value so the file could load."""
+
+    option: str  # "--dataset"
+    value: Any
+    why: str  # "its first choice", "the first value the file tests it for"
+    line: int | None  # the add_argument call that declares it
+
+
 @dataclass
 class LoadResult:
     namespace: dict
     skipped: list[Skipped]
+    assumed: list[Assumed] = dataclasses.field(default_factory=list)
 
     @property
     def missing_imports(self) -> list[Skipped]:
@@ -193,7 +204,7 @@ def load_report(src: SourceFile) -> LoadResult:
     module = types.ModuleType(USER_MODULE_NAME)
     namespace = module.__dict__
     namespace.update({"__file__": src.path, "__builtins__": builtins, "__package__": package,
-                      _DEFAULTS: argument_defaults})
+                      _DEFAULTS: functools.partial(argument_defaults, assumed=(assumed := []))})
     added_paths = [folder] if package_root is None else [package_root, folder]  # the package wins over a same-named module beside the file
     skipped: list[Skipped] = []
     flags = _future_flags(src.tree)
@@ -203,7 +214,7 @@ def load_report(src: SourceFile) -> LoadResult:
         with building("meta"):
             for stmt in src.tree.body:
                 _run_top_statement(stmt, namespace, src, flags, skipped)
-    return LoadResult(namespace, skipped)
+    return LoadResult(namespace, skipped, _declared(assumed, src))
 
 
 def _dropped_names(skipped: list[Skipped], src: SourceFile) -> dict[str, int]:
@@ -504,19 +515,36 @@ def _empty_command_line(value: ast.expr, namespace: dict, src: SourceFile) -> as
     return value
 
 
-def argument_defaults(parser: argparse.ArgumentParser, known: bool, stated: dict | None = None):
+def argument_defaults(parser: argparse.ArgumentParser, known: bool, stated: dict | None = None,
+                      assumed: list | None = None):
     """What `parser.parse_args([])` gives, with every required argument optional for the call
-    and given the value `stated` for it (or its first choice) when it has no default."""
+    and given the value `stated` for it (or its first choice) when it has no default; each value
+    so given is added to `assumed` as (option, value, why)."""
     required = [(action, action.default) for action in parser._actions if action.required]
     for action, default in required:
         action.required = False
         if default is None:
             action.default = next(iter(action.choices)) if action.choices else (stated or {}).get(action.dest)
+            why = "its first choice" if action.choices else "the first value the file tests it for"
+            option = (action.option_strings or [action.dest])[-1]
+            if action.default is not None and assumed is not None and (option, action.default, why) not in assumed:
+                assumed.append((option, action.default, why))
     try:
         return parser.parse_known_args([]) if known else parser.parse_args([])
     finally:
         for action, default in required:
             action.required, action.default = True, default
+
+
+def _declared(assumed: list, src: SourceFile) -> list[Assumed]:
+    """Each assumed option with the line of the add_argument call that declares it."""
+    lines = {}
+    for node in all_nodes(src.tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_argument":
+            for arg in node.args:
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    lines.setdefault(arg.value, node.lineno)
+    return [Assumed(option, value, why, lines.get(option)) for option, value, why in assumed]
 
 
 class _StripMoves(ast.NodeTransformer):

@@ -74,6 +74,7 @@ class Prepared:
     src: object
     targets: list[Target]
     missing_imports: list = field(default_factory=list)  # loader.Skipped for each failed import
+    assumed: list = field(default_factory=list)  # loader.Assumed: required options given a value
 
 
 def prepare(source: str, path: str, settings) -> Prepared:
@@ -110,7 +111,7 @@ def prepare(source: str, path: str, settings) -> Prepared:
                                s.kind == "class" and s.obj in built, context))
         if s.kind == "object":
             targets[-1].sites = recorder.sites(s.obj)
-    return Prepared(src, targets, missing)
+    return Prepared(src, targets, missing, loaded.assumed)
 
 
 def _site_index(path: str, settings):

@@ -133,6 +133,12 @@ _RULES = [
     Rule("SC908", "no-models", I, "The file defines or builds no nn.Module model.",
          "There is nothing to check in this file. This is a note, not a failure: a pre-commit hook "
          "that passes every changed .py file still succeeds."),
+    Rule("SC915", "option-assumed", I, "A required command-line option was given a value to load the file.",
+         "The file reads `opt = parser.parse_args()` at its top level, and an option it declares with "
+         "required=True has no default. shapecheck evaluates the parser with an empty command line, so it "
+         "gives that option its first `choices=` value, else the first value the file tests it for "
+         "(`if opt.dataset in ['cifar10', 'fake']:`), and says which. Models built from other values may "
+         "differ: give the option a default, or check with the value you run."),
     Rule("SC910", "side-effect-blocked", I, "User code tried to do something shapecheck does not allow.",
          "shapecheck runs constructors and forward in a worker that refuses network access, starting "
          "processes and writing files outside its own temporary folder. The attempt was stopped at the "
