@@ -282,3 +282,13 @@ def test_slow_solving_keeps_the_size_that_runs(monkeypatch):
     assert found.ok and found.inputs[0].shape == (8, 3, 40, 40)  # the stated size runs first
     assert found.accepted == "H = W = 40 (other sizes not determined)"
     assert "solving for them took over 3 s" in found.reason
+
+
+def test_stated_sizes_are_tried_frames_first_and_images_square():
+    from shapecheck.engine.infer import Layout, candidate_sizes
+
+    video = Layout("conv", "Conv3d(in_channels=3)", (8, 3, None, None, None), ("D", "H", "W"), 0)
+    assert candidate_sizes(video, (224, 8))[0] == (8, 224, 224)  # img_size=224, num_frames=8
+    image = Layout("conv", "Conv2d(in_channels=3)", (8, 3, None, None), ("H", "W"), 0)
+    assert candidate_sizes(image, (128, 256))[:2] == [(128, 256), (256, 128)]  # height, width: both used
+    assert candidate_sizes(image, (64,))[0] == (64, 64)

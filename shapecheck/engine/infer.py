@@ -350,9 +350,18 @@ def candidate_sizes(layout: Layout, hints: tuple[int, ...] = ()) -> list[tuple[i
         return [()]
     steps = layout.steps or (1,) * k
     per_axis = [[h for h in dict.fromkeys(hints) if h >= step and h % step == 0] for step in steps]
-    stated = list(itertools.islice(itertools.product(*per_axis), 16)) if all(per_axis) else []
+    combos = itertools.islice(itertools.product(*per_axis), 64) if all(per_axis) else ()
+    stated = sorted(combos, key=lambda sizes: _natural(sizes, len(set(hints))))[:16]
     usual = [(s,) * k for s in PREFERRED.get(k, ()) + (128, 256, 16, 8)]
     return list(dict.fromkeys(stated + usual))
+
+
+def _natural(sizes: tuple[int, ...], stated: int):
+    """The order to try stated sizes in: those that use as many of them as there are axes
+    first, then those with a square image last (H = W), the larger first: `num_frames=8,
+    img_size=224` gives D×H×W = 8×224×224, not 224×224×8."""
+    square = len(sizes) >= 2 and sizes[-1] == sizes[-2]
+    return (len(set(sizes)) < min(len(sizes), stated), not square, -sizes[-1])
 
 
 def _first_running(model, layout: Layout, candidates) -> tuple[int, ...] | None:
