@@ -54,8 +54,9 @@ class MissingPackage(UserCodeStopped):
     """User code used a name whose import failed (a package not installed where shapecheck
     runs): the model cannot be checked here (SC907), which is not a shape error."""
 
-    def __init__(self, message: str, path: str = "", line: int | None = None) -> None:
+    def __init__(self, message: str, path: str = "", line: int | None = None, package: str = "") -> None:
         super().__init__(message, "SC907", path, line)
+        self.name = package  # the package that is missing, as ImportError names it
 
 
 @contextmanager

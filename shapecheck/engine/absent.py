@@ -25,6 +25,7 @@ import types
 
 from shapecheck.errors import MissingPackage
 
+SKELETON = "__shapecheck_user__"  # the module name the loader runs the checked file's top level under
 _NOT_PROJECT = tuple(os.path.abspath(p) + os.sep for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}
                      | {os.path.dirname(os.path.dirname(os.path.abspath(__file__)))})
 _IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
@@ -33,26 +34,45 @@ _IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "
 class Unavailable:
     """Stands for a name whose import failed: any use stops the model that uses it with
     MissingPackage (SC907, a note on the environment), not with a NameError that would read
-    as the user's bug."""
+    as the user's bug. At the top level of another module of the project (`NORMALIZE =
+    T.Normalize(...)` in a sibling that is imported for something else) a use gives another
+    `Unavailable`, so the module still loads and only what uses the result stops."""
 
     def __init__(self, name: str, package: str, path: str) -> None:
         self._what = (name, package, path)
 
-    def _stop(self, *args, **kwargs):
+    def _use(self, frame):
+        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") != SKELETON:
+            return self
         name, package, path = self._what
-        frame, line = sys._getframe(1), None
+        line = None
         while frame is not None and line is None:
             line = frame.f_lineno if frame.f_code.co_filename == path else None
             frame = frame.f_back
         raise MissingPackage(f"`{name}` comes from `{package}`, which is not installed where shapecheck runs: "
-                             f"the model was not checked (install `{package}` to check it)", path if line else "", line)
+                             f"the model was not checked (install `{package}` to check it)", path if line else "", line,
+                             package)
 
     def __getattr__(self, attr: str):
         if attr.startswith("__"):
             raise AttributeError(attr)
-        self._stop()
+        return self._use(sys._getframe(1))
 
-    __call__ = __getitem__ = __iter__ = __instancecheck__ = __subclasscheck__ = _stop
+    def __call__(self, *args, **kwargs):
+        return self._use(sys._getframe(1))
+
+    def __getitem__(self, key):
+        return self._use(sys._getframe(1))
+
+    def __iter__(self):
+        self._use(sys._getframe(1))
+        return iter(())
+
+    def __instancecheck__(self, instance) -> bool:
+        self._use(sys._getframe(1))
+        return False
+
+    __subclasscheck__ = __instancecheck__
 
     def __repr__(self) -> str:
         return f"<{self._what[0]}: {self._what[1]} is not installed>"
@@ -76,8 +96,7 @@ class AbsentModule(types.ModuleType):
 class AbsentPackages:
     """A meta path finder of last resort for the user's project (see the module docstring)."""
 
-    def __init__(self, skeleton: str) -> None:
-        self.skeleton = skeleton  # the module name the loader runs the checked file's top level under
+    def __init__(self) -> None:
         self.importers: dict[str, str] = {}  # top-level package replaced -> the file that imported it
 
     def __enter__(self) -> AbsentPackages:
@@ -115,7 +134,7 @@ class AbsentPackages:
         if frame is None:
             return None
         filename = os.path.abspath(frame.f_code.co_filename)
-        if frame.f_globals.get("__name__") == self.skeleton or not _project_file(filename):
+        if frame.f_globals.get("__name__") == SKELETON or not _project_file(filename):
             return None
         if frame.f_lineno in _guarded_lines(filename, _mtime(filename)):
             return None

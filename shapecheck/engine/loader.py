@@ -42,13 +42,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from shapecheck.errors import MissingPackage
-from shapecheck.engine.absent import AbsentPackages, Unavailable
+from shapecheck.engine.absent import SKELETON, AbsentPackages, Unavailable
 from shapecheck.diagnostics import Span
 from shapecheck.source import SourceError, char_column, read_source, split_lines, universal_lines
 from shapecheck.source.nodes import all_nodes
 from shapecheck.source.values import as_literal, compared_options
 
-USER_MODULE_NAME = "__shapecheck_user__"
+USER_MODULE_NAME = SKELETON
 HINT_MARKER = "shapecheck:"
 
 # Method calls that only move a module between devices or dtypes: stripped from kept
@@ -249,6 +249,8 @@ def _run_top_statement(stmt: ast.stmt, namespace: dict, src: SourceFile, flags: 
             exec(code, namespace)
     except MissingPackage as exc:  # a top-level statement that uses a name whose import failed
         skipped.append(Skipped(stmt.lineno, end, exc.message, failed=True))
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):  # what it would have bound is unavailable
+            _bind_unavailable(stmt, exc, namespace, src.path)
     except (Exception, SystemExit) as exc:
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             error = _import_error(stmt, exc, src)
@@ -325,7 +327,7 @@ class _isolated:
         for path in reversed(self.paths):
             sys.path.insert(0, path)
         sys.modules[USER_MODULE_NAME] = self.module
-        self.absent = AbsentPackages(USER_MODULE_NAME).__enter__()
+        self.absent = AbsentPackages().__enter__()
         text_lines = universal_lines(self.src.source)
         linecache.cache[self.src.path] = (len(self.src.source), None, text_lines, self.src.path)
 

@@ -4,6 +4,8 @@ from vaezoo_missing_vision import pretrained_features  # not installed: only the
 
 from models import Autoencoder
 
+NORMALIZE = pretrained_features.normalizer(mean=(0.5,), std=(0.5,))  # used by the data pipeline only
+
 
 class PerceptualAE(Autoencoder):
     def __init__(self, in_channels, code_size):
