@@ -292,3 +292,23 @@ def test_stated_sizes_are_tried_frames_first_and_images_square():
     image = Layout("conv", "Conv2d(in_channels=3)", (8, 3, None, None), ("H", "W"), 0)
     assert candidate_sizes(image, (128, 256))[:2] == [(128, 256), (256, 128)]  # height, width: both used
     assert candidate_sizes(image, (64,))[0] == (64, 64)
+
+
+def test_an_op_that_needs_tensor_values_does_not_hide_the_sizes_before_it(tmp_path):
+    """`torch.nonzero` has no size without data: inference solves the layers before it (the
+    Linear after two 2× downsamplings fixes H = W = 15 or 16) and the model is checked."""
+    from shapecheck.api import check_file
+
+    path = tmp_path / "picker.py"
+    path.write_text(
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Picker(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv2d(1, 4, 3, stride=2, padding=1)\n"
+        "        self.fc = nn.Linear(4 * 8 * 8, 10)\n\n"
+        "    def forward(self, x):\n"
+        "        return torch.nonzero(self.fc(torch.flatten(self.conv(x), 1)) > 0)\n")
+    [model] = check_file(str(path)).models
+    assert (model.status.value, model.input_source, model.input_shapes) == ("checked", "inferred", ((8, 1, 16, 16),))
+    assert model.accepted_inputs.startswith("H and W each from 15 to 16")

@@ -403,7 +403,8 @@ def is_unsupported(exc: BaseException) -> bool:
     text = str(exc)
     return (name in ("GuardOnDataDependentSymNode", "DataDependentOutputException",
                      "DynamicOutputShapeException", "UnsupportedOperatorException", "NotImplementedError")
-            or "data-dependent" in text or "meta tensor" in text.lower() or "does not have a meta" in text)
+            or "data-dependent" in text or "meta tensor" in text.lower() or "does not have a meta" in text
+            or "INTERNAL ASSERT FAILED" in text)  # torch's own check, on tensors without data
 
 
 def unsupported_reason(op: str, exc: BaseException) -> str:
@@ -420,7 +421,7 @@ def unsupported_reason(op: str, exc: BaseException) -> str:
         return f"{what}; shapes are known here, values are not"
     if type(exc).__name__ == "DynamicOutputShapeException":
         return f"`{op or 'an operator'}` returns a size that depends on tensor values"
-    if "meta" in text.lower() or isinstance(exc, NotImplementedError):
+    if "meta" in text.lower() or isinstance(exc, NotImplementedError) or "INTERNAL ASSERT FAILED" in text:
         return f"`{op or 'an operator'}` cannot run without real data (no meta kernel)"
     return text.splitlines()[0] if text else type(exc).__name__
 

@@ -41,7 +41,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from . import deadline
-from .checks import view_strides
+from .checks import is_unsupported, view_strides
 from ._compat import symbolic_tensor
 from .discover import InputSpec
 from .layers import expected_input
@@ -437,6 +437,9 @@ def _check_output_batch(trace: SymbolicTrace, layout: Layout, out) -> None:
         trace.out_axis = exprs.index(trace.batch)
         return
     trace.out_axis = min(layout.batch_axis, len(exprs) - 1)
+    known = set(trace.symbols) | set(getattr(trace.batch, "free_symbols", ()))
+    if not set(getattr(exprs[trace.out_axis], "free_symbols", ())) <= known:
+        return  # a size made from tensor values (`nonzero`): no equation on the input's sizes
     trace.constraints.append(Constraint("the output", "samples in its batch dimension",
                                         exprs[trace.out_axis], BATCH))
 
@@ -687,7 +690,7 @@ def runs(model, layout: Layout, sizes, out_axis: int | None = 0) -> bool:
         out = _forward(model, layout, sizes)
     except Exception as exc:
         reraise_if_ours(exc)
-        return False
+        return is_unsupported(exc)  # it ran to an op that needs data: the sizes fit up to there
     tensors = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
     if out_axis is None or not tensors or tensors[0].dim() <= out_axis:
         return True
@@ -698,8 +701,8 @@ def _runs_plainly(model, layout: Layout, sizes) -> bool:
     """The model runs at these sizes on plain meta (or static fake) tensors."""
     try:
         _forward(model, layout, sizes)
-    except Exception:  # noqa: BLE001 - any failure of the user's model at this size: not this size
-        return False
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's model at this size: not this size,
+        return is_unsupported(exc)  # unless it ran to an op that cannot run without data: sizes fit so far
     return True
 
 
@@ -709,8 +712,8 @@ def runs_at(model, inputs) -> bool:
     try:
         with torch.no_grad(), torch.device("meta"), _OnTraceDevice(), shape_only_rnns(model):
             call_user(model, *xs)
-    except Exception:  # noqa: BLE001 - any failure of the user's model at these shapes: they do not fit
-        return False
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's model at these shapes: they do not fit,
+        return is_unsupported(exc)  # unless it ran to an op that cannot run without data
     return True
 
 
