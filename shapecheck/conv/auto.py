@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ._args import ConvArgs, NotApplicable
+from ._args import ConvArgs, NotApplicable, normalize
 from ._entry import memory_format
 
 FFT_TAPS = 49
@@ -96,6 +96,25 @@ class Tuner:
     timer: Callable[[], float] = time.perf_counter
     choices: dict[str, str] = field(default_factory=dict)
     _loaded: bool = False
+    _keys: dict[tuple, str] = field(default_factory=dict)
+    """A measured call's own values (see :func:`call_key`) -> its layer key."""
+
+    def lookup(self, x, weight, conv_args: tuple) -> str:
+        """:meth:`choose`'s answer for a call with these arguments. Once a layer is measured, a
+        later call finds its choice from the call's own shapes, strides and arguments, without
+        normalising them or building the key string; the rest goes through :meth:`choose`."""
+        grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+        call = call_key(x, weight, conv_args, grad)
+        try:
+            name = self.choices.get(self._keys.get(call))
+        except TypeError:  # an argument that cannot be hashed (a list): no shortcut
+            call = name = None
+        if name is not None and self.measure and not torch.compiler.is_compiling():
+            return name
+        name = self.choose(x, weight, conv_args, normalize(x, weight, *conv_args))
+        if call is not None and self.measure and _measurable(x):
+            self._keys[call] = layer_key(x, weight, conv_args, grad)
+        return name
 
     def choose(self, x, weight, conv_args: tuple, args: ConvArgs) -> str:
         """The implementation for this call: measured (once per key) or by the rule."""
@@ -164,6 +183,13 @@ def rotated(names: list, round_: int) -> list:
     """``names`` started at ``round_`` (modulo their number): each round's calling order."""
     start = round_ % len(names)
     return names[start:] + names[:start]
+
+
+def call_key(x, weight, conv_args: tuple, grad: bool) -> tuple:
+    """Everything :func:`layer_key` is made of, as the call holds it (the strides stand for the
+    layout), plus the tensor's type."""
+    return (x.shape, x.stride(), weight.shape, weight.stride(), x.dtype, x.device, type(x), grad,
+            torch.get_num_threads(), *conv_args)
 
 
 def layer_key(x, weight, conv_args: tuple, grad: bool) -> str:

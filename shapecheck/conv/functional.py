@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 
 from . import IMPLEMENTATIONS
-from ._args import normalize
 from ._entry import conv_entry
 from .auto import TUNER
 
@@ -21,9 +20,10 @@ NDIM_IMPLEMENTATIONS = ("im2col", "naive")
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, impl="auto"):
     """2-D convolution with the semantics of ``torch.nn.functional.conv2d``."""
     if impl == "auto":
-        args = normalize(x, weight, stride, padding, dilation, groups)
-        impl = TUNER.choose(x, weight, (stride, padding, dilation, groups), args)
-    return IMPLEMENTATIONS[impl](x, weight, bias, stride, padding, dilation, groups)
+        impl = TUNER.lookup(x, weight, (stride, padding, dilation, groups))
+    conv = IMPLEMENTATIONS[impl]
+    # already inside conv_entry: the implementation's own entry would only repeat its work
+    return getattr(conv, "__wrapped__", conv)(x, weight, bias, stride, padding, dilation, groups)
 
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, impl="auto"):
