@@ -349,3 +349,13 @@ def test_auto_under_autocast_and_channels_last_is_torchs():
     assert out.dtype == ref.dtype == torch.bfloat16
     assert out.stride() == ref.stride()
     torch.testing.assert_close(out, ref, rtol=2e-2, atol=5e-2)
+
+
+@pytest.mark.parametrize("winograd_cost, expected", [(1.04, "winograd"), (1.06, "shift_add")])
+def test_auto_keeps_the_rules_choice_within_the_margin(monkeypatch, winograd_cost, expected):
+    costs = {"im2col": 3.0, "shift_add": 1.0, "winograd": winograd_cost, "fft": 5.0, "toeplitz": 4.0}
+    tuner, _ = tuner_with_costs(monkeypatch, costs)
+    x, w = torch.randn(1, 4, 8, 8), torch.randn(4, 4, 3, 3)
+    args = normalize(x, w, 1, 1, 1, 1)
+    assert choose(x.shape, w.shape, args, x.device) == "winograd"
+    assert tuner.choose(x, w, (1, 1, 1, 1), args) == expected
