@@ -359,3 +359,19 @@ def test_auto_keeps_the_rules_choice_within_the_margin(monkeypatch, winograd_cos
     args = normalize(x, w, 1, 1, 1, 1)
     assert choose(x.shape, w.shape, args, x.device) == "winograd"
     assert tuner.choose(x, w, (1, 1, 1, 1), args) == expected
+
+
+def test_functional_calls_a_wrapped_implementation_whole(monkeypatch):
+    import functools
+
+    good, calls = IMPLEMENTATIONS["im2col"], []
+
+    @functools.wraps(good)
+    def counted(*args, **kwargs):
+        calls.append(args[0].shape)
+        return good(*args, **kwargs)
+
+    monkeypatch.setitem(IMPLEMENTATIONS, "im2col", counted)
+    x, w = _pair((3, 9, 8), (5, 3, 3, 3))
+    torch.testing.assert_close(functional.conv2d(x, w, padding=1, impl="im2col"), F.conv2d(x, w, padding=1))
+    assert calls == [(1, 3, 9, 8)]  # inside the functional's entry: batched already
