@@ -32,7 +32,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shapecheck.conv import IMPLEMENTATIONS, NotApplicable  # noqa: E402
-from shapecheck.conv import fft, im2col, shift_add, toeplitz, winograd  # noqa: E402
+from shapecheck.conv import _depthwise, fft, im2col, shift_add, toeplitz, winograd  # noqa: E402
 from shapecheck.conv._args import normalize, pad_input  # noqa: E402
 from shapecheck.conv.auto import TUNER, choose, layer_key, rotated  # noqa: E402
 from shapecheck.conv.functional import conv2d as auto_conv2d  # noqa: E402
@@ -330,11 +330,12 @@ def least_bytes(layer: Layer) -> int:
 def moved_bytes(layer: Layer) -> int:
     """Bytes shift_add's depthwise operations read and write in one forward pass: copying the
     input into the block buffer, per tap a read of the input slice and a read and write of
-    the accumulator (the first tap only writes it), and the copy of the output out of it."""
+    the accumulator (the first tap only writes it; each covers the slots of the output rows),
+    and the copy of the output out of it."""
     x, w = torch.empty(layer.x, device="meta"), torch.empty(layer.w, device="meta")
     lay = shift_add.layout(layer.x[2:], normalize(x, w, **_conv_args(layer)))
     rows, taps = layer.x[0] * layer.x[1], len(lay.offsets)
-    values = 2 * math.prod(layer.x) + (3 * taps - 1) * rows * lay.block + 2 * rows * math.prod(lay.out)
+    values = 2 * math.prod(layer.x) + (3 * taps - 1) * rows * _depthwise._span(lay) + 2 * rows * math.prod(lay.out)
     return 4 * values
 
 

@@ -315,3 +315,63 @@ def test_auto_without_measuring_follows_the_rule(monkeypatch):
     assert clock.calls == {}
     meta = torch.empty(1, 16, 8, 8, device="meta")
     assert tuner.measure is False and tuner.choose(meta, w.to("meta"), (1, 1, 1, 16), args) == "shift_add"
+
+
+def test_auto_lookup_answers_a_measured_layer_without_normalising(monkeypatch):
+    from shapecheck.conv import auto
+
+    tuner, clock = tuner_with_costs(monkeypatch, {"im2col": 3.0, "shift_add": 1.0, "winograd": 2.0,
+                                                  "fft": 5.0, "toeplitz": 4.0})
+    x, w = torch.randn(1, 4, 8, 8), torch.randn(4, 4, 3, 3)
+    assert tuner.lookup(x, w, (1, 1, 1, 1)) == "shift_add"
+    measured = dict(clock.calls)
+    with monkeypatch.context() as patched:
+        patched.setattr(auto, "normalize", None)  # a call that normalised again would fail
+        patched.setattr(auto, "layer_key", None)
+        assert tuner.lookup(x, w, (1, 1, 1, 1)) == "shift_add"
+    assert clock.calls == measured
+    assert tuner.lookup(x, w, ([1, 1], 1, 1, 1)) == "shift_add"  # a list: the long way, same key
+    assert tuner.lookup(x.requires_grad_(), w, (1, 1, 1, 1)) == "shift_add"  # training: measured anew
+    assert clock.calls["shift_add"] > measured["shift_add"]
+    before = clock.calls["shift_add"]
+    tuner.choices.clear()
+    assert tuner.lookup(x.detach(), w, (1, 1, 1, 1)) == "shift_add"  # forgotten choices are measured again
+    assert clock.calls["shift_add"] == before + measured["shift_add"]
+    tuner.measure = False
+    assert tuner.lookup(x.detach(), w, (1, 1, 1, 1)) == choose(x.shape, w.shape, normalize(x, w, 1, 1, 1, 1), x.device)
+
+
+def test_auto_under_autocast_and_channels_last_is_torchs():
+    x = torch.randn(2, 8, 9, 9).to(memory_format=torch.channels_last)
+    w = torch.randn(16, 8, 3, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, ref = functional.conv2d(x, w, padding=1), F.conv2d(x, w, padding=1)
+    assert out.dtype == ref.dtype == torch.bfloat16
+    assert out.stride() == ref.stride()
+    torch.testing.assert_close(out, ref, rtol=2e-2, atol=5e-2)
+
+
+@pytest.mark.parametrize("winograd_cost, expected", [(1.04, "winograd"), (1.06, "shift_add")])
+def test_auto_keeps_the_rules_choice_within_the_margin(monkeypatch, winograd_cost, expected):
+    costs = {"im2col": 3.0, "shift_add": 1.0, "winograd": winograd_cost, "fft": 5.0, "toeplitz": 4.0}
+    tuner, _ = tuner_with_costs(monkeypatch, costs)
+    x, w = torch.randn(1, 4, 8, 8), torch.randn(4, 4, 3, 3)
+    args = normalize(x, w, 1, 1, 1, 1)
+    assert choose(x.shape, w.shape, args, x.device) == "winograd"
+    assert tuner.choose(x, w, (1, 1, 1, 1), args) == expected
+
+
+def test_functional_calls_a_wrapped_implementation_whole(monkeypatch):
+    import functools
+
+    good, calls = IMPLEMENTATIONS["im2col"], []
+
+    @functools.wraps(good)
+    def counted(*args, **kwargs):
+        calls.append(args[0].shape)
+        return good(*args, **kwargs)
+
+    monkeypatch.setitem(IMPLEMENTATIONS, "im2col", counted)
+    x, w = _pair((3, 9, 8), (5, 3, 3, 3))
+    torch.testing.assert_close(functional.conv2d(x, w, padding=1, impl="im2col"), F.conv2d(x, w, padding=1))
+    assert calls == [(1, 3, 9, 8)]  # inside the functional's entry: batched already

@@ -29,11 +29,13 @@ import torch
 from . import shift_add
 from ._autograd import graph_backward
 
-BLOCK_BYTES = 2**20
-"""Bytes of phase buffer per block of rows. A block and its accumulator stay in the cache
-while the taps pass over them; much smaller blocks lose more to the fixed cost of each
-operation than they gain (measured on the depthwise layer of ``benchmarks/conv.py``: 64 KiB
-blocks took twice as long as 1 MiB ones, and the unblocked pass 1.7x as long)."""
+BLOCK_BYTES = 4 * 2**20
+"""Bytes of phase buffer per block of rows. A block and its accumulator stay in the last-level
+cache while the taps pass over them, and every operation costs the same fixed time whatever
+its size (with two threads, a wake-up and a barrier), so blocks far smaller than the cache
+lose more to that cost than they gain (measured on the depthwise layer of
+``benchmarks/conv.py``, two threads on a 32 MiB L3, F.conv2d 1.2-1.45 ms: 1 MiB blocks took
+3.2 ms, 2 MiB 2.6-2.9 ms, 4 MiB 2.3-2.5 ms, 8 MiB 3.0-3.2 ms, the unblocked pass 2.8-3.0 ms)."""
 
 
 def _blocks(image: torch.Tensor, lay) -> list[slice]:
@@ -47,6 +49,19 @@ def _row_length(lay) -> int:
     return lay.phases * lay.block + lay.tail
 
 
+def _span(lay) -> int:
+    """Slots of a row that one tap reads: the output rows, each ``Wq`` slots wide. The block's
+    last ``Hq - Ho`` rows of slots only ever receive values that are thrown away."""
+    return lay.out[0] * lay.slots[1]
+
+
+def _piece(buf: torch.Tensor, lay, tap: int) -> torch.Tensor:
+    """Tap ``tap``'s :func:`_span` slots of each row of ``buf``."""
+    phase, offset = lay.offsets[tap]
+    start = phase * lay.block + offset
+    return buf[..., start:start + _span(lay)]
+
+
 def _taps(weight: torch.Tensor, n: int) -> torch.Tensor:
     """(C, 1, kh, kw) -> (N * C, taps): each row's tap weights."""
     c = weight.shape[0]
@@ -56,7 +71,7 @@ def _taps(weight: torch.Tensor, n: int) -> torch.Tensor:
 def _multiply_add(acc, buf, taps, first, lay) -> None:
     """``acc = first + sum_t taps[:, t] * tap_t(buf)`` for one block of rows."""
     for t in range(len(lay.offsets)):
-        piece, scale = shift_add._tap(buf, lay, t, lay.block), taps[:, t:t + 1]
+        piece, scale = _piece(buf, lay, t), taps[:, t:t + 1]
         if t:
             acc.addcmul_(piece, scale)
         elif first is None:
@@ -70,14 +85,14 @@ def forward(image, taps, bias_rows, lay) -> torch.Tensor:
     rows = image.shape[0]
     blocks = _blocks(image, lay)
     buf = image.new_zeros(blocks[0].stop, _row_length(lay))  # padding slots stay zero
-    acc = image.new_empty(blocks[0].stop, lay.block)
+    acc = image.new_empty(blocks[0].stop, _span(lay))
     out = image.new_empty(rows, *lay.out)
     ho, wo = lay.out
     for b in blocks:
         size = b.stop - b.start
         shift_add.fill(buf[:size], image[b].unsqueeze(1), lay)
         _multiply_add(acc[:size], buf[:size], taps[b], None if bias_rows is None else bias_rows[b], lay)
-        out[b].copy_(acc[:size].view(-1, *lay.slots)[:, :ho, :wo])
+        out[b].copy_(acc[:size].view(-1, ho, lay.slots[1])[:, :, :wo])
     return out
 
 
@@ -90,17 +105,17 @@ def backward(grad, image, taps, lay, needs) -> tuple:
     gtaps = image.new_empty(len(lay.offsets), rows) if needs[1] else None
     buf = image.new_zeros(blocks[0].stop, _row_length(lay))  # padding slots stay zero
     gbuf = torch.empty_like(buf) if needs[0] else None
-    wide = image.new_zeros(blocks[0].stop, lay.block)  # the slots past the output stay zero
+    wide = image.new_zeros(blocks[0].stop, _span(lay))  # the slots past the output stay zero
     product = image.new_empty(wide.shape)
     ho, wo = lay.out
     for b in blocks:
         size = b.stop - b.start
         g = wide[:size]
-        g.view(-1, *lay.slots)[:, :ho, :wo].copy_(grad[b])
+        g.view(-1, ho, lay.slots[1])[:, :, :wo].copy_(grad[b])
         if gtaps is not None:
             shift_add.fill(buf[:size], image[b].unsqueeze(1), lay)
             for t in range(len(lay.offsets)):
-                torch.mul(g, shift_add._tap(buf[:size], lay, t, lay.block), out=product[:size])
+                torch.mul(g, _piece(buf[:size], lay, t), out=product[:size])
                 torch.sum(product[:size], 1, out=gtaps[t, b])
         if gbuf is not None:
             _input_grad(gbuf[:size], g, taps[b], lay)
@@ -112,7 +127,7 @@ def _input_grad(buf, g, taps, lay) -> None:
     """Overwrite ``buf`` with the sum over taps of ``g * taps[:, t]`` at each tap's offset."""
     buf.zero_()
     for t in range(len(lay.offsets)):
-        shift_add._tap(buf, lay, t, lay.block).addcmul_(g, taps[:, t:t + 1])
+        _piece(buf, lay, t).addcmul_(g, taps[:, t:t + 1])
 
 
 def reference(x, weight, bias, lay):

@@ -67,7 +67,18 @@ def conv_entry(conv):
         out = out.to(dtype)
         return out if fmt is None else out.contiguous(memory_format=fmt)
 
+    _WRAPPED[wrapper] = conv
     return wrapper
+
+
+_WRAPPED: dict = {}
+"""Each wrapper made by :func:`conv_entry` -> the function it wraps (filled at import)."""
+
+
+def without_entry(conv):
+    """The function that :func:`conv_entry` wrapped into ``conv``, for a caller already inside
+    an entry (whose work it would only repeat); ``conv`` itself when it is no such wrapper."""
+    return _WRAPPED.get(conv, conv)
 
 
 def _widened(t, dtype):

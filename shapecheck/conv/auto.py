@@ -13,10 +13,17 @@ allocations, FFT plans, threads; one that refuses the layer or is far slower tha
 so far is dropped). The rest are then timed in :data:`REPEATS` interleaved rounds whose
 order rotates, so that a burst of load hits every candidate alike and none always runs
 after the same one (the previous call's memory traffic and freed buffers affect the next);
-the candidate with the lowest time of all rounds wins. Load on the machine only ever adds
-time (a thread waiting for its core, an evicted cache line), so the minimum is the estimate
-it disturbs least; with two threads on a busy machine most rounds are disturbed, and a
-median follows the load rather than the implementation.
+the candidate with the lowest time of all rounds wins, unless the rule below picked another
+whose lowest time is within :data:`RULE_MARGIN` of it (a tie, as far as a loaded machine lets
+the measurement tell). Load on the machine only ever adds time (a thread waiting for its
+core, an evicted cache line), so the minimum is the estimate it disturbs least; with two
+threads on a busy machine most rounds are disturbed, and a median follows the load rather
+than the implementation.
+
+After the first call, a call with the same shapes, strides, dtype, device, arguments and
+thread count finds its measured choice in one dictionary lookup (:meth:`Tuner.lookup`), and
+the chosen implementation runs inside the caller's entry (:mod:`._entry`), so that ``auto``
+costs next to nothing over calling its choice directly.
 
 Choices live in :data:`TUNER` for the process, and also in a JSON file when
 ``SHAPECHECK_CONV_CACHE`` names one. ``SHAPECHECK_CONV_MEASURE=0`` (or ``TUNER.measure =
@@ -56,7 +63,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ._args import ConvArgs, NotApplicable
+from ._args import ConvArgs, NotApplicable, normalize
 from ._entry import memory_format
 
 FFT_TAPS = 49
@@ -85,6 +92,9 @@ TOEPLITZ_MEASURED_BYTES = 16 * 2**20
 REPEATS = 7
 GIVE_UP = 4.0
 """A candidate whose untimed first run is this many times slower than the best is dropped."""
+RULE_MARGIN = 0.05
+"""The rule's choice is kept unless another candidate's best time is lower by more than this
+fraction: within it the measurement tells load apart from the implementations no better."""
 
 
 @dataclass
@@ -96,6 +106,25 @@ class Tuner:
     timer: Callable[[], float] = time.perf_counter
     choices: dict[str, str] = field(default_factory=dict)
     _loaded: bool = False
+    _keys: dict[tuple, str] = field(default_factory=dict)
+    """A measured call's own values (see :func:`call_key`) -> its layer key."""
+
+    def lookup(self, x, weight, conv_args: tuple) -> str:
+        """:meth:`choose`'s answer for a call with these arguments. Once a layer is measured, a
+        later call finds its choice from the call's own shapes, strides and arguments, without
+        normalising them or building the key string; the rest goes through :meth:`choose`."""
+        grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+        call = call_key(x, weight, conv_args, grad)
+        try:
+            name = self.choices.get(self._keys.get(call))
+        except TypeError:  # an argument that cannot be hashed (a list): no shortcut
+            call = name = None
+        if name is not None and self.measure and not torch.compiler.is_compiling():
+            return name
+        name = self.choose(x, weight, conv_args, normalize(x, weight, *conv_args))
+        if call is not None and self.measure and _measurable(x):
+            self._keys[call] = layer_key(x, weight, conv_args, grad)
+        return name
 
     def choose(self, x, weight, conv_args: tuple, args: ConvArgs) -> str:
         """The implementation for this call: measured (once per key) or by the rule."""
@@ -112,7 +141,8 @@ class Tuner:
     def fastest(self, x, weight, conv_args, args, grad) -> str:
         """Warm each candidate up once (dropping those that refuse the layer or are far
         slower than the best so far), then time the rest in :data:`REPEATS` interleaved
-        rounds, so that load on the machine hits them alike, and keep the lowest minimum."""
+        rounds, so that load on the machine hits them alike, and keep the lowest minimum;
+        the rule's choice stays unless another is faster by more than :data:`RULE_MARGIN`."""
         runs, warm = _runs(x, weight, conv_args, args, grad), {}
         for name, run in runs.items():
             best = min(warm.values(), default=math.inf)
@@ -122,17 +152,21 @@ class Tuner:
                 continue
             if elapsed <= GIVE_UP * best:
                 warm[name] = elapsed
+        ruled = choose(tuple(x.shape), tuple(weight.shape), args, x.device)
         if not warm:
-            return choose(tuple(x.shape), tuple(weight.shape), args, x.device)
-        return self._fastest_of({name: runs[name] for name in warm}, x.device)
+            return ruled
+        times = self._minima({name: runs[name] for name in warm}, x.device)
+        best = min(times, key=times.get)
+        return ruled if times.get(ruled, math.inf) <= (1 + RULE_MARGIN) * times[best] else best
 
-    def _fastest_of(self, runs: dict, device) -> str:
+    def _minima(self, runs: dict, device) -> dict[str, float]:
+        """Each run's lowest time over :data:`REPEATS` rounds, the calling order rotated."""
         names = list(runs)
         times = {name: [] for name in names}
         for round_ in range(REPEATS):
             for name in rotated(names, round_):
                 times[name].append(self._timed(runs[name], device))
-        return min(times, key=lambda name: min(times[name]))
+        return {name: min(t) for name, t in times.items()}
 
     def _timed(self, run, device) -> float:
         _synchronize(device)
@@ -164,6 +198,13 @@ def rotated(names: list, round_: int) -> list:
     """``names`` started at ``round_`` (modulo their number): each round's calling order."""
     start = round_ % len(names)
     return names[start:] + names[:start]
+
+
+def call_key(x, weight, conv_args: tuple, grad: bool) -> tuple:
+    """Everything :func:`layer_key` is made of, as the call holds it (the strides stand for the
+    layout), plus the tensor's type."""
+    return (x.shape, x.stride(), weight.shape, weight.stride(), x.dtype, x.device, type(x), grad,
+            torch.get_num_threads(), *conv_args)
 
 
 def layer_key(x, weight, conv_args: tuple, grad: bool) -> str:

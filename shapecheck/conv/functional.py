@@ -10,8 +10,7 @@ from __future__ import annotations
 import importlib
 
 from . import IMPLEMENTATIONS
-from ._args import normalize
-from ._entry import conv_entry
+from ._entry import conv_entry, without_entry
 from .auto import TUNER
 
 NDIM_IMPLEMENTATIONS = ("im2col", "naive")
@@ -21,9 +20,8 @@ NDIM_IMPLEMENTATIONS = ("im2col", "naive")
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, impl="auto"):
     """2-D convolution with the semantics of ``torch.nn.functional.conv2d``."""
     if impl == "auto":
-        args = normalize(x, weight, stride, padding, dilation, groups)
-        impl = TUNER.choose(x, weight, (stride, padding, dilation, groups), args)
-    return IMPLEMENTATIONS[impl](x, weight, bias, stride, padding, dilation, groups)
+        impl = TUNER.lookup(x, weight, (stride, padding, dilation, groups))
+    return without_entry(IMPLEMENTATIONS[impl])(x, weight, bias, stride, padding, dilation, groups)
 
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, impl="auto"):

@@ -201,13 +201,5 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _Im2col.apply(x, weight, bias, args)
 
 
-def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    return convnd(x, weight, bias, stride, padding, dilation, groups)
-
-
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    return convnd(x, weight, bias, stride, padding, dilation, groups)
-
-
-def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    return convnd(x, weight, bias, stride, padding, dilation, groups)
+conv1d = conv2d = conv3d = convnd
+"""The convolution of each dimension count (the weight's decides)."""

@@ -107,13 +107,5 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, b
     return out
 
 
-def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, budget=None):
-    return convnd(x, weight, bias, stride, padding, dilation, groups, budget=budget)
-
-
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, budget=None):
-    return convnd(x, weight, bias, stride, padding, dilation, groups, budget=budget)
-
-
-def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, budget=None):
-    return convnd(x, weight, bias, stride, padding, dilation, groups, budget=budget)
+conv1d = conv2d = conv3d = convnd
+"""The convolution of each dimension count (the weight's decides)."""

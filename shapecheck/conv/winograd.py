@@ -159,17 +159,22 @@ def _flipped(weight: torch.Tensor, groups: int) -> torch.Tensor:
 
 def _dilated(x: torch.Tensor, weight: torch.Tensor, args) -> torch.Tensor:
     """A dilated convolution as one undilated convolution of the input's phases (see the
-    module docstring), in differentiable operations around :class:`_Winograd`."""
-    (n, c), (dh, dw), o = x.shape[:2], args.dilation, weight.shape[0]
+    module docstring), in differentiable operations around :class:`_Winograd`. The phases
+    are a stride-``d`` phase buffer of :mod:`.shift_add` (the padding written as its zeros),
+    and the outputs of the phases are read back into every ``d``-th row and column."""
+    (n, c), o = x.shape[:2], weight.shape[0]
     out = args.out_size(tuple(x.shape[2:]))
-    per_phase = [-(-size // d) for size, d in zip(out, args.dilation)]  # outputs of each phase
-    rows = [d * (q + 2) for d, q in zip(args.dilation, per_phase)]  # a phase needs q + 2 input rows
-    pads = tuple((a, r - size - a) for (a, _), size, r in zip(args.pads, x.shape[2:], rows))
-    xp = pad_input(x, pads).view(n, c, per_phase[0] + 2, dh, per_phase[1] + 2, dw)
-    phases = xp.permute(3, 5, 0, 1, 2, 4).reshape(dh * dw * n, c, per_phase[0] + 2, per_phase[1] + 2)
+    per_phase = tuple(-(-size // d) for size, d in zip(out, args.dilation))  # outputs of each phase
+    first = tuple(a for a, _ in args.pads)
+    cut = shift_add.Layout(args.dilation, out, tuple(q + 2 for q in per_phase), first, (), 0)
+    buf = x.new_zeros(1, cut.phases * n * c * cut.block)
+    shift_add.fill(buf, x.reshape(1, n * c, *x.shape[2:]), cut)
+    phases = buf.view(-1, c, *cut.slots)
     y = _Winograd.apply(phases, weight, normalize(phases, weight, 1, 0, 1, args.groups))
-    y = y.view(dh, dw, n, o, *per_phase).permute(2, 3, 4, 0, 5, 1).reshape(n, o, rows[0] - 2 * dh, rows[1] - 2 * dw)
-    return y[:, :, : out[0], : out[1]]
+    result = y.new_empty(n, o, *out)  # every output pixel is in exactly one phase
+    joined = shift_add.Layout(args.dilation, out, per_phase, (0, 0), (), 0)
+    shift_add.read_back(y.reshape(1, -1), result.view(1, n * o, *out), joined)
+    return result
 
 
 @conv_entry
