@@ -256,3 +256,12 @@ def test_a_view_after_permute_is_an_error_with_a_proven_fix():
     with pytest.raises(RuntimeError, match="view size is not compatible"):
         z.view(-1, 5)
     assert z[:1].view(-1, 5).shape == (3, 5)
+
+
+def test_a_none_default_that_a_caller_replaces_takes_the_callers_value():
+    # Encoder(shared_block=None) builds, but its forward calls the block: the call in train.py
+    # passes one, `Residual(features=opt.dim * 2 ** opt.downsample)` = Residual(features=64)
+    found, _ = models("shared/models.py")
+    assert found["Encoder"][:4] == ("checked", "Encoder", "call site train.py:12",
+                                    "Encoder(dim=8, downsample=3, shared_block=Residual(features=64))")
+    assert found["Encoder"][4][0][1] == 3

@@ -120,16 +120,40 @@ def _candidates(spec, context: Context):
     """The constructions to try, in order; the project is read only when it comes to that."""
     here = source_sites.file_sites(context.src.tree, spec.path, frozenset({spec.name}))
     yield from (_from_site(s, "") for s in sorted(here, key=lambda s: s.example is None) if s.usable)
+    nones = _none_defaults(spec.obj)
+    index = context.index if nones else None  # the project is read first only for a None to replace
+    elsewhere = index.sites_for(spec.name, spec.path) if index is not None else []
+    replacing = [s for s in elsewhere if s.origin == "call" and s.usable and _passes(s, nones)]
+    yield from (_from_site(s, index.root, _needs(s, index)) for s in replacing)  # real callers replace a None
     yield Construction("defaults")
     index = context.index
     elsewhere = index.sites_for(spec.name, spec.path) if index is not None else []
-    code = sorted((s for s in elsewhere if s.origin == "call"), key=lambda s: s.example is None)
+    code = sorted((s for s in elsewhere if s.origin == "call" and s not in replacing), key=lambda s: s.example is None)
     docs = [s for s in elsewhere if s.origin == "docs"]
     yield from (_from_site(s, index.root, _needs(s, index)) for s in code + docs if s.usable)
     yield from filter(None, (_from_config(s, spec.obj, index.root) for s in elsewhere if s.origin == "config"))
     yield from _config_defaults(spec, context)
     if index is not None and not here and not elsewhere:
         yield from _namesakes(spec, index)
+
+
+def _none_defaults(cls) -> frozenset[str]:
+    """The constructor's parameters that default to None (a sub-block, a mask, a config)."""
+    try:
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return frozenset()
+    return frozenset(p.name for p in params if p.default is None)
+
+
+def _passes(site, names: frozenset[str]) -> bool:
+    """Whether a call passes one of `names` by keyword with a value other than None."""
+    try:
+        node = ast.parse(site.text, mode="eval").body
+    except SyntaxError:
+        return False
+    return isinstance(node, ast.Call) and any(
+        k.arg in names and not (isinstance(k.value, ast.Constant) and k.value.value is None) for k in node.keywords)
 
 
 def _namesakes(spec, index):

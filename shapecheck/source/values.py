@@ -21,7 +21,15 @@ _CONVERTERS = {"int": int, "float": float, "str": str}
 _OPERATORS = {
     ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
     ast.FloorDiv: lambda a, b: a // b, ast.Div: lambda a, b: a / b, ast.Mod: lambda a, b: a % b,
+    ast.Pow: lambda a, b: _power(a, b),
 }
+
+
+def _power(base, exponent):
+    """`2 ** opt.n_downsample`; a power too large to be a size is not worked out."""
+    if isinstance(exponent, (int, float)) and abs(exponent) <= 64 and isinstance(base, (int, float)) and abs(base) <= 1 << 16:
+        return base ** exponent
+    raise OverflowError("power too large")
 
 
 class Namespace(dict):
