@@ -101,9 +101,10 @@ class TraceStopped(Exception):
 class Tracer:
     """One trace of one model on fake inputs. Not reusable: make one per trace."""
 
-    def __init__(self, path: str, mode: str = "symbolic", device: str = "meta"):
+    def __init__(self, path: str, mode: str = "symbolic", device: str = "meta", explain: bool = True):
         self.path = path
         self.device = device
+        self.explain = explain  # each record's formula (note, steps) and the stages that resized H, W
         # plain meta tensors need a meta model; a model with real weights is traced on fakes
         self.session = FakeSession.create("fake" if mode == "meta" and device != "meta" else mode)
         self.result = TraceResult()
@@ -445,7 +446,8 @@ class Tracer:
     def _record(self, kind, name, op, line, in_shapes, out, module=None, func=None, args=(), kwargs=None,
                 error="", inputs=()):
         out_shapes = tuple(shape_of(t) for t in _tensors(out))
-        note, steps, stage = checks.explain(module, func, args, kwargs or {}, in_shapes, out_shapes, name)
+        note, steps, stage = checks.explain(module, func, args, kwargs or {}, in_shapes, out_shapes, name) \
+            if self.explain else ("", (), None)
         record = ShapeRecord(name=name, kind=kind, op=op, in_shapes=in_shapes, out_shapes=out_shapes, line=line,
                              note=note, steps=steps, error=error, sources=self._sources_of(inputs),
                              scope=self._scope(sys._getframe(1)))
