@@ -110,3 +110,27 @@ def test_layers_initialised_by_torch_build_and_check_the_same():
     report = check_source(source, "net.py")
     assert report.diagnostics == ()
     assert report.models[0].output_shapes == ((2, 4),)
+
+
+def test_a_fix_proofs_recheck_finds_what_the_full_check_finds():
+    """A fix proof's re-check leaves out the formulas on the records and the input sizes that
+    would work (it reads neither); its findings, shapes and statuses are those of a full check."""
+    from pathlib import Path
+
+    from shapecheck.api import _check_once
+    from shapecheck.config import Settings
+
+    root = Path(__file__).parent.parent
+    for case in ("examples/lenet_bug.py", "tests/models/cases/unet_skip.py", "tests/models/cases/rows_cut.py"):
+        text = (root / case).read_text()
+        full, lean = (_check_once(text, str(root / case), Settings(), explain=e) for e in (True, False))
+        assert full.diagnostics, case
+        assert [(d.code, d.span, d.message, d.fix) for d in lean.diagnostics] == \
+               [(d.code, d.span, d.message, d.fix) for d in full.diagnostics], case
+        for a, b in zip(full.models, lean.models, strict=True):
+            assert (a.status, a.input_shapes, a.output_shapes) == (b.status, b.input_shapes, b.output_shapes)
+            assert [(r.name, r.op, r.in_shapes, r.out_shapes) for r in a.records] == \
+                   [(r.name, r.op, r.in_shapes, r.out_shapes) for r in b.records]
+            assert any(r.note for r in a.records) and not any(r.note or r.steps for r in b.records)
+        works = [any("checked and works" in n for d in r.diagnostics for n in d.notes) for r in (full, lean)]
+        assert works == [case.endswith("unet_skip.py"), False], case  # a cat of maps a floor made unequal
