@@ -1,6 +1,6 @@
 """The quick paths taken on every op of a trace or a build agree with the general ones they stand
-in for: torch's pytree, reading sizes one by one, devices, a full walk of the syntax tree, and a
-random fill that torch would run on meta."""
+in for: torch's pytree, reading sizes one by one, devices, walks of the syntax tree, a random fill
+that torch would run on meta, and the re-check of a fix proof, which explains nothing."""
 
 import ast
 import collections
@@ -12,7 +12,7 @@ from torch.utils._pytree import tree_flatten
 from shapecheck.api import check_source
 from shapecheck.engine.symbolic import FakeSession, _any_off_meta, shape_of, size_value
 from shapecheck.engine.tracer import _tensors
-from shapecheck.source.nodes import all_nodes
+from shapecheck.source.nodes import all_nodes, child_nodes, walk
 
 
 def _meta(*shape):
@@ -68,6 +68,28 @@ def test_all_nodes_are_those_of_a_walk_and_are_walked_once():
     nodes = all_nodes(tree)
     assert nodes == list(ast.walk(tree))
     assert all_nodes(tree) is nodes
+
+
+def test_walks_of_a_subtree_give_what_ast_gives_in_its_order():
+    tree = ast.parse(textwrap.dedent('''
+        from torch import nn as n, randn
+        @dataclass(frozen=True)
+        class C(n.Module, metaclass=M):
+            a: int = 3
+            def forward(self, x, *rest, k=1, **kw):
+                with t.no_grad() as g, open("f") as h:
+                    y = {i: [j async for j in x] for i in x if i} | {**kw}
+                match x:
+                    case [1, *r] if r: return lambda q=2: q
+                try:
+                    del y[0:2, ...]
+                except (A, B) as e:
+                    raise e from None
+                return x[1:-1:2] @ (yield from y)
+    '''))
+    for node in ast.walk(tree):
+        assert child_nodes(node) == list(ast.iter_child_nodes(node))
+        assert walk(node) == list(ast.walk(node))
 
 
 _GRAD_FILL = '''
