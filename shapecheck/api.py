@@ -77,7 +77,7 @@ def _rechecker(path: str, settings: Settings):
             return None  # re-checking this model crashed the worker before: the fix stays unproven
         deadline.phase(settings, "fix", model)
         only = (model,) if model else settings.models
-        return _check_once(text, path, replace(settings, prove_fixes=False, models=only))
+        return _check_once(text, path, replace(settings, prove_fixes=False, models=only), explain=False)
     return recheck
 
 
@@ -254,7 +254,10 @@ def _input(spec, torch):
 
 
 # -- one pass over a source text -----------------------------------------------------------
-def _check_once(source: str, path: str, settings: Settings) -> Report:
+def _check_once(source: str, path: str, settings: Settings, explain: bool = True) -> Report:
+    """One pass: load, find, build, trace, rules. ``explain`` False (a fix proof, which reads only
+    which findings remain and what each layer receives): no formulas on the records and no
+    input sizes suggested."""
     from .engine import session
     from .engine.loader import LoadError
 
@@ -271,6 +274,7 @@ def _check_once(source: str, path: str, settings: Settings) -> Report:
     diagnostics += [_assumed_option(a, lines.line_span(a.line) if a.line else None) for a in prepared.assumed]
     for target in prepared.targets:
         deadline.phase(settings, "model", target.name, target.line)
+        target.explain = explain
         result, found = _check_target(target, prepared.src)
         models.append(result)
         diagnostics.extend(found)

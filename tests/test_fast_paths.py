@@ -1,6 +1,6 @@
 """The quick paths taken on every op of a trace or a build agree with the general ones they stand
-in for: torch's pytree, reading sizes one by one, devices, a full walk of the syntax tree, and a
-random fill that torch would run on meta."""
+in for: torch's pytree, reading sizes one by one, devices, walks of the syntax tree, a random fill
+that torch would run on meta, and the re-check of a fix proof, which explains nothing."""
 
 import ast
 import collections
@@ -12,7 +12,7 @@ from torch.utils._pytree import tree_flatten
 from shapecheck.api import check_source
 from shapecheck.engine.symbolic import FakeSession, _any_off_meta, shape_of, size_value
 from shapecheck.engine.tracer import _tensors
-from shapecheck.source.nodes import all_nodes
+from shapecheck.source.nodes import all_nodes, child_nodes, walk
 
 
 def _meta(*shape):
@@ -70,6 +70,28 @@ def test_all_nodes_are_those_of_a_walk_and_are_walked_once():
     assert all_nodes(tree) is nodes
 
 
+def test_walks_of_a_subtree_give_what_ast_gives_in_its_order():
+    tree = ast.parse(textwrap.dedent('''
+        from torch import nn as n, randn
+        @dataclass(frozen=True)
+        class C(n.Module, metaclass=M):
+            a: int = 3
+            def forward(self, x, *rest, k=1, **kw):
+                with t.no_grad() as g, open("f") as h:
+                    y = {i: [j async for j in x] for i in x if i} | {**kw}
+                match x:
+                    case [1, *r] if r: return lambda q=2: q
+                try:
+                    del y[0:2, ...]
+                except (A, B) as e:
+                    raise e from None
+                return x[1:-1:2] @ (yield from y)
+    '''))
+    for node in ast.walk(tree):
+        assert child_nodes(node) == list(ast.iter_child_nodes(node))
+        assert walk(node) == list(ast.walk(node))
+
+
 _GRAD_FILL = '''
 import torch
 import torch.nn as nn
@@ -110,3 +132,27 @@ def test_layers_initialised_by_torch_build_and_check_the_same():
     report = check_source(source, "net.py")
     assert report.diagnostics == ()
     assert report.models[0].output_shapes == ((2, 4),)
+
+
+def test_a_fix_proofs_recheck_finds_what_the_full_check_finds():
+    """A fix proof's re-check leaves out the formulas on the records and the input sizes that
+    would work (it reads neither); its findings, shapes and statuses are those of a full check."""
+    from pathlib import Path
+
+    from shapecheck.api import _check_once
+    from shapecheck.config import Settings
+
+    root = Path(__file__).parent.parent
+    for case in ("examples/lenet_bug.py", "tests/models/cases/unet_skip.py", "tests/models/cases/rows_cut.py"):
+        text = (root / case).read_text()
+        full, lean = (_check_once(text, str(root / case), Settings(), explain=e) for e in (True, False))
+        assert full.diagnostics, case
+        assert [(d.code, d.span, d.message, d.fix) for d in lean.diagnostics] == \
+               [(d.code, d.span, d.message, d.fix) for d in full.diagnostics], case
+        for a, b in zip(full.models, lean.models, strict=True):
+            assert (a.status, a.input_shapes, a.output_shapes) == (b.status, b.input_shapes, b.output_shapes)
+            assert [(r.name, r.op, r.in_shapes, r.out_shapes) for r in a.records] == \
+                   [(r.name, r.op, r.in_shapes, r.out_shapes) for r in b.records]
+            assert any(r.note for r in a.records) and not any(r.note or r.steps for r in b.records)
+        works = [any("checked and works" in n for d in r.diagnostics for n in d.notes) for r in (full, lean)]
+        assert works == [case.endswith("unet_skip.py"), False], case  # a cat of maps a floor made unequal

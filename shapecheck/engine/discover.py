@@ -22,6 +22,7 @@ from typing import Any
 from shapecheck.config import find_config, tool_table
 from shapecheck.errors import ShapecheckError, UsageError
 from shapecheck.source.inputs import DTYPES, InputSpec
+from shapecheck.source.nodes import walk
 
 _SIZE_SEPARATORS = re.compile(r"\s*[,x×X]\s*")
 
@@ -376,10 +377,10 @@ def _class_references(src, class_names: set[str]) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for stmt in statements:
         if isinstance(stmt, ast.ClassDef) and stmt.name in class_names:
-            nodes = [n for body_stmt in stmt.body for n in ast.walk(body_stmt)]
+            nodes = [n for body_stmt in stmt.body for n in walk(body_stmt)]
             owner = stmt.name
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
-            nodes = [n for part in _call_arguments(stmt.value) for n in ast.walk(part)]
+            nodes = [n for part in _call_arguments(stmt.value) for n in walk(part)]
             owner = ""
         else:
             continue
@@ -393,7 +394,7 @@ def _names_reached(names: set[str], functions: dict[str, ast.AST]) -> set[str]:
     reached, todo = set(names), [n for n in names if n in functions]
     while todo:
         body = functions[todo.pop()]
-        for node in ast.walk(body):
+        for node in walk(body):
             if isinstance(node, ast.Name) and node.id not in reached:
                 reached.add(node.id)
                 if node.id in functions:

@@ -26,6 +26,7 @@ import sys
 from dataclasses import dataclass, replace
 
 from ..diagnostics import Span
+from ..source.nodes import child_nodes
 
 SMALL = frozenset((int, float, bool, str))
 COMPREHENSIONS = {"<listcomp>": ast.ListComp, "<genexpr>": ast.GeneratorExp, "<setcomp>": ast.SetComp,
@@ -661,7 +662,7 @@ def _build_index(tree: ast.Module) -> _Index:
 
 
 def _visit(index: _Index, node, scope, klass) -> None:
-    for child in ast.iter_child_nodes(node):
+    for child in child_nodes(node):
         index.enclosing[child] = scope
         inner, inner_class = scope, None if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else klass
         if isinstance(child, ast.Call):

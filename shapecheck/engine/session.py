@@ -67,6 +67,7 @@ class Target:
     construction: construct.Construction | None = None  # how it is built (None: not decided)
     context: construct.Context | None = None
     sites: dict = field(default_factory=dict)  # how each module of `model` was built (provenance.Built)
+    explain: bool = True  # the formulas behind each layer and the sizes that would work (a fix proof needs neither)
 
 
 @dataclass
@@ -378,20 +379,21 @@ def trace_target(target: Target):
 
     inputs = [(tuple(i.shape), i.dtype) for i in target.inputs]
     result = _trace(target, inputs)
-    _suggest_sizes(target, inputs, result)
+    if target.explain:
+        _suggest_sizes(target, inputs, result)
     return result
 
 
 def _trace(target: Target, inputs):
     from .tracer import Tracer
 
-    static = _static_trace(target, inputs)
+    static = _static_trace(target, inputs, target.explain)
     batch = inputs[0][0][0] if inputs and inputs[0][0] else 0
     if not target.symbolic or batch < 2 or _unsupported(static) or static.out_of_time:
         return static
     if not _batch_in_question(target, inputs, static, batch):
         return static
-    symbolic = Tracer(target.path, "symbolic", target.device).run(target.model, inputs)
+    symbolic = Tracer(target.path, "symbolic", target.device, target.explain).run(target.model, inputs)
     if symbolic.out_of_time or (symbolic.stopped and not static.stopped and _unsupported(symbolic)):
         return static  # torch's symbolic shapes could not follow this model; the static trace stands
     if target.input_source == "inferred":  # an inferred time-major input has the batch in dim 1
@@ -461,7 +463,7 @@ def _suggest_sizes(target: Target, inputs, result) -> None:
 
 def _works_at(target: Target, inputs, size: int) -> bool:
     moved = [((shape[:2] + (size, size)) if i == 0 else shape, dtype) for i, (shape, dtype) in enumerate(inputs)]
-    trial = _static_trace(target, moved)
+    trial = _static_trace(target, moved, explain=False)
     return not trial.stopped and not trial.events
 
 
@@ -473,17 +475,19 @@ def _trace_at_batch(target: Target, inputs, batch: int):
     from .tracer import Tracer
 
     moved = [((batch,) + shape[1:], dtype) if shape else (shape, dtype) for shape, dtype in inputs]
-    return _static_trace(target, moved)
+    return _static_trace(target, moved, explain=False)
 
 
-def _static_trace(target: Target, inputs):
+def _static_trace(target: Target, inputs, explain: bool):
     """Plain meta tensors; where meta kernels cannot follow (data-dependent ops such as
-    ``nonzero``), fake tensors with a ShapeEnv, which give such sizes a symbol of their own."""
+    ``nonzero``), fake tensors with a ShapeEnv, which give such sizes a symbol of their own.
+    ``explain``: the records carry their formulas (a trial trace, read only for whether it
+    ran and how its reshapes sized their rows, needs none)."""
     from .tracer import Tracer
 
-    result = Tracer(target.path, "meta", target.device).run(target.model, inputs)
+    result = Tracer(target.path, "meta", target.device, explain).run(target.model, inputs)
     if result.stopped and _unsupported(result):
-        return Tracer(target.path, "symbolic", target.device).run(target.model, inputs)
+        return Tracer(target.path, "symbolic", target.device, explain).run(target.model, inputs)
     return result
 
 

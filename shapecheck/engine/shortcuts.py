@@ -19,21 +19,24 @@ import math
 import torch
 from torch.nn import functional as F
 
+from .symbolic import own_reads
 from .usercode import StandInError
 
 
 def shortcut(func, args, kwargs):
     """The output of ``func(*args, **kwargs)`` made without running it, or None."""
-    rule = _RULES.get(func)
-    if rule is not None and not (args and _plain_meta(args[0])):
-        rule = None
-    rule = rule or _SYMBOLIC_RULES.get(func)
+    rule = _RULES.get(func) or _SYMBOLIC_RULES.get(func)
     if rule is None or not args or not isinstance(args[0], torch.Tensor):
         return None
-    try:
-        return rule(*args, **kwargs)
-    except TypeError:  # arguments spelled in a way not read here: torch decides
-        return None
+    with own_reads():
+        if func in _RULES and not _plain_meta(args[0]):
+            rule = _SYMBOLIC_RULES.get(func)
+            if rule is None:
+                return None
+        try:
+            return rule(*args, **kwargs)
+        except TypeError:  # arguments spelled in a way not read here: torch decides
+            return None
 
 
 def _plain_meta(t) -> bool:

@@ -100,6 +100,14 @@ def batch_multiple(size, batch_symbol) -> bool:
     return ratio is not None and ratio.is_Integer and ratio > 0
 
 
+def own_reads():
+    """shapecheck's own reads of a trace's tensors (sizes, ranks, dtypes; stand-ins made with
+    ``new_empty``, ``empty_like`` or an explicit device) bypass the trace's torch-function modes:
+    they are not the user's calls, and each would cost a dispatch through the recorder or the
+    device mode only to be passed through unchanged."""
+    return torch._C.DisableTorchFunction()
+
+
 def onto_trace_device(args, kwargs, device: str):
     """``(args, kwargs)`` with real tensors from another device moved onto the meta ``device``
     of a trace, when a call mixes the two.

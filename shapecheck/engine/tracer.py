@@ -35,7 +35,8 @@ from . import checks, deadline
 from .discover import InputSpec, hint_text
 from .loader import first_line, user_line
 from .shortcuts import shortcut
-from .symbolic import FakeSession, batch_multiple, is_symbolic, onto_trace_device, shape_of, size_expr, size_value
+from .symbolic import (FakeSession, batch_multiple, is_symbolic, onto_trace_device, own_reads, shape_of, size_expr,
+                       size_value)
 from .usercode import call_user, reraise_if_ours, unset_global, unsupplied_from_exception, unsupplied_in_frame
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
@@ -101,9 +102,10 @@ class TraceStopped(Exception):
 class Tracer:
     """One trace of one model on fake inputs. Not reusable: make one per trace."""
 
-    def __init__(self, path: str, mode: str = "symbolic", device: str = "meta"):
+    def __init__(self, path: str, mode: str = "symbolic", device: str = "meta", explain: bool = True):
         self.path = path
         self.device = device
+        self.explain = explain  # each record's formula (note, steps) and the stages that resized H, W
         # plain meta tensors need a meta model; a model with real weights is traced on fakes
         self.session = FakeSession.create("fake" if mode == "meta" and device != "meta" else mode)
         self.result = TraceResult()
@@ -185,19 +187,20 @@ class Tracer:
 
     def _run_layer(self, module, forward, args, kwargs):
         deadline.check()
-        name = self.names.get(id(module), type(module).__name__)
-        line = self.frame_line(sys._getframe(2))
-        tensors_in = _tensors((args, kwargs))
-        in_shapes = tuple(shape_of(t) for t in tensors_in)
-        if id(module) not in self.inside_sequence:  # before the call: running it may fix the batch's size
-            self._sequence_batch(module, name, line, args)
-        problem = checks.check_layer(module, args, kwargs, self.origin_of)
-        if problem is not None:
-            chain = problem.chain
-            if problem.kind == "kernel_too_large":  # how the image got this small, then the formula
-                chain = tuple(self.spatial_steps) + chain
-            self._event(problem.kind, name, type(module).__name__, line, problem.facts, chain)
-            args, kwargs = problem.args, problem.kwargs
+        with own_reads():
+            name = self.names.get(id(module), type(module).__name__)
+            line = self.frame_line(sys._getframe(2))
+            tensors_in = _tensors((args, kwargs))
+            in_shapes = tuple(shape_of(t) for t in tensors_in)
+            if id(module) not in self.inside_sequence:  # before the call: running it may fix the batch's size
+                self._sequence_batch(module, name, line, args)
+            problem = checks.check_layer(module, args, kwargs, self.origin_of)
+            if problem is not None:
+                chain = problem.chain
+                if problem.kind == "kernel_too_large":  # how the image got this small, then the formula
+                    chain = tuple(self.spatial_steps) + chain
+                self._event(problem.kind, name, type(module).__name__, line, problem.facts, chain)
+                args, kwargs = problem.args, problem.kwargs
         try:
             out = call_user(forward, *args, **kwargs) if problem is None or problem.output is None else problem.output
         except TraceStopped:
@@ -213,9 +216,10 @@ class Tracer:
             self._event("layer_error", name, type(module).__name__, line,
                         {"in_shapes": in_shapes}, error=first_line(exc))
             raise TraceStopped(f"{name}: {first_line(exc)}") from exc
-        self._record("module", name, type(module).__name__, line, in_shapes, out, module=module, inputs=tensors_in)
-        self._carry_origin(args, out)
-        self._mirror(module, name, line, args, kwargs, out)
+        with own_reads():
+            self._record("module", name, type(module).__name__, line, in_shapes, out, module=module, inputs=tensors_in)
+            self._carry_origin(args, out)
+            self._mirror(module, name, line, args, kwargs, out)
         return out
 
     def _mirror(self, module, name, line, args, kwargs, out) -> None:
@@ -445,7 +449,8 @@ class Tracer:
     def _record(self, kind, name, op, line, in_shapes, out, module=None, func=None, args=(), kwargs=None,
                 error="", inputs=()):
         out_shapes = tuple(shape_of(t) for t in _tensors(out))
-        note, steps, stage = checks.explain(module, func, args, kwargs or {}, in_shapes, out_shapes, name)
+        note, steps, stage = checks.explain(module, func, args, kwargs or {}, in_shapes, out_shapes, name) \
+            if self.explain else ("", (), None)
         record = ShapeRecord(name=name, kind=kind, op=op, in_shapes=in_shapes, out_shapes=out_shapes, line=line,
                              note=note, steps=steps, error=error, sources=self._sources_of(inputs),
                              scope=self._scope(sys._getframe(1)))

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shapecheck.source.inputs import DTYPES, InputSpec
-from shapecheck.source.nodes import all_nodes
+from shapecheck.source.nodes import all_nodes, child_nodes
 
 FACTORIES = frozenset({"randn", "rand", "zeros", "ones", "empty", "full", "randint",
                        "tensor", "as_tensor"})
@@ -276,7 +276,7 @@ def _walk_no_lambda(expr: ast.AST):
         node = todo.pop()
         yield node
         if not isinstance(node, ast.Lambda):
-            todo.extend(ast.iter_child_nodes(node))
+            todo.extend(child_nodes(node))
 
 
 def _called_model(func: ast.expr, scope: _Scope, context: _Context) -> tuple[str, ...]:

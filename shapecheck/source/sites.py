@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from . import values
 from .examples import construction_examples
 from .inputs import InputSpec
+from .nodes import walk
 
 _FENCE = re.compile(r"^\s*```+\s*(python|py|python3|pycon)?\s*$")
 _NOT_FACTORIES = frozenset({"main", "test", "train", "evaluate", "run"})
@@ -112,7 +113,7 @@ def _scan(body: list[ast.stmt], scope: values.Scope, names: frozenset[str], foun
 def _calls_in(stmt: ast.stmt, names: frozenset[str]) -> list[ast.Call]:
     own = [node for name, node in ast.iter_fields(stmt) if isinstance(node, ast.expr)]
     own += [item.context_expr for item in getattr(stmt, "items", [])]
-    calls = [n for expr in own for n in ast.walk(expr) if isinstance(n, ast.Call)
+    calls = [n for expr in own for n in walk(expr) if isinstance(n, ast.Call)
              and isinstance(n.func, ast.Name) and n.func.id in names]
     return sorted(calls, key=lambda call: (call.lineno, call.col_offset))
 
@@ -164,7 +165,7 @@ def member_uses(tree: ast.Module, path: str, names: frozenset[str]) -> list[Site
     for stmt in tree.body:
         if not isinstance(stmt, ast.ClassDef) or is_test_case(stmt):
             continue
-        for node in ast.walk(stmt):
+        for node in walk(stmt):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in names:
                 found.append(Site(callee=node.func.id, text=stmt.name, path=path, line=node.lineno,
                                   origin="member", imported_from=imports.get(node.func.id) or imports.get("*", "")))
