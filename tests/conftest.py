@@ -10,6 +10,9 @@ EXAMPLES = os.path.join(ROOT, "examples")
 CASES = os.path.join(ROOT, "tests", "models", "cases")
 GOLDEN = os.path.join(ROOT, "tests", "golden")
 
+# Small repositories checked by the tests: their own test files are data, not tests to run.
+collect_ignore = ["repos"]
+
 
 @pytest.fixture(scope="session")
 def worker():

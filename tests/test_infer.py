@@ -312,3 +312,25 @@ def test_an_op_that_needs_tensor_values_does_not_hide_the_sizes_before_it(tmp_pa
     [model] = check_file(str(path)).models
     assert (model.status.value, model.input_source, model.input_shapes) == ("checked", "inferred", ((8, 1, 16, 16),))
     assert model.accepted_inputs.startswith("H and W each from 15 to 16")
+
+
+def test_rows_of_whole_positions_leave_the_image_size_free(tmp_path):
+    """`x.view(-1, 16)` of N×H×W×16 makes one row per position (a vector quantizer's lookup),
+    and the rows are put back: no size of H and W is ruled out by it."""
+    from shapecheck.api import check_file
+
+    path = tmp_path / "quantized.py"
+    path.write_text(
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Quantized(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.encode = nn.Conv2d(3, 16, 4, stride=2, padding=1)\n"
+        "        self.codes = nn.Embedding(32, 16)\n\n"
+        "    def forward(self, x):\n"
+        "        z = self.encode(x).permute(0, 2, 3, 1).contiguous()\n"
+        "        flat = z.view(-1, 16)\n"
+        "        nearest = torch.cdist(flat, self.codes.weight).argmin(1)\n"
+        "        return self.codes(nearest).view(z.shape).permute(0, 3, 1, 2)\n")
+    [model] = check_file(str(path)).models
+    assert (model.status.value, model.input_source) == ("checked", "inferred")

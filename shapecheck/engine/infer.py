@@ -508,10 +508,25 @@ class _Recorder(TorchFunctionMode):
         per_sample = prod(_expr(d) for d in x.shape[1:])
         if not getattr(per_sample, "free_symbols", None):  # no input size changes it: not a size question
             return None
+        if _trailing(x.shape, prod(rest)):  # rows of whole positions (N·H·W × C): the sizes stay free
+            return None
         shown = ", ".join(str(s) for s in sizes)
         where = f"{op}({shown})" + (f" at line {line}" if line else "")
         self.trace.constraints.append(Constraint(where, "values per sample", per_sample, prod(rest)))
         return x.new_empty((x.shape[0],) + rest)
+
+
+def _trailing(shape, length: int) -> bool:
+    """Whether the last dimensions of ``shape`` hold exactly ``length`` values, in fixed sizes:
+    `view(-1, 64)` of N×H×W×64 makes one row per position, not one per sample."""
+    total = 1
+    for size in reversed(shape[1:]):
+        if type(size) is not int:
+            return False
+        total *= size
+        if total >= length:
+            return total == length
+    return False
 
 
 def _what(param: str) -> str:
