@@ -3,11 +3,13 @@
     python benchmarks/conv.py            # several minutes
     python benchmarks/conv.py --quick    # fewer repetitions
 
-Every cell is an implementation's best time divided by F.conv2d's best time on the same
-layer (NCHW, float32, two threads): each call is timed right next to an F.conv2d call, the
-two taking turns to go first, and the order of the implementations rotates every round, so
-that load on the machine hits all of them alike and none always runs after the same one.
-Load only ever adds time, so the best of the rounds is the figure it disturbs least.
+Every cell is an implementation's best time divided by F.conv2d's best time in the calls
+paired with it, on the same layer (NCHW, float32, two threads): each call is timed right next
+to an F.conv2d call, the two taking turns to go first, and the order of the implementations
+rotates every round, so that load on the machine hits all of them alike and none always runs
+after the same one. Load only ever adds time, so the best of the rounds is the figure it
+disturbs least; both sides of a ratio are the best of the same number of calls. A layer whose
+F.conv2d call takes under 3 ms is timed over five times the rounds.
 ``auto`` measures on its first call of each layer (outside the timed calls); it is then timed
 head to head with the fastest implementation of the row, alternating which goes first. Prints markdown: the machine and its load,
 the forward and backward tables, the depthwise layer's memory traffic against the machine's
@@ -113,21 +115,26 @@ def against(fns: dict, reference: str, reps: int, warmup: bool = True) -> dict:
     """Each function of ``fns`` timed right next to ``fns[reference]`` (taking turns to go
     first; the others' order rotates every round), ``reps`` rounds (one for those over
     :data:`SLOW` times the quickest in the first). Returns ``{"ms": best milliseconds,
-    "ratio": best time over the reference's best}`` per name: load only ever adds time, so
-    the best of several rounds is what it disturbs least."""
+    "ratio": best time over the reference's best in the calls paired with it}`` per name:
+    load only ever adds time, so the best of several rounds is what it disturbs least, and
+    both sides of a ratio are the best of the same number of calls (the reference, called
+    next to every function, would otherwise get more tries at a quiet moment)."""
     for fn in fns.values() if warmup else ():
         fn()
     others = [name for name in fns if name != reference]
     ms = {name: [] for name in fns}
+    paired: dict[str, list[float]] = {name: [] for name in others}
     for round_ in range(reps):
         for i, name in enumerate(rotated(others, round_)):
             mine, theirs = _pair_ms(fns[name], fns[reference], (round_ + i) % 2 == 0)
             ms[name].append(mine)
             ms[reference].append(theirs)
+            paired[name].append(theirs)
         quickest = min(ms[name][0] for name in others)
         others = [name for name in others if ms[name][0] <= SLOW * quickest]
     best = {name: min(t) for name, t in ms.items()}
-    return {"ms": best, "ratio": {name: t / best[reference] for name, t in best.items()}}
+    ratio = {name: best[name] / min(paired[name]) if name in paired else 1.0 for name in best}
+    return {"ms": best, "ratio": ratio}
 
 
 def skip_reason(name: str, layer: Layer, x, w) -> str | None:
@@ -175,10 +182,19 @@ def forward_row(layer: Layer, reps: int) -> dict:
     return row
 
 
+SMALL_MS = 3.0
+"""A layer whose F.conv2d call takes less than this is timed over 5× the rounds: its timings
+vary the most from call to call, and its rounds are cheap."""
+
+
 def _timed(fns: dict, layer: Layer, reps: int) -> dict:
-    """:func:`against` F.conv2d; once and unwarmed on the large kernel, where F.conv2d takes seconds."""
-    slow = layer.name == "large kernel"
-    return against(fns, "F.conv2d", 1 if slow else reps, warmup=not slow)
+    """:func:`against` F.conv2d; once and unwarmed on the large kernel, where F.conv2d takes
+    seconds; over more rounds on a small layer (:data:`SMALL_MS`)."""
+    if layer.name == "large kernel":
+        return against(fns, "F.conv2d", 1, warmup=False)
+    fns["F.conv2d"]()
+    small = min(_ms(fns["F.conv2d"]) for _ in range(3)) < SMALL_MS
+    return against(fns, "F.conv2d", reps * 5 if small else reps)
 
 
 def _applicable(convs: dict, layer: Layer, x, w, make) -> tuple[dict, dict]:
