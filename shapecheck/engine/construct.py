@@ -122,12 +122,13 @@ def _candidates(spec, context: Context):
     yield from (_from_site(s, "") for s in sorted(here, key=lambda s: s.example is None) if s.usable)
     nones = _none_defaults(spec.obj)
     index = context.index if nones else None  # the project is read first only for a None to replace
-    elsewhere = index.sites_for(spec.name, spec.path) if index is not None else []
-    replacing = [s for s in elsewhere if s.origin == "call" and s.usable and _passes(s, nones)]
+    elsewhere = index.sites_for(spec.name, spec.path) if index is not None else None
+    replacing = [s for s in elsewhere or () if s.origin == "call" and s.usable and _passes(s, nones)]
     yield from (_from_site(s, index.root, _needs(s, index)) for s in replacing)  # real callers replace a None
     yield Construction("defaults")
     index = context.index
-    elsewhere = index.sites_for(spec.name, spec.path) if index is not None else []
+    if elsewhere is None:
+        elsewhere = index.sites_for(spec.name, spec.path) if index is not None else []
     code = sorted((s for s in elsewhere if s.origin == "call" and s not in replacing), key=lambda s: s.example is None)
     docs = [s for s in elsewhere if s.origin == "docs"]
     yield from (_from_site(s, index.root, _needs(s, index)) for s in code + docs if s.usable)

@@ -214,14 +214,11 @@ def _target(spec, src, cli, config, init, several: bool, symbolic: bool, built: 
 def _in_order(example, model):
     """An example's inputs in forward's order (some were passed by name); None when they cannot
     be given positionally."""
+    from .provenance import parameter_names
+
     if not any(spec.keyword for spec in example):
         return example
-    try:
-        parameters = inspect.signature(model.forward).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    names = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return in_forward_order(example, names)
+    return in_forward_order(example, parameter_names(model.forward))
 
 
 def _borrowed_arguments(construction) -> str:

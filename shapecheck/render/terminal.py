@@ -59,7 +59,7 @@ def _input_source(model) -> str:
     """Where the input came from; an example that follows a call in another file (a README
     block, a test) names that file."""
     elsewhere = _site_file(model.init_source) if model.input_source == "example" else ""
-    if elsewhere and os.path.basename(elsewhere) != os.path.basename(model.path):
+    if elsewhere and not os.path.abspath(model.path).endswith(os.sep + os.path.normpath(elsewhere)):
         return f"an example in {elsewhere}"
     return SOURCES.get(model.input_source, model.input_source)
 
