@@ -399,7 +399,7 @@ def _not_checked(target, src) -> tuple[ModelResult, list[Diagnostic]]:
     if problem.quiet:  # a building block of a model in the file, or a class the file builds itself
         reason = "checked as part of the models that use it"
         if problem.part_of:
-            reason = f"checked as part of {problem.part_of}, which builds it"
+            reason = f"checked as part of {problem.part_of}"
         return _result(target, Status.NOT_CHECKED, reason=reason), []
     result = _result(target, Status.NOT_CHECKED, reason=problem.message)
     span = line_span(target.path, src.source, problem.line) if problem.line and src else _class_span(target, src)
@@ -408,13 +408,20 @@ def _not_checked(target, src) -> tuple[ModelResult, list[Diagnostic]]:
     return result, [diagnostic]
 
 
+def _names(inputs) -> tuple[str, ...]:
+    """The names the inputs are passed by; () when all go by position."""
+    names = tuple(i.keyword for i in inputs)
+    return names if any(names) else ()
+
+
 def _result(target, status, records=(), reason="", outputs=()) -> ModelResult:
     from .engine import session
 
     return ModelResult(
         name=target.name, path=target.path, line=target.line,
         input_shapes=tuple(tuple(i.shape) for i in target.inputs),
-        input_dtypes=tuple(i.dtype for i in target.inputs), input_source=target.input_source,
+        input_dtypes=tuple(i.dtype for i in target.inputs), input_names=_names(target.inputs),
+        input_source=target.input_source,
         status=status, records=records, reason=reason, output_shapes=outputs,
         accepted_inputs=target.accepted, **session.built_as(target))
 

@@ -232,6 +232,7 @@ class ModelResult:
     class_path: str = ""  # the file that defines the class
     init_source: str = ""  # "defaults", "factory", "call site train.py:41", "README.md:12", "hint", "config", "cli"
     init_call: str = ""  # how it was built: "UNet(n_channels=3, n_classes=2)"; "" for defaults
+    input_names: tuple[str, ...] = ()  # per input, the name it is passed by ("" positional)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -240,6 +241,7 @@ class ModelResult:
             "line": self.line,
             "input_shapes": [list(s) for s in self.input_shapes],
             "input_dtypes": list(self.input_dtypes),
+            "input_names": list(self.input_names) if any(self.input_names) else None,
             "input_source": self.input_source or None,
             "accepted_inputs": self.accepted_inputs or None,
             "status": self.status.value,
@@ -261,7 +263,8 @@ class ModelResult:
                    output_shapes=_shapes(data.get("output_shapes", ())),
                    records=tuple(ShapeRecord.from_dict(r) for r in data.get("layers", ())),
                    class_name=data.get("class") or "", class_path=data.get("class_path") or "",
-                   init_source=data.get("init_source") or "", init_call=data.get("init") or "")
+                   init_source=data.get("init_source") or "", init_call=data.get("init") or "",
+                   input_names=tuple(data.get("input_names") or ()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,7 +119,8 @@ def parse_init_hint(text: str) -> dict:
 def _candidates(spec, context: Context):
     """The constructions to try, in order; the project is read only when it comes to that."""
     here = source_sites.file_sites(context.src.tree, spec.path, frozenset({spec.name}))
-    yield from (_from_site(s, "") for s in sorted(here, key=lambda s: s.example is None) if s.usable)
+    yield from (_from_site(s, "", _needs(s, context.index) if s.imports and context.index else ())
+                for s in sorted(here, key=lambda s: s.example is None) if s.usable)
     nones = _none_defaults(spec.obj)
     index = context.index if nones else None  # the project is read first only for a None to replace
     elsewhere = index.sites_for(spec.name, spec.path) if index is not None else None

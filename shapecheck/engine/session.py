@@ -18,7 +18,7 @@ from dataclasses import replace, dataclass, field
 from ..diagnostics import Span
 from ..source.examples import find_examples
 from ..source.inputs import in_forward_order
-from ..source.sites import factories
+from ..source.sites import base_names, factories
 from . import construct, deadline, discover, loader, locate
 from ..errors import MissingPackage, UsageError, UserCodeStopped
 from .discover import InputSpec
@@ -31,7 +31,7 @@ class NotChecked:
     notes: tuple[str, ...] = ()
     quiet: bool = False  # a building block of another model: listed, not reported
     line: int | None = None  # where in the file it happened, when not at the class
-    part_of: str = ""  # quiet: the model of another file that builds it ("`UNet` (unet_model.py:20)")
+    part_of: str = ""  # quiet: the model that covers it ("`UNet` (unet_model.py:20), which builds it")
 
 
 def as_stopped(exc: BaseException, path: str) -> UserCodeStopped:
@@ -212,13 +212,19 @@ def _target(spec, src, cli, config, init, several: bool, symbolic: bool, built: 
 
 
 def _in_order(example, model):
-    """An example's inputs in forward's order (some were passed by name); None when they cannot
-    be given positionally."""
+    """An example's inputs in forward's order (some were passed by name); where they cannot all be
+    given positionally, those passed by name come last and are traced by name."""
     from .provenance import parameter_names
 
     if not any(spec.keyword for spec in example):
         return example
-    return in_forward_order(example, parameter_names(model.forward))
+    ordered = in_forward_order(example, parameter_names(model.forward))
+    return ordered if ordered is not None else _named_last(example)
+
+
+def _named_last(example):
+    """The example's positional inputs, then those it passes by name, still named."""
+    return tuple(s for s in example if not s.keyword) + tuple(s for s in example if s.keyword)
 
 
 def _borrowed_arguments(construction) -> str:
@@ -227,14 +233,31 @@ def _borrowed_arguments(construction) -> str:
 
 def _block_elsewhere(target: Target, context) -> None:
     """A class that cannot be checked alone but that a model class of another file of the
-    project builds (`self.down1 = Down(64, 128)` in `UNet`) is a building block of that model."""
+    project builds (`self.down1 = Down(64, 128)` in `UNet`) is a building block of that model;
+    one that another class of the project derives from (`class VanillaVAE(BaseVAE)`) is
+    checked as part of that subclass."""
     spec = target.spec
-    if target.problem.quiet or spec.kind != "class" or context.index is None:
+    if target.problem.quiet or spec.kind != "class":
         return
-    owner = context.index.used_in(spec.name, spec.path)
+    subclass = _subclass_here(spec, context.src)
+    owner = context.index.used_in(spec.name, spec.path) if context.index is not None and not subclass else None
     if owner is not None:
         where = owner.where(context.index.root)
-        target.problem = replace(target.problem, quiet=True, part_of=f"`{owner.text}` ({where})")
+        subclass = f"its subclass `{owner.text}` ({where})" if owner.origin == "base" else \
+            f"`{owner.text}` ({where}), which builds it"
+    built = context.index.built_into(spec.name, spec.path) if context.index is not None and not subclass else None
+    if built is not None:
+        subclass = f"`{built.callee}` ({built.where(context.index.root)}), which is built with it"
+    if subclass:
+        target.problem = replace(target.problem, quiet=True, part_of=subclass)
+
+
+def _subclass_here(spec, src) -> str:
+    """"its subclass `ResNetShard1` (line 80)" for a class another class of its file derives from."""
+    for stmt in src.tree.body:
+        if isinstance(stmt, ast.ClassDef) and spec.name in base_names(stmt) and stmt.name != spec.name:
+            return f"its subclass `{stmt.name}` (line {stmt.lineno})"
+    return ""
 
 
 def _borrowed_fits(target: Target, inputs) -> bool:
@@ -390,7 +413,7 @@ def _trace(target: Target, inputs):
         return static
     if not _batch_in_question(target, inputs, static, batch):
         return static
-    symbolic = Tracer(target.path, "symbolic", target.device, target.explain).run(target.model, inputs)
+    symbolic = Tracer(target.path, "symbolic", target.device, target.explain).run(target.model, inputs, _named(target))
     if symbolic.out_of_time or (symbolic.stopped and not static.stopped and _unsupported(symbolic)):
         return static  # torch's symbolic shapes could not follow this model; the static trace stands
     if target.input_source == "inferred":  # an inferred time-major input has the batch in dim 1
@@ -468,6 +491,12 @@ def _unsupported(result) -> bool:
     return bool(result.events) and result.events[-1].kind in ("unsupported", "torch_error")
 
 
+def _named(target: Target) -> tuple[str, ...]:
+    """The names the last inputs are passed by (an example's keyword tensors that cannot be
+    given positionally: `unet(x, t, class_labels=y)` past a `self_cond=None`)."""
+    return tuple(spec.keyword for spec in target.inputs if spec.keyword)
+
+
 def _trace_at_batch(target: Target, inputs, batch: int):
     from .tracer import Tracer
 
@@ -482,9 +511,9 @@ def _static_trace(target: Target, inputs, explain: bool):
     ran and how its reshapes sized their rows, needs none)."""
     from .tracer import Tracer
 
-    result = Tracer(target.path, "meta", target.device, explain).run(target.model, inputs)
+    result = Tracer(target.path, "meta", target.device, explain).run(target.model, inputs, _named(target))
     if result.stopped and _unsupported(result):
-        return Tracer(target.path, "symbolic", target.device, explain).run(target.model, inputs)
+        return Tracer(target.path, "symbolic", target.device, explain).run(target.model, inputs, _named(target))
     return result
 
 

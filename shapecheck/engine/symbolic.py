@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from dataclasses import dataclass
 
 import torch
@@ -132,6 +133,65 @@ def onto_trace_device(args, kwargs, device: str):
     if not any(stray) or sum(stray) == tensors:
         return args, kwargs
     return tree_unflatten([t.to("meta") if moved else t for t, moved in zip(flat, stray)], spec)
+
+
+SMALL = 1 << 16
+"""Elements up to which a tensor that forward makes from nothing is made for real."""
+
+
+def made_for_real(func, args, kwargs, device: str):
+    """``(args, kwargs)`` asking for a real CPU tensor when a plain meta trace calls a factory
+    with no tensor argument, no device and a small size (`torch.zeros(num_layers).uniform_()`
+    for a random layer drop, `torch.arange(n)`): its values are then known, so code that reads
+    them (a branch, `all(to_drop)`) runs as it does for real. Where it meets the trace's
+    tensors it is moved onto the meta device (:func:`onto_trace_device`). None otherwise."""
+    if device != "meta" or kwargs.get("device") is not None or func not in _FACTORY_SIZES:
+        return None
+    if _any_tensor(args) or _any_tensor(kwargs.values()):
+        return None
+    try:
+        count = _FACTORY_SIZES[func](*args, **kwargs)
+    except (TypeError, ValueError, ArithmeticError):
+        return None
+    if type(count) is not int or not 0 <= count <= SMALL:
+        return None
+    return args, {**kwargs, "device": "cpu"}
+
+
+def _any_tensor(values) -> bool:
+    return any(isinstance(v, _TENSOR) or isinstance(v, (list, tuple)) and _any_tensor(v) for v in values)
+
+
+def _count(*sizes, size=None, **_):
+    """Elements of a tensor of ``sizes`` (ints, or one tuple, list or torch.Size)."""
+    sizes = size if size is not None else sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+    if not all(type(d) is int for d in sizes):
+        raise TypeError("sizes not plain ints")
+    total = 1
+    for d in sizes:
+        total *= d
+    return total
+
+
+def _count_arange(*bounds, step=1, **kwargs):
+    """Elements of `torch.arange(end)`, `(start, end)` or `(start, end, step)`."""
+    if kwargs.get("start") is not None or kwargs.get("end") is not None or not 1 <= len(bounds) <= 3:
+        raise TypeError("bounds given by name")
+    lo, hi, step = (0, bounds[0], step) if len(bounds) == 1 else (*bounds, step)[:3]
+    if not all(type(b) in (int, float) for b in (lo, hi, step)) or not step:
+        raise TypeError("bounds not plain numbers")
+    return max(0, math.ceil((hi - lo) / step))
+
+
+_FACTORY_SIZES = {
+    torch.zeros: _count, torch.ones: _count, torch.empty: _count, torch.rand: _count, torch.randn: _count,
+    torch.full: lambda size, *a, **k: _count(size),
+    torch.randint: lambda *a, size=None, **k: _count(size if size is not None else a[-1]),
+    torch.arange: _count_arange,
+    torch.linspace: lambda start, end, steps, **k: steps,
+    torch.eye: lambda n, m=None, **k: n * (n if m is None else m),
+    torch.randperm: lambda n, **k: n,
+}
 
 
 def _any_off_meta(values) -> bool:

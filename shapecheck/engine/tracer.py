@@ -35,7 +35,7 @@ from . import checks, deadline
 from .discover import InputSpec, hint_text
 from .loader import first_line, user_line
 from .shortcuts import shortcut
-from .symbolic import (FakeSession, batch_multiple, is_symbolic, onto_trace_device, own_reads, shape_of, size_expr,
+from .symbolic import (FakeSession, batch_multiple, is_symbolic, made_for_real, onto_trace_device, own_reads, shape_of, size_expr,
                        size_value)
 from .usercode import call_user, reraise_if_ours, unset_global, unsupplied_from_exception, unsupplied_in_frame
 
@@ -123,7 +123,9 @@ class Tracer:
         self.row_reshapes: dict[int, dict] = {}  # record index -> facts of a reshape to k·N rows of planes
 
     # -- entry point ---------------------------------------------------------------------
-    def run(self, model: torch.nn.Module, inputs: list[tuple[tuple[int, ...], str]]) -> TraceResult:
+    def run(self, model: torch.nn.Module, inputs: list[tuple[tuple[int, ...], str]],
+            named: tuple[str, ...] = ()) -> TraceResult:
+        """Trace ``model`` on fakes of ``inputs``; the last ``len(named)`` are passed by those names."""
         fakes = [self.session.make_input(shape, dtype, self.device) for shape, dtype in inputs]
         self._produce(fakes, (-1,))
         if fakes and fakes[0].dim():
@@ -135,14 +137,16 @@ class Tracer:
             self.batch_exprs = {size_expr(t.shape[0]) for t in fakes
                                 if t.dim() and is_symbolic(t.shape[0]) and size_value(t.shape[0]) == self.input_batch}
         self.names = {id(m): name for name, m in model.named_modules()}
-        missing = missing_inputs(model, len(fakes))
+        given = len(fakes) - len(named)
+        keywords = dict(zip(named, fakes[given:]))
+        missing = missing_inputs(model, given, keywords)
         if missing:
             self._missing_inputs(model, inputs, missing)
             return self.result
         wrapped = self._wrap_leaves(model)
         try:
-            with torch.device(self.device), self.session.mode, _Recorder(self), _shape_only_mask_test():
-                out = call_user(model, *fakes)
+            with torch.device(self.device), self.session.mode, _Recorder(self), _shape_only_mask_test(), _seeded():
+                out = call_user(model, *fakes[:given], **keywords)
             self.result.output_shapes = tuple(shape_of(t) for t in _tensors(out))
             self._output_batch(_tensors(out))
         except TraceStopped as stop:
@@ -566,6 +570,9 @@ class _Recorder(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         deadline.check()
+        real = made_for_real(func, args, kwargs or {}, self.tracer.device)
+        if real is not None:
+            return call_user(func, *real[0], **real[1])
         args, kwargs = onto_trace_device(args, kwargs or {}, self.tracer.device)
         line = self.tracer.caller_line(sys._getframe(1))
         if line is None:
@@ -574,15 +581,26 @@ class _Recorder(TorchFunctionMode):
         return self.tracer.run_op(func, args, kwargs, line)
 
 
-def missing_inputs(model, given: int) -> list[str]:
-    """The names of ``model.forward``'s required arguments that ``given`` inputs leave out."""
+@contextlib.contextmanager
+def _seeded():
+    """The trace draws its random numbers (a tensor made for real in forward: a random layer
+    drop) from a fixed seed, so that every check of a model follows the same path; the
+    caller's random state is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        yield
+
+
+def missing_inputs(model, given: int, named=()) -> list[str]:
+    """The names of ``model.forward``'s required arguments that ``given`` positional inputs and
+    those ``named`` leave out."""
     try:
         params = list(inspect.signature(model.forward).parameters.values())
     except (TypeError, ValueError):
         return []
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     keyword = [p for p in params if p.kind is p.KEYWORD_ONLY]
-    return [p.name for p in positional[given:] + keyword if p.default is p.empty]
+    return [p.name for p in positional[given:] + keyword if p.default is p.empty and p.name not in named]
 
 
 def is_leaf(module: torch.nn.Module) -> bool:

@@ -39,7 +39,9 @@ def model_header(model) -> Text:
     text = Text()
     text.append(model.name, style="bold")
     if model.input_shapes:
-        shapes = ", ".join(format_shape(s) for s in model.input_shapes)
+        names = model.input_names or ("",) * len(model.input_shapes)
+        shapes = ", ".join(f"{name}={format_shape(s)}" if name else format_shape(s)
+                           for name, s in zip(names, model.input_shapes))
         dtypes = [d for d in model.input_dtypes if d != "float32"]
         text.append(f"  input {shapes}" + (f" ({', '.join(dtypes)})" if dtypes else ""))
         if model.input_source:

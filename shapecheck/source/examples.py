@@ -258,16 +258,18 @@ def _scan_calls(expr: ast.expr, scope: _Scope, context: _Context) -> None:
             continue
         specs = [_tensor(arg, scope, context) for arg in node.args]
         for keyword in node.keywords:
-            if not _default_keyword(keyword):  # `time=t`: placed by name when the model is known
+            if not _flag_keyword(keyword, scope):  # `time=t`: placed by name when the model is known
                 spec = _tensor(keyword.value, scope, context)
                 specs.append(replace(spec, keyword=keyword.arg) if spec is not None else None)
         if all(spec is not None for spec in specs):
             context.found.append((node.lineno, names, tuple(specs), _built_line(node.func, scope)))
 
 
-def _default_keyword(keyword: ast.keyword) -> bool:
-    """`mask=None`: a keyword that passes nothing, so the call is its positional part."""
-    return keyword.arg is not None and isinstance(keyword.value, ast.Constant) and keyword.value.value is None
+def _flag_keyword(keyword: ast.keyword, scope: _Scope) -> bool:
+    """`mask=None`, `return_hiddens=True`: a keyword that passes no tensor. The example is the
+    call's tensors; such options are left at their defaults when it is traced."""
+    value = _const(keyword.value, scope)
+    return keyword.arg is not None and (value is None or type(value) in (bool, int, float, str))
 
 
 def _walk_no_lambda(expr: ast.AST):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from dataclasses import dataclass, field, replace
 
 from . import sites, values
@@ -57,6 +58,16 @@ class SiteIndex:
         path = os.path.abspath(path)
         found = [s for s in self.members if s.callee == name and s.text != name
                  and os.path.abspath(s.path) != path and self._resolves(s, path)]
+        return min(found, key=lambda s: (s.path, s.line), default=None)
+
+    def built_into(self, name: str, path: str) -> sites.Site | None:
+        """A site of another class whose call builds the class `name` of `path` as one of its
+        arguments (`WWT(..., task_heads=[AutoencodingHead(...)])`): the first in path and line order."""
+        path = os.path.abspath(path)
+        call = re.compile(rf"\b{re.escape(name)}\(")
+        found = [s for s in self.sites if s.callee != name and s.origin in ("call", "docs") and call.search(s.text)
+                 and (os.path.abspath(s.path) == path or any(
+                     n == name and self.defining_file(s, n, module) == path for n, module in s.imports))]
         return min(found, key=lambda s: (s.path, s.line), default=None)
 
     def sites_for(self, name: str, path: str) -> list[sites.Site]:

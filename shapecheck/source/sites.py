@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from . import values
 from .examples import construction_examples
 from .inputs import InputSpec
-from .nodes import walk
+from .nodes import all_nodes, walk
 
 _FENCE = re.compile(r"^\s*```+\s*(python|py|python3|pycon)?\s*$")
 _NOT_FACTORIES = frozenset({"main", "test", "train", "evaluate", "run"})
@@ -108,6 +108,7 @@ def _scan(body: list[ast.stmt], scope: values.Scope, names: frozenset[str], foun
         values.step(stmt, scope)
         for block in values.blocks(stmt):
             _scan(block, scope, names, found, functions)
+        values.leave(stmt, scope)
 
 
 def _calls_in(stmt: ast.stmt, names: frozenset[str]) -> list[ast.Call]:
@@ -144,22 +145,25 @@ def imported_in(call: ast.expr, callee: str, imports: dict[str, str]) -> tuple[t
 def imported_names(tree: ast.Module) -> dict[str, str]:
     """Name bound by an import -> the module it comes from ("." prefixes kept): `from
     unet import UNet` -> {"UNet": "unet"}; star imports under "*", `;`-separated:
-    {"*": "models;utils"}. Top-level imports only."""
+    {"*": "models;utils"}. Top-level imports first, then those of nested blocks and functions
+    (`from vit_pytorch import ViT` inside `if __name__ == '__main__':`) for names not yet bound."""
     found: dict[str, str] = {}
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom):
-            module = "." * node.level + (node.module or "")
-            for alias in node.names:
-                if alias.name == "*":
-                    found["*"] = f"{found['*']};{module}" if "*" in found else module
-                else:
-                    found[alias.asname or alias.name] = module
+    top = [s for s in tree.body if isinstance(s, ast.ImportFrom)]
+    nested = [n for n in all_nodes(tree) if isinstance(n, ast.ImportFrom) and n.col_offset]
+    for node in top + nested:
+        module = "." * node.level + (node.module or "")
+        for alias in node.names:
+            if alias.name == "*":
+                found["*"] = f"{found['*']};{module}" if "*" in found else module
+            else:
+                found.setdefault(alias.asname or alias.name, module)
     return found
 
 
 def member_uses(tree: ast.Module, path: str, names: frozenset[str]) -> list[Site]:
     """Calls of `names` inside the class bodies of a module (`self.down1 = Down(64, 128)` in
-    `UNet.__init__`): the class is a building block of that class. `text` is the owner's name."""
+    `UNet.__init__`): the class is a building block of that class; and `names` among the bases
+    of a class (`class VanillaVAE(BaseVAE)`, origin "base"). `text` is the owner's name."""
     imports = imported_names(tree)
     found = []
     for stmt in tree.body:
@@ -169,7 +173,16 @@ def member_uses(tree: ast.Module, path: str, names: frozenset[str]) -> list[Site
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in names:
                 found.append(Site(callee=node.func.id, text=stmt.name, path=path, line=node.lineno,
                                   origin="member", imported_from=imports.get(node.func.id) or imports.get("*", "")))
+        for base in base_names(stmt) & names:
+            found.append(Site(callee=base, text=stmt.name, path=path, line=stmt.lineno, origin="base",
+                              imported_from=imports.get(base) or imports.get("*", "")))
     return found
+
+
+def base_names(cls: ast.ClassDef) -> set[str]:
+    """The names a class statement derives from: `class A(B, mod.C)` -> {"B", "C"}."""
+    return {base.attr if isinstance(base, ast.Attribute) else base.id
+            for base in cls.bases if isinstance(base, (ast.Name, ast.Attribute))}
 
 
 # ---------------------------------------------------------------- configuration files

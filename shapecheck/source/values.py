@@ -204,6 +204,7 @@ def follow(body: list[ast.stmt], scope: Scope) -> None:
         step(stmt, scope)
         for block in blocks(stmt):
             follow(block, scope)
+        leave(stmt, scope)
 
 
 def blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
@@ -228,11 +229,34 @@ def step(stmt: ast.stmt, scope: Scope) -> None:
         _assign([stmt.target], stmt.value, scope)
     elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
         _add_argument(stmt.value, scope)
+    elif isinstance(stmt, ast.For) and _items(stmt.iter, scope):
+        _bind(stmt.target, _items(stmt.iter, scope)[0], scope)
     else:
         targets = [getattr(stmt, "target", None)] + [i.optional_vars for i in getattr(stmt, "items", [])]
         for target in targets:
             if isinstance(target, ast.expr):
                 _unbind(target, scope)
+
+
+def leave(stmt: ast.stmt, scope: Scope) -> None:
+    """After a loop over known items its variable holds the last one."""
+    if isinstance(stmt, ast.For) and _items(stmt.iter, scope):
+        _bind(stmt.target, _items(stmt.iter, scope)[-1], scope)
+
+
+def _items(node: ast.expr, scope: Scope) -> list:
+    """The items a `for` loop goes through when the source states them: a tuple or list of
+    known values (`for bins in (0, 2, 10):`), or `range` of known numbers. The loop body is read
+    once, as its first pass runs it."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range" \
+            and _builtin("range", scope) and not node.keywords and 1 <= len(node.args) <= 3:
+        bounds = [value(a, scope) for a in node.args]
+        if all(type(b) is int for b in bounds) and (len(bounds) < 3 or bounds[2]):
+            numbers = range(*bounds)
+            return [numbers[0], numbers[-1]] if numbers else []
+        return []
+    found = value(node, scope)
+    return list(found) if isinstance(found, (tuple, list)) and not isinstance(found, Namespace) else []
 
 
 def _assign(targets: list[ast.expr], node: ast.expr, scope: Scope) -> None:
