@@ -265,3 +265,75 @@ def test_a_none_default_that_a_caller_replaces_takes_the_callers_value():
     assert found["Encoder"][:4] == ("checked", "Encoder", "call site train.py:12",
                                     "Encoder(dim=8, downsample=3, shared_block=Residual(features=64))")
     assert found["Encoder"][4][0][1] == 3
+
+
+def _by_name(relative: str) -> dict:
+    report = check_file(os.path.join(REPOS, relative))
+    assert not [d for d in report.diagnostics if d.severity is Severity.ERROR]
+    return {m.name: m for m in report.models}
+
+
+def test_a_loop_over_stated_values_builds_at_its_first_pass_and_a_random_layer_drop_runs():
+    """`for num_bins in (0, 4):` around the construction: the first pass's value; the backbone
+    passed in is imported inside the main block; the blocks dropped at random (`all(to_drop)` on
+    a tensor made in forward) are drawn for real, from a fixed seed, so the check is complete
+    and the same every time."""
+    found = _by_name("robotlib/robotlib/policy.py")
+    policy = found["Policy"]
+    assert (policy.status.value, policy.init_source) == ("checked", "call site policy.py:44")
+    assert policy.init_call == ("Policy(Backbone(image_size=32, patch=8, dim=24), dim=24, depth=6, dim_action=7, "
+                                "num_bins=0, block_drop=0.3)")
+    # `extra=` is a tensor passed by name; `return_tokens=False` is an option left at its default
+    assert (policy.input_shapes, policy.input_names) == (((2, 3, 32, 32), (2, 24)), ("", "extra"))
+    assert policy.output_shapes == ((2, 7),)
+    again = _by_name("robotlib/robotlib/policy.py")["Policy"]
+    assert [r.name for r in again.records] == [r.name for r in policy.records]
+    blocks = {r.name for r in policy.records if r.name.startswith("blocks.")}
+    assert 0 < len(blocks) < 6  # some of the six blocks were dropped, as block_drop=0.3 does
+
+
+def test_a_class_built_only_into_another_models_call_is_checked_as_part_of_it():
+    backbone = _by_name("robotlib/robotlib/backbone.py")["Backbone"]
+    assert backbone.status.value == "not_checked"
+    assert backbone.reason == "checked as part of `Policy` (robotlib/policy.py:44), which is built with it"
+
+
+def test_a_table_of_settings_unpacked_by_the_loop_and_a_base_class():
+    found = _by_name("robotlib/robotlib/heads.py")
+    assert found["Slots"].status.value == "checked"
+    assert found["Slots"].init_call == ("Slots(dim=24, num_slots=5, heads=[ReconstructionHead(dim=24, patch=8, "
+                                        "channel_first=False)], softmax_over_slots=False)")
+    assert found["Slots"].output_shapes[0] == (2, 5, 24)
+    # Base's forward only raises: it is not a model of its own
+    assert found["Base"].reason == "checked as part of its subclass `Slots` (line 27)"
+
+
+def test_example_tensors_passed_by_name_past_a_parameter_left_out():
+    """`denoiser(images, time=..., class_labels=...)` skips `self_cond`: the named tensors are
+    traced by name; the trainer passes `class_labels` through **kwargs to the model it wraps."""
+    found = _by_name("robotlib/robotlib/denoise.py")
+    denoiser, trainer = found["Denoiser"], found["Trainer"]
+    assert denoiser.status.value == trainer.status.value == "checked"
+    assert denoiser.input_shapes == ((4, 3, 24, 24), (4,), (4,))
+    assert denoiser.input_names == ("", "time", "class_labels")
+    assert denoiser.input_dtypes == ("float32", "float32", "int64")
+    assert denoiser.output_shapes == ((4, 3, 24, 24),)
+    assert (trainer.input_shapes, trainer.input_names) == (((4, 3, 24, 24), (4,)), ("", "class_labels"))
+    assert str(model_header(denoiser)).startswith("Denoiser  input 4×3×24×24, time=4, class_labels=4 (int64)")
+
+
+def test_a_required_option_takes_the_value_the_readme_runs_the_script_with():
+    """`--upscale` is required and has no default; the README runs `python main.py --upscale 3`."""
+    sub = _by_name("superres/model.py")["SubPixel"]
+    assert (sub.status.value, sub.init_source, sub.init_call) == ("checked", "call site main.py:13", "SubPixel(upscale=3)")
+    assert sub.output_shapes[0][1:] == (1, 84, 84)  # 28 × 3
+
+
+def test_an_alternative_constructor_and_attention_symbolic_shapes_cannot_follow():
+    """`TinyLM.from_settings(Settings(vocab=100))` builds it; torch's symbolic shapes cannot slice
+    the causal table for nn.MultiheadAttention, so the length that ran in a plain pass is checked
+    and the other lengths are not determined (never a failure at every size)."""
+    lm = _by_name("robotlib/robotlib/lm.py")["TinyLM"]
+    assert (lm.status.value, lm.init_call) == ("checked", "TinyLM.from_settings(Settings(vocab=100))")
+    assert lm.input_shapes == ((8, 32),) and lm.output_shapes == ((8, 32, 100),)
+    assert lm.accepted_inputs == "T = 32 (other sizes not determined)"

@@ -151,3 +151,20 @@ def test_transposed_output_padding_is_refused_as_on_the_cpu(rank, stride, dilati
     with pytest.raises(StandInError) as refused:
         shortcut(func, (_meta(x.shape), _meta(weight.shape)) + args[2:], {})
     assert str(refused.value) == str(cpu_error)
+
+
+@pytest.mark.parametrize("func, args, kwargs, real", [
+    (torch.zeros, (3, 4), {}, True), (torch.zeros, ((3, 4),), {}, True), (torch.rand, (), {"size": (5,)}, True),
+    (torch.randint, (0, 10, (4,)), {}, True), (torch.arange, (2, 11, 3), {}, True), (torch.eye, (4,), {}, True),
+    (torch.zeros, (1 << 20,), {}, False),  # large: stays on the trace's device
+    (torch.arange, (0, 1e9), {}, False), (torch.ones, (3,), {"device": "cuda"}, False),
+    (torch.zeros_like, (torch.empty(3),), {}, False), (torch.full, ((2, 2), 1.0), {}, True),
+])
+def test_small_tensors_made_from_nothing_are_made_for_real(func, args, kwargs, real):
+    from shapecheck.engine.symbolic import made_for_real
+
+    found = made_for_real(func, args, kwargs, "meta")
+    assert (found is not None) == real
+    if real:
+        assert found[1]["device"] == "cpu" and func(*found[0], **found[1]).device.type == "cpu"
+    assert made_for_real(func, args, kwargs, "cuda") is None  # only plain meta traces

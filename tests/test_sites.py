@@ -151,3 +151,63 @@ def test_the_project_index_reads_a_file_again_only_when_it_changed(tmp_path):
     os.utime(train, ns=(1, 1))  # a new modification time, whatever the clock's resolution
     again = project.project_sites(str(tmp_path))
     assert [s.line for s in again.sites_for("Net", str(tmp_path / "net.py"))] == [2, 3]
+
+
+def test_a_loop_over_stated_items_is_read_at_its_first_pass():
+    found = sites_of("""
+        for bins in (0, 2, 10):
+            net = Net(bins=bins)
+        last = Net(bins=bins)
+        for width, deep in ((8, False), (16, True)):
+            Net(width=width, deep=deep)
+        for i in range(3, 9, 2):
+            Net(bins=i)
+        for i in range(0):
+            Net(bins=i)
+        for item in items:
+            Net(bins=item)
+    """, "Net")
+    assert [(s.text, s.usable) for s in found] == [
+        ("Net(bins=0)", True), ("Net(bins=10)", True), ("Net(width=8, deep=False)", True),
+        ("Net(bins=3)", True), ("Net(bins=i)", False), ("Net(bins=item)", False)]
+
+
+def test_imports_inside_blocks_name_where_a_site_reads_from():
+    tree = ast.parse(textwrap.dedent("""
+        from .layers import Block
+        if __name__ == "__main__":
+            from pkg import ViT, Block
+            Wrapper(ViT(dim=8))
+    """))
+    assert sites.imported_names(tree) == {"Block": ".layers", "ViT": "pkg"}
+    [site] = sites.file_sites(tree, "demo.py", frozenset({"Wrapper"}))
+    assert site.imports == (("ViT", "pkg"),)
+
+
+def test_base_classes_are_member_uses_of_their_subclasses():
+    tree = ast.parse("class VanillaVAE(base.BaseVAE, Mixin):\n    pass\n")
+    [site] = sites.member_uses(tree, "vae.py", frozenset({"BaseVAE"}))
+    assert (site.callee, site.text, site.origin, site.line) == ("BaseVAE", "VanillaVAE", "base", 1)
+
+
+def test_an_alternative_constructor_is_a_site_of_its_class():
+    found = sites_of("""
+        cfg = Settings(dim=8)
+        model = Transformer.from_settings(cfg).to("cuda")
+        Transformer.load_state_dict(state)
+    """, "Transformer")
+    assert [(s.callee, s.text) for s in found] == [("Transformer", "Transformer.from_settings(Settings(dim=8))")]
+
+
+def test_command_lines_of_documentation_blocks():
+    page = textwrap.dedent("""
+        Run it:
+        ```bash
+        $ python3 tools/train.py --lr=0.1 --batch-size 32 --amp -v  # comment
+        torchrun --nproc_per_node=2 main.py --upscale_factor 3
+        pip install torch
+        ```
+        python outside.py --x 1
+    """)
+    assert sites.command_lines(page) == [("tools/train.py", {"lr": "0.1", "batch_size": "32"}),
+                                         ("main.py", {"upscale_factor": "3"})]

@@ -128,6 +128,7 @@ class SymbolicTrace:
     constraints: list[Constraint] = field(default_factory=list)
     out_axis: int | None = None  # the output dimension holding the batch
     error: str = ""
+    unsupported: bool = False  # the error is torch's symbolic machinery, not the model's shapes
     reached: int = 0  # layers entered before an error: how far this size got
 
 
@@ -189,6 +190,8 @@ def _solve(model, layout: Layout, path: str, hints: tuple[int, ...] = ()) -> Inf
         if not late.inner:
             raise
         return _beyond_solving(layout, working, f"solving for them took over {late.seconds:g} s")
+    if trace.error and trace.unsupported and working is not None:
+        return _beyond_solving(layout, working, "torch's symbolic shapes cannot follow the model")
     if trace.error:
         return _failed_trace(layout, trace)
     if not bool(mask.any()):
@@ -412,7 +415,7 @@ def symbolic_trace(model, layout: Layout, sizes, path: str = "") -> SymbolicTrac
             out = call_user(model, *layout.arguments(x, lambda spec: _empty(spec, device)))
     except Exception as exc:
         reraise_if_ours(exc)
-        trace.error = first_line(exc)
+        trace.error, trace.unsupported = first_line(exc), is_unsupported(exc)
     else:
         _check_output_batch(trace, layout, out)
     finally:

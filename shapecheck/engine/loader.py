@@ -660,9 +660,23 @@ def _safe_callable(target: object, src: SourceFile, namespace: dict) -> bool:
     if owner is not None and getattr(target, "__name__", "") in SAFE_METHODS:
         return isinstance(owner, (dict, list, tuple, str, torch.nn.Module))
     code = getattr(target, "__code__", None)
+    if code is not None and code.co_filename == src.path and isinstance(owner, type):
+        return _is_alternative_constructor(owner, target.__name__, src, namespace)
     if code is not None and code.co_filename == src.path:
         return _is_builder(target.__name__, src, namespace, set())
     return False
+
+
+def _is_alternative_constructor(cls: type, name: str, src: SourceFile, namespace: dict) -> bool:
+    """`Transformer.from_model_args(config)`: a `from_...` classmethod of a model class of the
+    file whose body only builds, as a builder function's does."""
+    import torch
+
+    if not (issubclass(cls, torch.nn.Module) and name.startswith("from_")):
+        return False
+    definition = next((node for stmt in src.tree.body if isinstance(stmt, ast.ClassDef) and stmt.name == cls.__name__
+                       for node in stmt.body if isinstance(node, ast.FunctionDef) and node.name == name), None)
+    return definition is not None and _builds_only(definition, src, namespace, set())
 
 
 def _torch_attr(torch_module: object, dotted: str) -> object:
@@ -679,8 +693,10 @@ def _is_builder(name: str, src: SourceFile, namespace: dict, seen: set[str]) -> 
         return True
     seen.add(name)
     definition = _function_defs(src).get(name)
-    if definition is None:
-        return False
+    return definition is not None and _builds_only(definition, src, namespace, seen)
+
+
+def _builds_only(definition: ast.FunctionDef, src: SourceFile, namespace: dict, seen: set[str]) -> bool:
     for node in _walk_taken(definition):
         if isinstance(node, (ast.While, ast.With, ast.AsyncWith, ast.Global, ast.Nonlocal)):
             return False

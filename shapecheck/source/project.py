@@ -162,8 +162,9 @@ def project_sites(root: str, subfolders: bool = True) -> SiteIndex:
         for name in _CACHE.classes(path):
             index.defined.setdefault(name, []).append(path)
     names = frozenset(index.defined)
+    stated = _command_lines(index.root, files["md"])
     for path in files["py"] + files["md"] + files["config"]:
-        index.sites += _CACHE.sites(path, names)
+        index.sites += _CACHE.sites(path, names, stated.get(path, {}))
     for path in files["py"]:
         index.members += _CACHE.members(path, names)
     return index
@@ -201,10 +202,10 @@ class _FileCache:
         tree = self.tree(path)
         return [s.name for s in tree.body if isinstance(s, ast.ClassDef)] if tree else []
 
-    def sites(self, path: str, names: frozenset[str]) -> list[sites.Site]:
+    def sites(self, path: str, names: frozenset[str], options: dict[str, str]) -> list[sites.Site]:
         entry = self._entry(path)
-        if entry.get("names") != names:
-            entry["names"], entry["sites"] = names, _read_sites(path, names, self)
+        if entry.get("names") != (names, options):
+            entry["names"], entry["sites"] = (names, options), _read_sites(path, names, self, options)
         return entry["sites"]
 
 
@@ -217,7 +218,22 @@ class _FileCache:
         return entry["members"]
 
 
-def _read_sites(path: str, names: frozenset[str], cache: _FileCache) -> list[sites.Site]:
+def _command_lines(root: str, pages: list[str]) -> dict[str, dict[str, str]]:
+    """Script path -> the options of the first command line of the project's documentation
+    that runs it (`python main.py --upscale_factor 3` in super_resolution/README.md runs
+    super_resolution/main.py). Options a script requires take these values."""
+    found: dict[str, dict[str, str]] = {}
+    for page in pages:
+        for script, options in sites.command_lines(_read(page)):
+            for base in (os.path.dirname(page), root):
+                path = os.path.abspath(os.path.join(base, script))
+                if os.path.isfile(path):
+                    found.setdefault(path, options)
+                    break
+    return found
+
+
+def _read_sites(path: str, names: frozenset[str], cache: _FileCache, options: dict[str, str]) -> list[sites.Site]:
     if _kind(path) == "config":
         text = _read(path)
         return sites.config_sites(text, path, names) if any(name in text for name in names) else []
@@ -226,7 +242,8 @@ def _read_sites(path: str, names: frozenset[str], cache: _FileCache) -> list[sit
     tree = cache.tree(path)
     if tree is None:
         return []
-    return sites.file_sites(tree, path, names) + _block_sites(sites.docstring_blocks(tree), path, names)
+    scope = values.Scope(command_line=options)
+    return sites.file_sites(tree, path, names, scope=scope) + _block_sites(sites.docstring_blocks(tree), path, names)
 
 
 _CACHE = _FileCache()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shlex
 from dataclasses import dataclass
 
 from . import values
@@ -114,25 +115,35 @@ def _scan(body: list[ast.stmt], scope: values.Scope, names: frozenset[str], foun
 def _calls_in(stmt: ast.stmt, names: frozenset[str]) -> list[ast.Call]:
     own = [node for name, node in ast.iter_fields(stmt) if isinstance(node, ast.expr)]
     own += [item.context_expr for item in getattr(stmt, "items", [])]
-    calls = [n for expr in own for n in walk(expr) if isinstance(n, ast.Call)
-             and isinstance(n.func, ast.Name) and n.func.id in names]
+    calls = [n for expr in own for n in walk(expr) if isinstance(n, ast.Call) and callee(n) in names]
     return sorted(calls, key=lambda call: (call.lineno, call.col_offset))
+
+
+def callee(call: ast.Call) -> str | None:
+    """The class a call builds: `Net(...)`, or an alternative constructor named `from_...`
+    (`Transformer.from_model_args(config)`)."""
+    func = call.func
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.attr.startswith("from_"):
+        return func.value.id
+    return None
 
 
 def _snapshot(scope: values.Scope) -> values.Scope:
     """The scope as it is now (later assignments must not change what a call saw)."""
-    copied = values.Scope(parent=scope.parent, functions=dict(scope.functions))
+    copied = values.Scope(parent=scope.parent, functions=dict(scope.functions), command_line=scope.command_line)
     copied.bindings = dict(scope.bindings)
     return copied
 
 
 def _site(call: ast.Call, scope: values.Scope, path: str, origin: str, offset: int,
           imports: dict[str, str], examples: dict) -> Site:
-    written = values.substitute(call, scope)
-    return Site(callee=call.func.id, text=ast.unparse(written), path=path, line=call.lineno + offset,
-                origin=origin, imported_from=imports.get(call.func.id) or imports.get("*", ""),
+    written, name = values.substitute(call, scope), callee(call)
+    return Site(callee=name, text=ast.unparse(written), path=path, line=call.lineno + offset,
+                origin=origin, imported_from=imports.get(name) or imports.get("*", ""),
                 example=examples.get(call.lineno), unknown=tuple(values.unresolved(written, scope)),
-                imports=imported_in(written, call.func.id, imports))
+                imports=imported_in(written, name, imports))
 
 
 def imported_in(call: ast.expr, callee: str, imports: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -302,6 +313,46 @@ def _class_called(node: ast.expr, classes: frozenset[str], known: dict) -> str |
 
 
 # ---------------------------------------------------------------- documentation
+
+
+_RUNNERS = frozenset({"python", "python3", "torchrun", "accelerate", "deepspeed"})
+
+
+def command_lines(text: str) -> list[tuple[str, dict[str, str]]]:
+    """The scripts a Markdown page runs in its code blocks, each with the options its command
+    line passes: `python main.py --upscale_factor 3 --lr 0.001` -> ("main.py", {"upscale_factor":
+    "3", "lr": "0.001"}); in the page's order. Flags with no value are left out."""
+    found, inside = [], False
+    for line in text.splitlines():
+        if line.strip().startswith("```"):
+            inside = not inside
+            continue
+        if inside:
+            command = _command_line(line.strip().removeprefix("$ "))
+            if command is not None:
+                found.append(command)
+    return found
+
+
+def _command_line(line: str) -> tuple[str, dict[str, str]] | None:
+    try:
+        words = shlex.split(line, comments=True)
+    except ValueError:
+        return None
+    script = next((i for i, w in enumerate(words) if w.endswith(".py")), None)
+    if script is None or not any(os.path.basename(w) in _RUNNERS for w in words[:script]):
+        return None
+    options: dict[str, str] = {}
+    rest = words[script + 1:]
+    for i, word in enumerate(rest):
+        if not word.startswith("--") or len(word) < 3:
+            continue
+        name, equals, given = word[2:].partition("=")
+        if not equals and i + 1 < len(rest) and not rest[i + 1].startswith("-"):
+            given, equals = rest[i + 1], "="
+        if equals:
+            options.setdefault(name.replace("-", "_"), given)
+    return words[script], options
 
 
 def doc_blocks(text: str) -> list[tuple[int, str]]:

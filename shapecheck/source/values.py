@@ -53,6 +53,16 @@ class Scope:
     parent: Scope | None = None
     bindings: dict[str, Any] = field(default_factory=dict)
     functions: dict[str, ast.FunctionDef] = field(default_factory=dict)  # parser-returning helpers
+    command_line: dict[str, str] = field(default_factory=dict)  # options the docs run this script with
+
+    def stated_option(self, dest: str) -> str | None:
+        """The value the project's documentation passes for option `dest` on the command line."""
+        scope = self
+        while scope is not None:
+            if dest in scope.command_line:
+                return scope.command_line[dest]
+            scope = scope.parent
+        return None
 
     def lookup(self, name: str) -> Any:
         scope = self
@@ -327,6 +337,9 @@ def _add_argument(call: ast.Call, scope: Scope) -> None:
     dest = argument_dest(call)
     if dest:
         parser[dest] = argument_default(call, scope)
+        stated = scope.stated_option(dest)
+        if parser[dest] is None and stated is not None and _required(call, scope):
+            parser[dest] = _converted(stated, {k.arg: k.value for k in call.keywords if k.arg}.get("type"))
 
 
 def argument_dest(call: ast.Call) -> str | None:
@@ -339,6 +352,22 @@ def argument_dest(call: ast.Call) -> str | None:
     longs = [f for f in flags if f.startswith("--")]
     name = (longs or flags)[0].lstrip("-")
     return name.replace("-", "_") if name else None
+
+
+def _required(call: ast.Call, scope: Scope) -> bool:
+    """`required=True` and no default: the script cannot run without a value on its command line."""
+    keywords = {k.arg: k.value for k in call.keywords if k.arg}
+    return "default" not in keywords and "required" in keywords and value(keywords["required"], scope) is True
+
+
+def _converted(text: str, converter: ast.expr | None) -> Any:
+    """A command-line value as `type=` makes it (a string without one)."""
+    if isinstance(converter, ast.Name) and converter.id in _CONVERTERS:
+        try:
+            return _CONVERTERS[converter.id](text)
+        except ValueError:
+            return UNKNOWN
+    return text if converter is None else UNKNOWN
 
 
 def argument_default(call: ast.Call, scope: Scope) -> Any:

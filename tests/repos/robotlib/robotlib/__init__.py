@@ -1,0 +1,1 @@
+from robotlib.backbone import Backbone
