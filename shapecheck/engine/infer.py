@@ -41,7 +41,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from . import deadline
-from .checks import is_unsupported, view_strides
+from .checks import is_unsupported, symbolic_only, view_strides
 from ._compat import symbolic_tensor
 from .discover import InputSpec
 from .layers import expected_input
@@ -128,7 +128,7 @@ class SymbolicTrace:
     constraints: list[Constraint] = field(default_factory=list)
     out_axis: int | None = None  # the output dimension holding the batch
     error: str = ""
-    unsupported: bool = False  # the error is torch's symbolic machinery, not the model's shapes
+    unsupported: bool = False  # the error is torch's symbolic shapes failing where meta tensors run
     reached: int = 0  # layers entered before an error: how far this size got
 
 
@@ -415,7 +415,7 @@ def symbolic_trace(model, layout: Layout, sizes, path: str = "") -> SymbolicTrac
             out = call_user(model, *layout.arguments(x, lambda spec: _empty(spec, device)))
     except Exception as exc:
         reraise_if_ours(exc)
-        trace.error, trace.unsupported = first_line(exc), is_unsupported(exc)
+        trace.error, trace.unsupported = first_line(exc), symbolic_only(exc)
     else:
         _check_output_batch(trace, layout, out)
     finally:
