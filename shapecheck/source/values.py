@@ -55,30 +55,25 @@ class Scope:
     functions: dict[str, ast.FunctionDef] = field(default_factory=dict)  # parser-returning helpers
     command_line: dict[str, str] = field(default_factory=dict)  # options the docs run this script with
 
+    def _find(self, table: str, key: str, missing: Any) -> Any:
+        """`key` in the named table of this scope or the nearest enclosing one that has it."""
+        scope = self
+        while scope is not None:
+            found = getattr(scope, table)
+            if key in found:
+                return found[key]
+            scope = scope.parent
+        return missing
+
     def stated_option(self, dest: str) -> str | None:
         """The value the project's documentation passes for option `dest` on the command line."""
-        scope = self
-        while scope is not None:
-            if dest in scope.command_line:
-                return scope.command_line[dest]
-            scope = scope.parent
-        return None
+        return self._find("command_line", dest, None)
 
     def lookup(self, name: str) -> Any:
-        scope = self
-        while scope is not None:
-            if name in scope.bindings:
-                return scope.bindings[name]
-            scope = scope.parent
-        return UNKNOWN
+        return self._find("bindings", name, UNKNOWN)
 
     def function(self, name: str) -> ast.FunctionDef | None:
-        scope = self
-        while scope is not None:
-            if name in scope.functions:
-                return scope.functions[name]
-            scope = scope.parent
-        return None
+        return self._find("functions", name, None)
 
 
 def value(node: ast.expr, scope: Scope) -> Any:
