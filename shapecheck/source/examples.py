@@ -266,10 +266,12 @@ def _scan_calls(expr: ast.expr, scope: _Scope, context: _Context) -> None:
 
 
 def _flag_keyword(keyword: ast.keyword, scope: _Scope) -> bool:
-    """`mask=None`, `return_hiddens=True`: a keyword that passes no tensor. The example is the
-    call's tensors; such options are left at their defaults when it is traced."""
+    """`mask=None`, `return_hiddens=True`: a keyword that passes no tensor, only None or a flag.
+    The example is the call's tensors; such options are left at their defaults when it is
+    traced. A number or a string (`num_frames=8`) may be what the forward needs: such a call is
+    not an example."""
     value = _const(keyword.value, scope)
-    return keyword.arg is not None and (value is None or type(value) in (bool, int, float, str))
+    return keyword.arg is not None and (value is None or type(value) is bool)
 
 
 def _walk_no_lambda(expr: ast.AST):
