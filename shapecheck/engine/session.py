@@ -236,24 +236,30 @@ def _borrowed_arguments(construction) -> str:
 
 
 def _block_elsewhere(target: Target, context) -> None:
-    """A class that cannot be checked alone but that a model class of another file of the
-    project builds (`self.down1 = Down(64, 128)` in `UNet`) is a building block of that model;
-    one that another class of the project derives from (`class VanillaVAE(BaseVAE)`) is
-    checked as part of that subclass."""
-    spec = target.spec
-    if target.problem.quiet or spec.kind != "class":
+    """A class that cannot be checked alone but that another model of the project covers is
+    checked as part of it (see :func:`_covered_by`)."""
+    if target.problem.quiet or target.spec.kind != "class":
         return
-    subclass = _subclass_here(spec, context.src)
-    owner = context.index.used_in(spec.name, spec.path) if context.index is not None and not subclass else None
+    part_of = _covered_by(target.spec, context)
+    if part_of:
+        target.problem = replace(target.problem, quiet=True, part_of=part_of)
+
+
+def _covered_by(spec, context) -> str:
+    """What covers a class: a class of its file that derives from it; a model class of another
+    file that builds it (`self.down1 = Down(64, 128)` in `UNet`) or derives from it (`class
+    VanillaVAE(BaseVAE)`); a model whose construction is given it (`WWT(task_heads=[Head()])`)."""
+    here = _subclass_here(spec, context.src)
+    index = context.index
+    if here or index is None:
+        return here
+    owner = index.used_in(spec.name, spec.path)
     if owner is not None:
-        where = owner.where(context.index.root)
-        subclass = f"its subclass `{owner.text}` ({where})" if owner.origin == "base" else \
+        where = owner.where(index.root)
+        return f"its subclass `{owner.text}` ({where})" if owner.origin == "base" else \
             f"`{owner.text}` ({where}), which builds it"
-    built = context.index.built_into(spec.name, spec.path) if context.index is not None and not subclass else None
-    if built is not None:
-        subclass = f"`{built.callee}` ({built.where(context.index.root)}), which is built with it"
-    if subclass:
-        target.problem = replace(target.problem, quiet=True, part_of=subclass)
+    built = index.built_into(spec.name, spec.path)
+    return f"`{built.callee}` ({built.where(index.root)}), which is built with it" if built is not None else ""
 
 
 def _subclass_here(spec, src) -> str:
