@@ -10,8 +10,8 @@ decided from its syntax tree: a class whose base is `nn.Module` (any spelling en
 `Module`) or a class of the same repository that is one.
 
 Printed per repository and in total: model entries found and the classes they build (a class,
-its factory functions and its module objects count once; building blocks reported as part of
-their models are not counted), classes checked with no configuration (by any of its entries), partial, not checked by
+its factory functions and its module objects count once; building blocks and base classes
+reported as part of their models, and classes with no `forward`, are not counted), classes checked with no configuration (by any of its entries), partial, not checked by
 diagnostic code (SC903 needs-input-shape, SC904 needs-constructor-args, SC905 build failed,
 ...), error findings, files that crashed or timed out, and the slowest file. A second section
 lists every error finding with file:line, code and message: the repositories work, so each
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SKIP_DIRS = frozenset({"build", "dist", "site-packages", "node_modules", "__pycache__",
                        "venv", "env", ".venv"})
-BLOCK_REASON = "checked as part of "
+NOT_MODELS = ("checked as part of ", "it has no `forward`")  # building blocks, bases, classes never called
 
 
 @dataclass
@@ -173,7 +173,7 @@ def model_classes(result: FileResult) -> dict[tuple[str, str], list[dict]]:
     class and a module object of it count once); building blocks left out."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for model in result.models:
-        if not (model.get("reason") or "").startswith(BLOCK_REASON):
+        if not (model.get("reason") or "").startswith(NOT_MODELS):
             key = (model.get("class_path") or result.path, model.get("class") or model.get("name"))
             groups.setdefault(key, []).append(model)
     return groups

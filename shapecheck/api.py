@@ -400,6 +400,8 @@ def _not_checked(target, src) -> tuple[ModelResult, list[Diagnostic]]:
         reason = "checked as part of the models that use it"
         if problem.part_of:
             reason = f"checked as part of {problem.part_of}"
+        elif problem.listed_as:
+            reason = problem.listed_as
         return _result(target, Status.NOT_CHECKED, reason=reason), []
     result = _result(target, Status.NOT_CHECKED, reason=problem.message)
     span = line_span(target.path, src.source, problem.line) if problem.line and src else _class_span(target, src)

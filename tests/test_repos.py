@@ -306,6 +306,9 @@ def test_a_table_of_settings_unpacked_by_the_loop_and_a_base_class():
     assert found["Slots"].output_shapes[0] == (2, 5, 24)
     # Base's forward only raises: it is not a model of its own
     assert found["Base"].reason == "checked as part of its subclass `Slots` (line 27)"
+    # no forward at all: listed, with why, and not as a finding
+    assert found["Probe"].reason == "it has no `forward`: there is nothing to trace"
+    assert found["Switch"].reason != found["Probe"].reason  # its forward is set when it is built
 
 
 def test_example_tensors_passed_by_name_past_a_parameter_left_out():

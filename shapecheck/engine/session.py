@@ -32,6 +32,7 @@ class NotChecked:
     quiet: bool = False  # a building block of another model: listed, not reported
     line: int | None = None  # where in the file it happened, when not at the class
     part_of: str = ""  # quiet: the model that covers it ("`UNet` (unet_model.py:20), which builds it")
+    listed_as: str = ""  # quiet, covered by no model: the reason listed instead
 
 
 def as_stopped(exc: BaseException, path: str) -> UserCodeStopped:
@@ -185,6 +186,10 @@ def _target(spec, src, cli, config, init, several: bool, symbolic: bool, built: 
     if spec.is_used_by_other and not any(v for _, v in given) and not spec.example:
         target.problem = needs_input(spec, quiet=True)  # a building block: checked inside its model
         return target
+    if spec.kind == "class" and _no_forward(spec, src):
+        target.problem = NotChecked("SC904", "", quiet=True, part_of=_covered_by(spec, context),
+                                    listed_as="it has no `forward`: there is nothing to trace")
+        return target
     try:
         target.construction = construct.choose(spec, init, not several, context, sites=not built)
     except discover.MissingArguments as exc:  # quiet when the file builds it with arguments itself
@@ -260,6 +265,18 @@ def _covered_by(spec, context) -> str:
             f"`{owner.text}` ({where}), which builds it"
     built = index.built_into(spec.name, spec.path)
     return f"`{built.callee}` ({built.where(index.root)}), which is built with it" if built is not None else ""
+
+
+def _no_forward(spec, src) -> bool:
+    """A class with neither a `forward` of its own nor one it inherits (only nn.Module's, which
+    raises), and that its code never sets (`self.forward = ...`): not a model to call."""
+    import torch
+
+    if getattr(spec.obj, "forward", None) is not torch.nn.Module.forward:
+        return False
+    node = next((s for s in src.tree.body if isinstance(s, ast.ClassDef) and s.name == spec.name), None)
+    return node is not None and not any(isinstance(n, ast.Attribute) and n.attr == "forward" or
+                                        isinstance(n, ast.Name) and n.id == "forward" for n in ast.walk(node))
 
 
 def _subclass_here(spec, src) -> str:

@@ -6,7 +6,7 @@ import sys
 import torch.nn as nn
 
 
-class CallsExit(nn.Module):
+class CallsExit(nn.Identity):  # a forward to call, were it ever built
     def __init__(self):
         super().__init__()
         sys.exit(0)
@@ -31,7 +31,7 @@ class Segfault(nn.Module):
         return self.fc(x)
 
 
-class HangsInInit(nn.Module):
+class HangsInInit(nn.Identity):
     def __init__(self):
         super().__init__()
         while True:
