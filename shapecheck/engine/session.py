@@ -213,10 +213,10 @@ def _target(spec, src, cli, config, init, several: bool, symbolic: bool, built: 
     if failed is not None:
         target.problem = needs_input(spec, quiet=spec.is_used_by_other or built, reason=failed)
         _block_elsewhere(target, context)
-    elif target.guessed:  # no size tried runs: if another model covers it, it is checked there
-        target.problem = needs_input(spec, quiet=False, reason=target.guessed)
-        _block_elsewhere(target, context)
-        target.problem = target.problem if target.problem.quiet else None
+    elif target.guessed and spec.kind == "class":  # no size tried runs: another model may cover it
+        part_of = _covered_by(spec, context)
+        if part_of:
+            target.problem = replace(needs_input(spec, quiet=True, reason=target.guessed), part_of=part_of)
     return target
 
 

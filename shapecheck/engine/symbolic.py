@@ -57,10 +57,15 @@ class FakeSession:
             env = ShapeEnv()
         return cls(FakeTensorMode(shape_env=env, allow_non_fake_inputs=True), env)
 
+    @property
+    def plain(self) -> bool:
+        """Plain meta tensors, no FakeTensorMode."""
+        return isinstance(self.mode, contextlib.nullcontext)
+
     def make_input(self, shape: tuple[int, ...], dtype: str, device: str = "meta") -> torch.Tensor:
         """An input tensor; dim 0 symbolic when the session is and the example batch is at least 2."""
         real = torch.empty(shape, dtype=dtype_of(dtype), device=device)
-        if isinstance(self.mode, contextlib.nullcontext):
+        if self.plain:
             return real
         if not (self.env is not None and len(shape) >= 1 and shape[0] >= 2):
             return self.mode.from_tensor(real, static_shapes=True)
@@ -139,13 +144,13 @@ SMALL = 1 << 16
 """Elements up to which a tensor that forward makes from nothing is made for real."""
 
 
-def made_for_real(func, args, kwargs, device: str):
-    """``(args, kwargs)`` asking for a real CPU tensor when a plain meta trace calls a factory
-    with no tensor argument, no device and a small size (`torch.zeros(num_layers).uniform_()`
+def made_for_real(func, args, kwargs):
+    """``(args, kwargs)`` asking for a real CPU tensor when a plain meta trace (the caller's to
+    know) calls a factory with no tensor argument, no device and a small size (`torch.zeros(num_layers).uniform_()`
     for a random layer drop, `torch.arange(n)`): its values are then known, so code that reads
     them (a branch, `all(to_drop)`) runs as it does for real. Where it meets the trace's
     tensors it is moved onto the meta device (:func:`onto_trace_device`). None otherwise."""
-    if device != "meta" or kwargs.get("device") is not None or func not in _FACTORY_SIZES:
+    if kwargs.get("device") is not None or func not in _FACTORY_SIZES:
         return None
     if _any_tensor(args) or _any_tensor(kwargs.values()):
         return None
@@ -164,13 +169,13 @@ def _any_tensor(values) -> bool:
 
 def _count(*sizes, size=None, **_):
     """Elements of a tensor of ``sizes`` (ints, or one tuple, list or torch.Size)."""
-    sizes = size if size is not None else sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+    if size is not None:
+        sizes = size
+    elif len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = sizes[0]
     if not all(type(d) is int for d in sizes):
         raise TypeError("sizes not plain ints")
-    total = 1
-    for d in sizes:
-        total *= d
-    return total
+    return math.prod(sizes)
 
 
 def _count_arange(*bounds, step=1, **kwargs):

@@ -108,7 +108,6 @@ class Tracer:
         self.explain = explain  # each record's formula (note, steps) and the stages that resized H, W
         # plain meta tensors need a meta model; a model with real weights is traced on fakes
         self.session = FakeSession.create("fake" if mode == "meta" and device != "meta" else mode)
-        self.plain = self.session.env is None and isinstance(self.session.mode, contextlib.nullcontext)  # meta tensors
         self.result = TraceResult()
         self.names: dict[int, str] = {}
         self.origins: dict[int, tuple[Any, dict]] = {}  # id(tensor) -> (tensor, how it was made)
@@ -571,7 +570,7 @@ class _Recorder(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         deadline.check()
-        real = made_for_real(func, args, kwargs or {}, self.tracer.device) if self.tracer.plain else None
+        real = made_for_real(func, args, kwargs or {}) if self.tracer.session.plain else None
         if real is not None:
             return call_user(func, *real[0], **real[1])
         args, kwargs = onto_trace_device(args, kwargs or {}, self.tracer.device)

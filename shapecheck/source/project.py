@@ -209,6 +209,12 @@ class _FileCache:
         return entry["sites"]
 
 
+    def commands(self, page: str) -> list[tuple[str, dict[str, str]]]:
+        entry = self._entry(page)
+        if "commands" not in entry:
+            entry["commands"] = sites.command_lines(_read(page))
+        return entry["commands"]
+
     def members(self, path: str, names: frozenset[str]) -> list[sites.Site]:
         entry = self._entry(path)
         if entry.get("member_names") != names:
@@ -224,7 +230,7 @@ def _command_lines(root: str, pages: list[str]) -> dict[str, dict[str, str]]:
     super_resolution/main.py). Options a script requires take these values."""
     found: dict[str, dict[str, str]] = {}
     for page in pages:
-        for script, options in sites.command_lines(_read(page)):
+        for script, options in _CACHE.commands(page):
             for base in (os.path.dirname(page), root):
                 path = os.path.abspath(os.path.join(base, script))
                 if os.path.isfile(path):

@@ -160,7 +160,8 @@ def imported_names(tree: ast.Module) -> dict[str, str]:
     (`from vit_pytorch import ViT` inside `if __name__ == '__main__':`) for names not yet bound."""
     found: dict[str, str] = {}
     top = [s for s in tree.body if isinstance(s, ast.ImportFrom)]
-    nested = [n for n in all_nodes(tree) if isinstance(n, ast.ImportFrom) and n.col_offset]
+    seen = {id(s) for s in top}
+    nested = [n for n in all_nodes(tree) if isinstance(n, ast.ImportFrom) and id(n) not in seen]
     for node in top + nested:
         module = "." * node.level + (node.module or "")
         for alias in node.names:

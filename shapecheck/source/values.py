@@ -234,8 +234,8 @@ def step(stmt: ast.stmt, scope: Scope) -> None:
         _assign([stmt.target], stmt.value, scope)
     elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
         _add_argument(stmt.value, scope)
-    elif isinstance(stmt, ast.For) and _items(stmt.iter, scope):
-        _bind(stmt.target, _items(stmt.iter, scope)[0], scope)
+    elif isinstance(stmt, ast.For) and (items := _items(stmt.iter, scope)):
+        _bind(stmt.target, items[0], scope)
     else:
         targets = [getattr(stmt, "target", None)] + [i.optional_vars for i in getattr(stmt, "items", [])]
         for target in targets:
@@ -245,8 +245,8 @@ def step(stmt: ast.stmt, scope: Scope) -> None:
 
 def leave(stmt: ast.stmt, scope: Scope) -> None:
     """After a loop over known items its variable holds the last one."""
-    if isinstance(stmt, ast.For) and _items(stmt.iter, scope):
-        _bind(stmt.target, _items(stmt.iter, scope)[-1], scope)
+    if isinstance(stmt, ast.For) and (items := _items(stmt.iter, scope)):
+        _bind(stmt.target, items[-1], scope)
 
 
 def _items(node: ast.expr, scope: Scope) -> list:
@@ -333,8 +333,9 @@ def _add_argument(call: ast.Call, scope: Scope) -> None:
     if dest:
         parser[dest] = argument_default(call, scope)
         stated = scope.stated_option(dest)
-        if parser[dest] is None and stated is not None and _required(call, scope):
-            parser[dest] = _converted(stated, {k.arg: k.value for k in call.keywords if k.arg}.get("type"))
+        keywords = {k.arg: k.value for k in call.keywords if k.arg}
+        if parser[dest] is None and stated is not None and _required(keywords, scope):
+            parser[dest] = _converted(stated, keywords.get("type"))
 
 
 def argument_dest(call: ast.Call) -> str | None:
@@ -349,9 +350,8 @@ def argument_dest(call: ast.Call) -> str | None:
     return name.replace("-", "_") if name else None
 
 
-def _required(call: ast.Call, scope: Scope) -> bool:
+def _required(keywords: dict[str, ast.expr], scope: Scope) -> bool:
     """`required=True` and no default: the script cannot run without a value on its command line."""
-    keywords = {k.arg: k.value for k in call.keywords if k.arg}
     return "default" not in keywords and "required" in keywords and value(keywords["required"], scope) is True
 
 
@@ -375,10 +375,7 @@ def argument_default(call: ast.Call, scope: Scope) -> Any:
     default = value(keywords["default"], scope)
     converter = keywords.get("type")
     if isinstance(default, str) and isinstance(converter, ast.Name) and converter.id in _CONVERTERS:
-        try:
-            return _CONVERTERS[converter.id](default)
-        except ValueError:
-            return UNKNOWN
+        return _converted(default, converter)
     return default
 
 
