@@ -9,7 +9,25 @@ own forward, written in differentiable operations, so that the gradients carry a
 
 from __future__ import annotations
 
+import functools
+
 import torch
+
+from ._entry import autocast_off
+
+
+def without_autocast(backward):
+    """An autograd Function's ``backward(ctx, grad)``, run with autocast off on ``grad``'s
+    device. A backward called inside ``torch.autocast`` would otherwise round its products to
+    half precision (and clash with the float32 work buffers), where the forward accumulated in
+    float32 (see :mod:`._entry`)."""
+
+    @functools.wraps(backward)
+    def wrapper(ctx, grad):
+        with autocast_off(grad.device.type):
+            return backward(ctx, grad)
+
+    return wrapper
 
 
 def vjp_with_graph(forward, inputs, needs, grad) -> tuple:

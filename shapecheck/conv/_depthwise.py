@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 
 from . import shift_add
-from ._autograd import graph_backward
+from ._autograd import graph_backward, without_autocast
 
 BLOCK_BYTES = 4 * 2**20
 """Bytes of phase buffer per block of rows. A block and its accumulator stay in the last-level
@@ -156,6 +156,7 @@ class Depthwise(torch.autograd.Function):
         return forward(_rows(x), _taps(weight, n), bias_rows, lay).view(n, c, *lay.out)
 
     @staticmethod
+    @without_autocast
     def backward(ctx, grad):
         x, weight, bias = ctx.saved_tensors
         lay, needs = ctx.lay, ctx.needs_input_grad

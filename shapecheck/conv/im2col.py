@@ -14,6 +14,10 @@ stride-2 layer reads only the positions it keeps. Two layouts, by input channels
   ``(N, G, C/G * taps, positions)``, built from runs along the image width, and a batched
   matmul writes ``(N, O, positions)`` in place.
 
+The padded copy, and the columns and the product when no weight gradient will read them, are
+reused work buffers (:mod:`._scratch`): on a layer whose columns take tens of MiB, fresh
+allocations cost as much as the GEMM.
+
 The backward is written by hand: the weight gradient is a matmul of the output gradient
 with the saved columns, and the input gradient multiplies the transposed filters into a
 column gradient that is added back tap by tap into the padded input (col2im). With
@@ -28,8 +32,9 @@ import math
 
 import torch
 
+from . import _scratch
 from ._args import normalize, pad_input
-from ._autograd import graph_backward
+from ._autograd import graph_backward, without_autocast
 from ._entry import conv_entry, memory_format
 
 CHANNELS_INNERMOST = 16
@@ -41,31 +46,45 @@ def channels_innermost(x: torch.Tensor, args) -> bool:
     return x.shape[1] // args.groups >= CHANNELS_INNERMOST
 
 
-def columns(x: torch.Tensor, args) -> torch.Tensor:
-    """The column matrix of (N, C, *spatial) ``x`` in the layout :func:`channels_innermost` picks."""
-    return _columns_last(x, args) if channels_innermost(x, args) else _columns_first(x, args)
+def columns(x: torch.Tensor, args, keep: bool = True) -> torch.Tensor:
+    """The column matrix of (N, C, *spatial) ``x`` in the layout :func:`channels_innermost`
+    picks. Unless ``keep``, it may sit in a reused work buffer (:mod:`._scratch`)."""
+    shape = _column_shape(x, args)
+    if channels_innermost(x, args):  # kept columns may be a view of the padded copy: make it fresh
+        view = _columns_last(x, args, fresh=keep)
+    else:
+        view = _columns_first(x, args)
+    if keep or view.is_contiguous():
+        return view.reshape(shape)
+    return _scratch.buffer("columns", view.shape, x).copy_(view).view(shape)
 
 
-def _columns_last(x, args) -> torch.Tensor:
-    """(G, N * positions, taps * C/G), channels innermost."""
-    xp = _padded_last(x, args)
+def _column_shape(x, args) -> tuple[int, ...]:
+    depth = math.prod(args.kernel) * (x.shape[1] // args.groups)
+    if channels_innermost(x, args):
+        return (args.groups, -1, depth)
+    return (x.shape[0], args.groups, depth, -1)
+
+
+def _columns_last(x, args, fresh: bool) -> torch.Tensor:
+    """A strided view (G, N, *out, *kernel, C/G) of a padded channels-innermost copy of ``x``,
+    made in a work buffer unless ``fresh``."""
+    xp = _padded_last(x, args, fresh)
     per_group = x.shape[1] // args.groups
     batch_stride, *spatial, channel_stride = xp.stride()
     dims = [(args.groups, per_group * channel_stride), (x.shape[0], batch_stride),
             *_outputs(x, args, spatial), *_taps(args, spatial), (per_group, channel_stride)]
-    view = xp.as_strided(*zip(*dims))
-    return view.reshape(args.groups, -1, math.prod(args.kernel) * per_group)
+    return xp.as_strided(*zip(*dims))
 
 
 def _columns_first(x, args) -> torch.Tensor:
-    """(N, G, C/G * taps, positions), positions innermost."""
+    """A strided view (N, G, C/G, *kernel, *out) of a padded copy of ``x``."""
     xp = pad_input(x, args.pads)
     per_group = x.shape[1] // args.groups
     batch_stride, channel_stride, *spatial = xp.stride()
     dims = [(x.shape[0], batch_stride), (args.groups, per_group * channel_stride),
             (per_group, channel_stride), *_taps(args, spatial), *_outputs(x, args, spatial)]
-    view = xp.as_strided(*zip(*dims), xp.storage_offset())
-    return view.reshape(x.shape[0], args.groups, per_group * math.prod(args.kernel), -1)
+    return xp.as_strided(*zip(*dims), xp.storage_offset())
 
 
 def _taps(args, spatial_strides):
@@ -76,9 +95,12 @@ def _outputs(x, args, spatial_strides):
     return list(zip(args.out_size(tuple(x.shape[2:])), (k * s for k, s in zip(args.stride, spatial_strides))))
 
 
-def _padded_last(x: torch.Tensor, args) -> torch.Tensor:
-    """Zero-padded (N, *padded spatial, C) copy of (N, C, *spatial) ``x``."""
-    out = x.new_zeros(x.shape[0], *_padded_size(x.shape[2:], args), x.shape[1])
+def _padded_last(x: torch.Tensor, args, fresh: bool) -> torch.Tensor:
+    """Zero-padded (N, *padded spatial, C) copy of (N, C, *spatial) ``x``, in a work buffer
+    unless ``fresh``."""
+    shape = (x.shape[0], *_padded_size(x.shape[2:], args), x.shape[1])
+    out = x.new_empty(shape) if fresh else _scratch.buffer("padded", shape, x)
+    _scratch.zero_border(out, args.pads)
     out[_interior(x.shape[2:], args)].copy_(x.movedim(1, -1))
     return out
 
@@ -113,16 +135,21 @@ def _kernel_taps(args):
     return itertools.product(*(range(k) for k in args.kernel))
 
 
-def _forward(x, weight, bias, args):
-    """The output, laid out as torch's would be, and the columns."""
-    cols, out_size = columns(x, args), args.out_size(tuple(x.shape[2:]))
+def _forward(x, weight, bias, args, keep: bool):
+    """The output, laid out as torch's would be, and the columns (kept for the backward only
+    when ``keep``; otherwise they sit in a reused work buffer)."""
+    cols, out_size = columns(x, args, keep), args.out_size(tuple(x.shape[2:]))
+    fmt = memory_format(x, weight)
     if cols.dim() == 4:
         out = torch.matmul(_filters(weight, args.groups), cols).view(x.shape[0], -1, *out_size)
     else:
-        product = torch.bmm(cols, _filters_last(weight, args.groups))  # (G, N * positions, O/G)
+        filters = _filters_last(weight, args.groups)
+        shape = (*cols.shape[:2], filters.shape[2])  # (G, N * positions, O/G)
+        # a contiguous result is a transposed copy of the product, which can then be reused
+        product = torch.bmm(cols, filters, out=_scratch.buffer("product", shape, x) if fmt is None else None)
         grid = product.unflatten(1, (x.shape[0], *out_size)).movedim(0, -2)
         out = grid.flatten(-2).movedim(-1, 1)
-    out = out.contiguous(memory_format=memory_format(x, weight) or torch.contiguous_format)
+    out = out.contiguous(memory_format=fmt or torch.contiguous_format)
     if bias is not None:
         out += bias.reshape(-1, *(1,) * (x.dim() - 2))
     return out, cols
@@ -130,7 +157,7 @@ def _forward(x, weight, bias, args):
 
 def _backward_first(grad, cols, weight, x_shape, args, needs):
     """Input and weight gradients for :func:`_columns_first`'s layout."""
-    g = grad.reshape(x_shape[0], args.groups, -1, cols.shape[-1])  # (N, G, O/G, positions)
+    g = grad.reshape(x_shape[0], args.groups, weight.shape[0] // args.groups, -1)  # (N, G, O/G, positions)
     wg = _filters(weight, args.groups)
     gw = torch.matmul(g, cols.mT).sum(0).view(weight.shape) if needs[1] else None
     if not needs[0]:
@@ -178,17 +205,19 @@ class _Im2col(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, args):
         ctx.args = args
-        out, cols = _forward(x, weight, bias, args)
-        ctx.save_for_backward(cols, x, weight, bias)
+        keep = ctx.needs_input_grad[1]  # only the weight gradient reads the columns
+        out, cols = _forward(x, weight, bias, args, keep)
+        ctx.save_for_backward(cols if keep else None, x, weight, bias)
         return out
 
     @staticmethod
+    @without_autocast
     def backward(ctx, grad):
         if torch.is_grad_enabled():
             return graph_backward(ctx, lambda *t: reference(*t, ctx.args), ctx.saved_tensors[1:], grad)
         cols, x, weight, bias = ctx.saved_tensors
         args, needs = ctx.args, ctx.needs_input_grad
-        backward = _backward_first if cols.dim() == 4 else _backward_last
+        backward = _backward_last if channels_innermost(x, args) else _backward_first
         gx, gw = backward(grad, cols, weight, x.shape, args, needs)
         gb = grad.sum([0, *range(2, grad.dim())]) if bias is not None and needs[2] else None
         return gx, gw, gb, None

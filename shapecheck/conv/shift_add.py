@@ -19,6 +19,9 @@ Two layouts of the buffer:
   channel each (depthwise, channel multipliers): there is nothing to contract, and each tap
   is a broadcast multiply-add over the output.
 
+The stacked taps and the wide output are reused work buffers (:mod:`._scratch`), and so is
+the phase buffer when no gradient will read it.
+
 The GEMM path has a hand-written backward: the weight gradient is one GEMM per tap against
 the same buffer slices, and the input gradient accumulates ``W_tap^T @ grad`` into a phase
 buffer that is then gathered back to the image: a transposed convolution done tap by tap.
@@ -32,9 +35,9 @@ from dataclasses import dataclass
 
 import torch
 
-from . import _depthwise
+from . import _depthwise, _scratch
 from ._args import normalize
-from ._autograd import graph_backward
+from ._autograd import graph_backward, without_autocast
 from ._entry import conv_entry
 
 # Stack taps until the reduction depth of a GEMM reaches this many rows.
@@ -76,15 +79,17 @@ def layout(in_size, args) -> Layout:
     return Layout(tuple(args.stride), out, slots, first, offsets, tail)
 
 
-def scatter(x: torch.Tensor, lay: Layout, batch_inside: bool) -> torch.Tensor:
-    """Copy (N, C, H, W) ``x`` into a zeroed phase buffer.
+def scatter(x: torch.Tensor, lay: Layout, batch_inside: bool, scratch: bool = False) -> torch.Tensor:
+    """Copy (N, C, H, W) ``x`` into a zeroed phase buffer (a reused work buffer when
+    ``scratch``, see :mod:`._scratch`).
 
     ``batch_inside``: rows are channels, each ``(phases, N, Hq, Wq)`` long; otherwise rows are
     (N, C) and each is ``(phases, Hq, Wq)`` long. Every row has ``lay.tail`` spare slots.
     """
     src = x.transpose(0, 1) if batch_inside else x.reshape(1, -1, *x.shape[2:]).transpose(0, 1)
     rows, inner = src.shape[0], src.shape[1]
-    buf = x.new_zeros(rows, lay.phases * inner * lay.block + lay.tail)
+    shape = (rows, lay.phases * inner * lay.block + lay.tail)
+    buf = _scratch.buffer("phases", shape, x).zero_() if scratch else x.new_zeros(shape)
     fill(buf, src, lay)
     return buf if batch_inside else buf.view(*x.shape[:2], -1)
 
@@ -153,7 +158,8 @@ def _tap_matrix(buf, lay, chunk, length, groups):
     if len(parts) == 1:
         return parts[0]
     depth = parts[0].shape[1]
-    cols = buf.new_empty(groups, depth * len(parts), length)
+    shape = (groups, depth * len(parts), length)
+    cols = buf.new_empty(shape) if torch.is_grad_enabled() else _scratch.buffer("stacked taps", shape, buf)
     for i, part in enumerate(parts):
         cols[:, i * depth:(i + 1) * depth].copy_(part)
     return cols
@@ -182,20 +188,27 @@ def _widen(grad: torch.Tensor, lay: Layout) -> torch.Tensor:
 
 
 def tap_gemms(buf, weight, bias, lay, n, groups):
+    """The (O, N * Hq * Wq) wide output; in a work buffer unless autograd records (the caller
+    crops it into a fresh tensor)."""
     length = n * lay.block
     out = None
     for chunk in tap_chunks(lay, weight.shape[1]):
         cols = _tap_matrix(buf, lay, chunk, length, groups)
         w = _chunk_weight(weight, chunk, groups)
-        out = torch.bmm(w, cols) if out is None else out.baddbmm_(w, cols)
+        if out is None:
+            wide = None if torch.is_grad_enabled() else _scratch.buffer("wide", (groups, w.shape[1], length), buf)
+            out = torch.bmm(w, cols, out=wide)
+        else:
+            out.baddbmm_(w, cols)
     out = out.view(weight.shape[0], length)
     if bias is not None:
         out += bias.view(-1, 1)
     return out
 
 
-def _gemm_forward(x, weight, bias, lay, groups):
-    buf = scatter(x, lay, batch_inside=True)
+def _gemm_forward(x, weight, bias, lay, groups, keep=True):
+    """The output and the phase buffer (a reused work buffer unless ``keep``)."""
+    buf = scatter(x, lay, batch_inside=True, scratch=not keep)
     return crop(tap_gemms(buf, weight, bias, lay, x.shape[0], groups), x.shape[0], lay), buf
 
 
@@ -205,12 +218,14 @@ class _ShiftAdd(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, lay, groups):
-        out, buf = _gemm_forward(x, weight, bias, lay, groups)
-        ctx.save_for_backward(buf, x, weight, bias)
+        keep = any(ctx.needs_input_grad[:2])  # the backward reads the phase buffer
+        out, buf = _gemm_forward(x, weight, bias, lay, groups, keep)
+        ctx.save_for_backward(buf if keep else None, x, weight, bias)
         ctx.lay, ctx.groups, ctx.x_shape, ctx.has_bias = lay, groups, x.shape, bias is not None
         return out
 
     @staticmethod
+    @without_autocast
     def backward(ctx, grad):
         buf, x, weight, bias = ctx.saved_tensors
         lay, groups = ctx.lay, ctx.groups

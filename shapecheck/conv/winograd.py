@@ -8,6 +8,9 @@ the transformed filters ``G g G^T`` in one batched matmul of 16 x groups product
 output transform ``A^T m A`` is again additions, written into the four interleaved phases of
 the output. Odd output sizes are padded up to whole tiles and cropped.
 
+The padded input, the transformed planes and their product are reused work buffers
+(:mod:`._scratch`); only the output is allocated on each call.
+
 A dilated convolution is split into undilated ones first: with dilation ``d`` (stride 1),
 output row ``o`` reads input rows ``o + d * k``, all in the same phase ``o mod d``, so the
 padded input cut into its ``d_h * d_w`` phases (every ``d``-th row and column) holds
@@ -23,9 +26,9 @@ from __future__ import annotations
 
 import torch
 
-from . import shift_add
+from . import _scratch, shift_add
 from ._args import NotApplicable, normalize, pad_input
-from ._autograd import vjp_with_graph
+from ._autograd import vjp_with_graph, without_autocast
 from ._entry import conv_entry
 
 # G: the filter transform of F(2x2, 3x3).
@@ -71,8 +74,8 @@ def transform_input(x: torch.Tensor, tiles: tuple[int, int], graph: bool = False
         rows = _combine(_views(xt, 2, th))
         v = torch.stack([_combine(_views(rows[a], 3, tw)) for a in range(4)])
     else:
-        rows = _combine(_views(xt, 2, th), xt.new_empty(4, *xt.shape[:2], th, xt.shape[3]))
-        v = xt.new_empty(4, 4, *xt.shape[:2], th, tw)
+        rows = _combine(_views(xt, 2, th), _scratch.buffer("winograd rows", (4, *xt.shape[:2], th, xt.shape[3]), x))
+        v = _scratch.buffer("winograd input", (4, 4, *xt.shape[:2], th, tw), x)
         for a in range(4):
             _combine(_views(rows[a], 3, tw), v[a])
     return v.reshape(4, 4, x.shape[1], -1)
@@ -101,12 +104,14 @@ def transform_output(m: torch.Tensor, n: int, tiles: tuple[int, int], graph: boo
     return y.view(n, o, 2 * th, 2 * tw)
 
 
-def contract(u: torch.Tensor, v: torch.Tensor, groups: int) -> torch.Tensor:
-    """(4, 4, O, C/G) x (4, 4, C, P) -> (4, 4, O, P), group by group."""
+def contract(u: torch.Tensor, v: torch.Tensor, groups: int, graph: bool = False) -> torch.Tensor:
+    """(4, 4, O, C/G) x (4, 4, C, P) -> (4, 4, O, P), group by group (in a work buffer unless
+    ``graph``)."""
     og, cg = u.shape[2] // groups, u.shape[3]
     if cg == 1 and og == 1:
         return u * v
-    m = torch.bmm(u.reshape(16 * groups, og, cg), v.reshape(16 * groups, cg, -1))
+    out = None if graph else _scratch.buffer("winograd product", (16 * groups, og, v.shape[-1]), v)
+    m = torch.bmm(u.reshape(16 * groups, og, cg), v.reshape(16 * groups, cg, -1), out=out)
     return m.view(4, 4, -1, m.shape[-1])
 
 
@@ -118,9 +123,9 @@ def winograd(x: torch.Tensor, weight: torch.Tensor, pads, groups: int, graph: bo
     out = [size + a + b - 2 for size, (a, b) in zip(x.shape[2:], pads)]
     tiles = tuple(-(-o // 2) for o in out)
     full = tuple((a, b + 2 * t - o) for (a, b), t, o in zip(pads, tiles, out))
-    v = transform_input(pad_input(x, full), tiles, graph)
+    v = transform_input(pad_input(x, full) if graph else _scratch.padded("winograd padded", x, full), tiles, graph)
     u = transform_filter(weight)
-    y = transform_output(contract(u, v, groups), n, tiles, graph)
+    y = transform_output(contract(u, v, groups, graph), n, tiles, graph)
     return y[:, :, : out[0], : out[1]]
 
 
@@ -135,6 +140,7 @@ class _Winograd(torch.autograd.Function):
         return winograd(x, weight, args.pads, args.groups).contiguous()
 
     @staticmethod
+    @without_autocast
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         args = ctx.args

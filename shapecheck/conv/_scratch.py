@@ -1,0 +1,70 @@
+"""Work buffers reused from one call to the next.
+
+A convolution's intermediate tensors (a padded copy of the input, a column matrix, a product
+waiting to be transposed) are as large as its input or larger, and they die when the call
+returns. A fresh allocation of a few MiB comes back from the C allocator as untouched pages,
+so every call pays page faults and the kernel's zeroing of them, which on a memory-bound
+layer cost as much as the arithmetic. :func:`buffer` hands out views of one flat buffer per
+(name, dtype, device) and thread, grown to the largest size asked for and then kept; a
+buffer over :data:`LIMIT` is allocated fresh each time, so that one large layer does not pin
+its memory for the life of the process. Only CPU buffers are kept: CUDA's caching allocator
+already hands back memory that is mapped, and a buffer shared between streams would race.
+
+A buffer is valid until the next call for the same name on the same thread: callers use it
+only within one convolution and never return it, nor save it for backward.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import torch
+
+from ._args import pad_input
+
+LIMIT = 64 * 2**20
+"""Bytes above which a buffer is not kept."""
+
+_local = threading.local()
+
+
+def buffer(name: str, shape, like: torch.Tensor) -> torch.Tensor:
+    """An uninitialised tensor of ``shape`` with ``like``'s dtype and device, reused by the
+    next call for ``name`` on this thread."""
+    numel = math.prod(shape)
+    if like.device.type != "cpu" or numel * like.element_size() > LIMIT:
+        return like.new_empty(shape)
+    kept = getattr(_local, "buffers", None)
+    if kept is None:
+        kept = _local.buffers = {}
+    key = (name, like.dtype, like.device)
+    flat = kept.get(key)
+    if flat is None or flat.numel() < numel:
+        flat = kept[key] = like.new_empty(numel)
+    return flat[:numel].view(shape)
+
+
+def zero_border(t: torch.Tensor, pads) -> torch.Tensor:
+    """Zero the ``pads`` (before, after) of each of ``t``'s dimensions from the second on,
+    leaving the interior as it is; ``t``."""
+    for dim, (before, after) in enumerate(pads, start=1):
+        if before:
+            t.narrow(dim, 0, before).zero_()
+        if after:
+            t.narrow(dim, t.shape[dim] - after, after).zero_()
+    return t
+
+
+def padded(name: str, x: torch.Tensor, pads) -> torch.Tensor:
+    """(N, C, *spatial) ``x`` zero-padded by (before, after) ``pads`` per spatial dimension, in
+    the work buffer ``name``; ``x`` itself when there is nothing to pad, and a fresh tensor
+    when a pad is negative (a crop)."""
+    if not any(map(any, pads)):
+        return x
+    if min(map(min, pads)) < 0:
+        return pad_input(x, pads)
+    shape = (*x.shape[:2], *(n + a + b for n, (a, b) in zip(x.shape[2:], pads)))
+    out = zero_border(buffer(name, shape, x), ((0, 0), *pads))
+    out[(slice(None), slice(None), *(slice(a, a + n) for n, (a, _) in zip(x.shape[2:], pads)))].copy_(x)
+    return out
