@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from shapecheck.conv import _scratch, im2col, shift_add, winograd
+from shapecheck.conv import _scratch, im2col, release_work_buffers, shift_add, winograd
 
 DOUBLE = torch.float64
 REUSERS = {
@@ -22,6 +22,8 @@ LAYERS = [
     ((2, 16, 6, 5), (4, 16, 1, 1), {}),  # im2col's columns are the channels-last input copy itself
     ((1, 16, 12, 10), (16, 16, 3, 3), {"padding": 2, "dilation": 2}),
     ((3, 16, 7, 7), (16, 16, 3, 3), {}),
+    ((2, 16, 9, 9), (16, 1, 3, 3), {"padding": 1, "groups": 16}),  # depthwise, blocked rows
+    ((1, 8, 11, 6), (16, 1, 3, 3), {"padding": 2, "groups": 8}),
 ]
 
 
@@ -50,7 +52,20 @@ def test_a_reused_buffer_is_the_same_memory_and_a_large_one_is_not(monkeypatch):
     assert _scratch.buffer("other", (4, 8), like).data_ptr() != first.data_ptr()
     assert _scratch.buffer("t", (4, 8), like.double()).dtype == DOUBLE
     monkeypatch.setattr(_scratch, "LIMIT", 64)
-    assert _scratch.buffer("big", (32,), like).data_ptr() != _scratch.buffer("big", (32,), like).data_ptr()
+    big = _scratch.buffer("big", (32,), like)  # held, so that the next one cannot take its memory
+    assert _scratch.buffer("big", (32,), like).data_ptr() != big.data_ptr()
+
+
+def test_buffers_stop_being_kept_at_the_thread_total_and_can_be_released(monkeypatch):
+    like = torch.empty(0)
+    monkeypatch.setattr(_scratch, "TOTAL_LIMIT", 100 * like.element_size())
+    kept = _scratch.buffer("a", (60,), like)
+    assert _scratch.buffer("a", (60,), like).data_ptr() == kept.data_ptr()
+    over = _scratch.buffer("b", (50,), like)
+    assert _scratch.buffer("b", (50,), like).data_ptr() != over.data_ptr()
+    assert _scratch.buffer("b", (40,), like).data_ptr() == _scratch.buffer("b", (40,), like).data_ptr()
+    release_work_buffers()
+    assert not _scratch._local.buffers
 
 
 def test_each_thread_has_its_own_buffers():

@@ -59,4 +59,13 @@ class _Registry(MutableMapping):
 
 IMPLEMENTATIONS = _Registry()
 
-__all__ = ["IMPLEMENTATIONS", "NotApplicable"]
+
+def release_work_buffers() -> None:
+    """Free the work buffers that the convolutions keep between calls on this thread (see
+    :mod:`._scratch`)."""
+    from . import _scratch
+
+    _scratch.release()
+
+
+__all__ = ["IMPLEMENTATIONS", "NotApplicable", "release_work_buffers"]

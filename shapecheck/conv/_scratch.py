@@ -10,6 +10,8 @@ buffer over :data:`LIMIT` is allocated fresh each time, so that one large layer 
 its memory for the life of the process. Only CPU buffers are kept: CUDA's caching allocator
 already hands back memory that is mapped, and a buffer shared between streams would race.
 
+A thread keeps at most :data:`TOTAL_LIMIT` bytes in all; :func:`release` frees its buffers.
+
 A buffer is valid until the next call for the same name on the same thread: callers use it
 only within one convolution and never return it, nor save it for backward.
 """
@@ -25,6 +27,8 @@ from ._args import pad_input
 
 LIMIT = 64 * 2**20
 """Bytes above which a buffer is not kept."""
+TOTAL_LIMIT = 256 * 2**20
+"""Bytes a thread keeps in all its buffers at most; a buffer that would go over is not kept."""
 
 _local = threading.local()
 
@@ -41,8 +45,16 @@ def buffer(name: str, shape, like: torch.Tensor) -> torch.Tensor:
     key = (name, like.dtype, like.device)
     flat = kept.get(key)
     if flat is None or flat.numel() < numel:
+        others = sum(t.numel() * t.element_size() for k, t in kept.items() if k != key)
+        if others + numel * like.element_size() > TOTAL_LIMIT:
+            return like.new_empty(shape)
         flat = kept[key] = like.new_empty(numel)
     return flat[:numel].view(shape)
+
+
+def release() -> None:
+    """Free this thread's kept buffers (they are made again when next needed)."""
+    getattr(_local, "buffers", {}).clear()
 
 
 def zero_border(t: torch.Tensor, pads) -> torch.Tensor:
