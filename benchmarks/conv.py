@@ -400,12 +400,32 @@ def print_bandwidth(rows) -> None:
 
 def print_throughput(rows, peak: float) -> None:
     print(f"\n## Throughput (matmul 2048² fp32 in this run: {peak:.0f} GFLOP/s)\n")
-    print("| layer | GFLOP | F.conv2d GFLOP/s | auto GFLOP/s | auto % of matmul |")
-    print("|---|---|---|---|---|")
+    print("*Its GEMM*: one `torch.bmm` of the layer's column-matrix shape (positions × C/G·taps by"
+          " C/G·taps × O/G per group, whole batch) on ready tensors, over F.conv2d's time: the least ratio"
+          " that an approach doing every multiplication of the layer through torch's matmul can reach"
+          " (Winograd and FFT do fewer).\n")
+    print("| layer | GFLOP | F.conv2d GFLOP/s | auto GFLOP/s | auto % of matmul | its GEMM / F.conv2d |")
+    print("|---|---|---|---|---|---|")
     for row in rows:
         gflop = flops(row["layer"]) / 1e9
         ref, auto = gflop / row["ms"]["F.conv2d"] * 1e3, gflop / row["ms"]["auto"] * 1e3
-        print(f"| {row['layer'].name} | {gflop:.2f} | {ref:.0f} | {auto:.0f} | {100 * auto / peak:.0f} % |")
+        gemm = row.get("gemm")
+        floor = "—" if gemm is None else f"{gemm:.2f}×"
+        print(f"| {row['layer'].name} | {gflop:.2f} | {ref:.0f} | {auto:.0f} | {100 * auto / peak:.0f} % | {floor} |")
+
+
+def gemm_ratio(layer: Layer, reps: int) -> float | None:
+    """The layer's column GEMM alone over F.conv2d, timed in turn (None when its columns would
+    exceed :data:`COLUMNS_BUDGET`)."""
+    x, w = torch.randn(layer.x), torch.randn(layer.w)
+    args = normalize(x, w, **_conv_args(layer))
+    positions = layer.x[0] * math.prod(args.out_size(layer.x[2:]))
+    depth, groups = math.prod(layer.w[1:]), args.groups
+    if positions * depth * groups * 4 > COLUMNS_BUDGET:
+        return None
+    a, b = torch.randn(groups, positions, depth), torch.randn(groups, depth, layer.w[0] // groups)
+    times = interleaved({"gemm": lambda: torch.bmm(a, b), "conv": lambda: F.conv2d(x, w, **layer.kwargs)}, reps * 3)
+    return times["gemm"] / times["conv"]
 
 
 def print_stages(stages) -> None:
@@ -439,6 +459,8 @@ def main(argv=None) -> int:
     print(f"Machine: {machine()}. At the start: {load()}.\n")
     peak = matmul_gflops(reps)
     rows = [forward_row(layer, reps) for layer in layers]
+    for row in rows:
+        row["gemm"] = gemm_ratio(row["layer"], reps)
     print_forward(rows)
     sys.stdout.flush()
     print_backward([backward_row(layer, row, reps) for layer, row in zip(layers, rows)])
