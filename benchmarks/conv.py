@@ -124,9 +124,10 @@ def against(fns: dict, reference: str, reps: int, warmup: bool = True) -> dict:
     others = [name for name in fns if name != reference]
     ms = {name: [] for name in fns}
     paired: dict[str, list[float]] = {name: [] for name in others}
+    turn = {name: i for i, name in enumerate(others)}  # each function goes first every other round
     for round_ in range(reps):
-        for i, name in enumerate(rotated(others, round_)):
-            mine, theirs = _pair_ms(fns[name], fns[reference], (round_ + i) % 2 == 0)
+        for name in rotated(others, round_):
+            mine, theirs = _pair_ms(fns[name], fns[reference], (round_ + turn[name]) % 2 == 0)
             ms[name].append(mine)
             ms[reference].append(theirs)
             paired[name].append(theirs)

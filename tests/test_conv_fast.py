@@ -277,7 +277,9 @@ def test_auto_rounds_rotate_so_no_candidate_always_follows_the_same_one(monkeypa
     assert tuner.choose(x, w, (1, 1, 1, 1), normalize(x, w, 1, 1, 1, 1)) == "im2col"
     rounds = clock.order[5:]  # after the warm-up of each candidate (toeplitz, 9x the best, is dropped)
     assert [rounds[i * 4] for i in range(4)] == ["im2col", "shift_add", "winograd", "fft"]
-    assert {(a, b) for a, b in zip(rounds, rounds[1:])} >= {("fft", "im2col"), ("im2col", "shift_add")}
+    pairs = [(a, b) for a, b in zip(rounds, rounds[1:])]
+    assert {("fft", "im2col"), ("im2col", "shift_add"), ("shift_add", "im2col"), ("im2col", "fft")} <= set(pairs)
+    assert max(pairs.count((a, "im2col")) for a in costs) <= len(rounds) // 4 // 2 + 1  # no usual predecessor
     assert len(rounds) == 4 * REPEATS
 
 

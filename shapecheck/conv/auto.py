@@ -11,7 +11,7 @@ differently).
 The measurement is made to survive a busy machine. Each candidate first runs once (a warm-up:
 allocations, FFT plans, threads; one that refuses the layer or is far slower than the best
 so far is dropped). The rest are then timed in :data:`REPEATS` interleaved rounds whose
-order rotates, so that a burst of load hits every candidate alike and none always runs
+order rotates (forwards and backwards in turn), so that a burst of load hits every candidate alike and none always runs
 after the same one (the previous call's memory traffic and freed buffers affect the next);
 the candidate with the lowest time of all rounds wins, unless the rule below picked another
 whose lowest time is within :data:`RULE_MARGIN` of it (a tie, as far as a loaded machine lets
@@ -195,9 +195,12 @@ class Tuner:
 
 
 def rotated(names: list, round_: int) -> list:
-    """``names`` started at ``round_`` (modulo their number): each round's calling order."""
-    start = round_ % len(names)
-    return names[start:] + names[:start]
+    """Each round's calling order: ``names`` from index ``round_`` (modulo their number),
+    forwards in even rounds and backwards in odd ones. Every name starts a round in turn, and
+    each follows either of its neighbours about equally often: a plain rotation would have
+    each mostly run right after the same one."""
+    step = 1 if round_ % 2 == 0 else -1
+    return [names[(round_ + step * i) % len(names)] for i in range(len(names))]
 
 
 def call_key(x, weight, conv_args: tuple, grad: bool) -> tuple:
