@@ -112,6 +112,26 @@ def test_what_backward_saves_survives_other_layers_run_without_grad(name):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", REUSERS)
+def test_a_buffer_made_in_inference_mode_serves_a_later_ordinary_call(name):
+    x, w = _tensors((2, 16, 8, 8), (16, 16, 3, 3), 0)
+    with torch.inference_mode():
+        first = REUSERS[name](x, w, padding=1)
+    x, w = (t.requires_grad_() for t in _tensors((2, 16, 8, 8), (16, 16, 3, 3), 1))
+    out = REUSERS[name](x, w, padding=1)
+    torch.testing.assert_close(first, F.conv2d(*_tensors((2, 16, 8, 8), (16, 16, 3, 3), 0), padding=1))
+    torch.testing.assert_close(out, F.conv2d(x, w, padding=1))
+    out.sum().backward()
+
+
+def test_fake_tensors_of_a_trace_are_never_kept():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode():
+        im2col.conv2d(torch.randn(2, 16, 8, 8), torch.randn(8, 16, 3, 3), padding=1)
+    assert not getattr(_scratch._local, "buffers", {})
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_buffers_are_never_kept():

@@ -7,7 +7,8 @@ so every call pays page faults and the kernel's zeroing of them, which on a memo
 layer cost as much as the arithmetic. :func:`buffer` hands out views of one flat buffer per
 (name, dtype, device) and thread, grown to the largest size asked for and then kept; a
 buffer over :data:`LIMIT` is allocated fresh each time, so that one large layer does not pin
-its memory for the life of the process. Only CPU buffers are kept: CUDA's caching allocator
+its memory for the life of the process. Only plain CPU tensors are kept (not the fake tensors of a
+trace), made outside inference mode so that any later call may write them: CUDA's caching allocator
 already hands back memory that is mapped, and a buffer shared between streams would race.
 
 A thread keeps at most :data:`TOTAL_LIMIT` bytes in all; :func:`release` frees its buffers.
@@ -37,7 +38,7 @@ def buffer(name: str, shape, like: torch.Tensor) -> torch.Tensor:
     """An uninitialised tensor of ``shape`` with ``like``'s dtype and device, reused by the
     next call for ``name`` on this thread."""
     numel = math.prod(shape)
-    if like.device.type != "cpu" or numel * like.element_size() > LIMIT:
+    if not _keepable(like) or numel * like.element_size() > LIMIT:
         return like.new_empty(shape)
     kept = getattr(_local, "buffers", None)
     if kept is None:
@@ -48,8 +49,15 @@ def buffer(name: str, shape, like: torch.Tensor) -> torch.Tensor:
         others = sum(t.numel() * t.element_size() for k, t in kept.items() if k != key)
         if others + numel * like.element_size() > TOTAL_LIMIT:
             return like.new_empty(shape)
-        flat = kept[key] = like.new_empty(numel)
+        with torch.inference_mode(False):  # an inference tensor could not be written outside that mode
+            flat = kept[key] = torch.empty(numel, dtype=like.dtype, device=like.device)
     return flat[:numel].view(shape)
+
+
+def _keepable(like: torch.Tensor) -> bool:
+    """Whether a buffer like ``like`` is kept: a plain CPU tensor, not a fake, meta or other
+    tensor subclass (a trace's tensors must not outlive the trace)."""
+    return type(like) is torch.Tensor and like.device.type == "cpu"
 
 
 def release() -> None:
