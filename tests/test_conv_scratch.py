@@ -45,6 +45,21 @@ def fresh_buffers():
     _scratch._local.__dict__.clear()
 
 
+@pytest.fixture
+def no_grad():
+    """Grad mode off, as inside an autograd Function's forward, where the convolutions run."""
+    with torch.no_grad():
+        yield
+
+
+def test_while_autograd_records_every_buffer_is_fresh():
+    like = torch.empty(0)
+    first = _scratch.buffer("t", (4, 8), like)
+    assert _scratch.buffer("t", (4, 8), like).data_ptr() != first.data_ptr()
+    assert not getattr(_scratch._local, "buffers", {})
+
+
+@pytest.mark.usefixtures("no_grad")
 def test_a_reused_buffer_is_the_same_memory_and_a_large_one_is_not(monkeypatch):
     like = torch.empty(0)
     first = _scratch.buffer("t", (4, 8), like)
@@ -56,6 +71,7 @@ def test_a_reused_buffer_is_the_same_memory_and_a_large_one_is_not(monkeypatch):
     assert _scratch.buffer("big", (32,), like).data_ptr() != big.data_ptr()
 
 
+@pytest.mark.usefixtures("no_grad")
 def test_buffers_stop_being_kept_at_the_thread_total_and_can_be_released(monkeypatch):
     like = torch.empty(0)
     monkeypatch.setattr(_scratch, "TOTAL_LIMIT", 100 * like.element_size())
@@ -68,20 +84,30 @@ def test_buffers_stop_being_kept_at_the_thread_total_and_can_be_released(monkeyp
     assert not _scratch._local.buffers
 
 
+@pytest.mark.usefixtures("no_grad")
 def test_each_thread_has_its_own_buffers():
     mine = _scratch.buffer("t", (16,), torch.empty(0)).data_ptr()
     theirs = []
-    thread = threading.Thread(target=lambda: theirs.append(_scratch.buffer("t", (16,), torch.empty(0)).data_ptr()))
+
+    def other_thread():
+        with torch.no_grad():  # grad mode is per thread
+            theirs.append(_scratch.buffer("t", (16,), torch.empty(0)).data_ptr())
+
+    thread = threading.Thread(target=other_thread)
     thread.start()
     thread.join()
     assert theirs[0] != mine
 
 
+@pytest.mark.usefixtures("no_grad")
 def test_padded_zeroes_the_border_of_a_dirty_buffer():
     _scratch.buffer("p", (2, 3, 8, 9), torch.empty(0)).fill_(7.0)
     x = torch.randn(2, 3, 5, 4)
     got = _scratch.padded("p", x, ((1, 2), (3, 2)))
     torch.testing.assert_close(got, F.pad(x, (3, 2, 1, 2)))
+    _scratch.buffer("q", (2, 8, 9, 3), torch.empty(0)).fill_(7.0)
+    last = _scratch.padded("q", x, ((1, 2), (3, 2)), channels_last=True)
+    torch.testing.assert_close(last, F.pad(x, (3, 2, 1, 2)).movedim(1, -1))
 
 
 @pytest.mark.parametrize("name", REUSERS)
@@ -133,6 +159,7 @@ def test_fake_tensors_of_a_trace_are_never_kept():
 
 
 @pytest.mark.cuda
+@pytest.mark.usefixtures("no_grad")
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_buffers_are_never_kept():
     like = torch.empty(0, device="cuda")

@@ -235,10 +235,34 @@ def test_a_model_without_convolutions_has_nothing_to_verify():
 def test_train_mode_compares_batchnorm_statistics(monkeypatch):
     """A constant offset before BatchNorm leaves the train-mode output alone; the running
     mean still shows it."""
-    plant(monkeypatch, "im2col", lambda good, *a, **k: good(*a, **k) + 1e-3)
+    def offset_stem(good, x, weight, *a, **k):  # only the stem, which the BatchNorm follows
+        return good(x, weight, *a, **k) + (1e-3 if weight.shape[1] == 3 else 0.0)
+
+    plant(monkeypatch, "im2col", offset_stem)
     checks = [c for c in run(["im2col"], dtypes=("float64",)).checks if c.layer == MODEL_ROW]
     train = next(c for c in checks if c.mode == "train")
     assert train.status == "fail" and train.worst == "buffer norm.running_mean"
+
+
+class ZeroMeanInput(nn.Module):
+    """The second BatchNorm averages a bias-free 1x1 convolution of a normalized tensor: its
+    running mean is zero but for rounding (as in MobileNetV2's blocks)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8)
+        self.conv2, self.bn2 = nn.Conv2d(8, 8, 1, bias=False), nn.BatchNorm2d(8)
+
+    def forward(self, x):
+        return self.bn2(self.conv2(self.bn1(self.conv1(x))))
+
+
+def test_a_running_mean_that_is_zero_but_for_rounding_is_measured_on_its_input_spread():
+    torch.manual_seed(0)
+    report = verify_model(ZeroMeanInput(), [(4, 3, 8, 8)], ["im2col"], device="cpu", repeats=1)
+    train = [c for c in report.checks if c.layer == MODEL_ROW and c.mode == "train"]
+    assert [c.status for c in train] == ["pass", "pass"]
+    assert all(c.torch_rel < c.tolerance for c in train if not math.isnan(c.torch_rel))
 
 
 def test_reduced_precision_matmul_is_switched_off_and_reported():

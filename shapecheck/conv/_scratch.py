@@ -14,7 +14,9 @@ already hands back memory that is mapped, and a buffer shared between streams wo
 A thread keeps at most :data:`TOTAL_LIMIT` bytes in all; :func:`release` frees its buffers.
 
 A buffer is valid until the next call for the same name on the same thread: callers use it
-only within one convolution and never return it, nor save it for backward.
+only within one convolution and never return it, nor save it for backward. While autograd
+records (grad mode on: the differentiable forms that second-order gradients run through) a
+fresh tensor is handed out instead, since a recorded operation may save its input.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def buffer(name: str, shape, like: torch.Tensor) -> torch.Tensor:
     """An uninitialised tensor of ``shape`` with ``like``'s dtype and device, reused by the
     next call for ``name`` on this thread."""
     numel = math.prod(shape)
-    if not _keepable(like) or numel * like.element_size() > LIMIT:
+    if torch.is_grad_enabled() or not _keepable(like) or numel * like.element_size() > LIMIT:
         return like.new_empty(shape)
     kept = getattr(_local, "buffers", None)
     if kept is None:
@@ -76,15 +78,21 @@ def zero_border(t: torch.Tensor, pads) -> torch.Tensor:
     return t
 
 
-def padded(name: str, x: torch.Tensor, pads) -> torch.Tensor:
+def padded(name: str, x: torch.Tensor, pads, channels_last: bool = False, fresh: bool = False) -> torch.Tensor:
     """(N, C, *spatial) ``x`` zero-padded by (before, after) ``pads`` per spatial dimension, in
-    the work buffer ``name``; ``x`` itself when there is nothing to pad, and a fresh tensor
-    when a pad is negative (a crop)."""
-    if not any(map(any, pads)):
-        return x
-    if min(map(min, pads)) < 0:
-        return pad_input(x, pads)
-    shape = (*x.shape[:2], *(n + a + b for n, (a, b) in zip(x.shape[2:], pads)))
-    out = zero_border(buffer(name, shape, x), ((0, 0), *pads))
-    out[(slice(None), slice(None), *(slice(a, a + n) for n, (a, _) in zip(x.shape[2:], pads)))].copy_(x)
+    the work buffer ``name`` unless ``fresh``; laid out (N, *padded spatial, C) when
+    ``channels_last``. Laid out as ``x``, it is ``x`` itself when there is nothing to pad, and
+    ``F.pad``'s result when a pad is negative (a crop) or autograd records."""
+    if not channels_last:
+        if not any(map(any, pads)):
+            return x
+        if min(map(min, pads)) < 0 or torch.is_grad_enabled():
+            return pad_input(x, pads)
+    spatial = tuple(n + a + b for n, (a, b) in zip(x.shape[2:], pads))
+    shape = (x.shape[0], *spatial, x.shape[1]) if channels_last else (*x.shape[:2], *spatial)
+    out = x.new_empty(shape) if fresh else buffer(name, shape, x)
+    first = 1 if channels_last else 2  # the first spatial dimension
+    zero_border(out, ((0, 0),) * (first - 1) + tuple(pads))
+    interior = (slice(None),) * first + tuple(slice(a, a + n) for n, (a, _) in zip(x.shape[2:], pads))
+    out[interior].copy_(x.movedim(1, -1) if channels_last else x)
     return out

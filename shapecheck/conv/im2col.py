@@ -69,7 +69,7 @@ def _column_shape(x, args) -> tuple[int, ...]:
 def _columns_last(x, args, fresh: bool) -> torch.Tensor:
     """A strided view (G, N, *out, *kernel, C/G) of a padded channels-innermost copy of ``x``,
     made in a work buffer unless ``fresh``."""
-    xp = _padded_last(x, args, fresh)
+    xp = _scratch.padded("padded", x, args.pads, channels_last=True, fresh=fresh)
     per_group = x.shape[1] // args.groups
     batch_stride, *spatial, channel_stride = xp.stride()
     dims = [(args.groups, per_group * channel_stride), (x.shape[0], batch_stride),
@@ -93,16 +93,6 @@ def _taps(args, spatial_strides):
 
 def _outputs(x, args, spatial_strides):
     return list(zip(args.out_size(tuple(x.shape[2:])), (k * s for k, s in zip(args.stride, spatial_strides))))
-
-
-def _padded_last(x: torch.Tensor, args, fresh: bool) -> torch.Tensor:
-    """Zero-padded (N, *padded spatial, C) copy of (N, C, *spatial) ``x``, in a work buffer
-    unless ``fresh``."""
-    shape = (x.shape[0], *_padded_size(x.shape[2:], args), x.shape[1])
-    out = x.new_empty(shape) if fresh else _scratch.buffer("padded", shape, x)
-    _scratch.zero_border(out, args.pads)
-    out[_interior(x.shape[2:], args)].copy_(x.movedim(1, -1))
-    return out
 
 
 def _padded_size(in_size, args) -> list[int]:

@@ -159,7 +159,7 @@ def _tap_matrix(buf, lay, chunk, length, groups):
         return parts[0]
     depth = parts[0].shape[1]
     shape = (groups, depth * len(parts), length)
-    cols = buf.new_empty(shape) if torch.is_grad_enabled() else _scratch.buffer("stacked taps", shape, buf)
+    cols = _scratch.buffer("stacked taps", shape, buf)
     for i, part in enumerate(parts):
         cols[:, i * depth:(i + 1) * depth].copy_(part)
     return cols

@@ -404,11 +404,22 @@ def _family(key: str) -> str:
 
 
 def _family_scales(want: dict) -> dict[str, float]:
+    """Each family's largest magnitude. A BatchNorm's running mean is measured on the spread
+    of what it averages, the square root of its running variance, when that is larger: the
+    mean of a zero-mean input (a bias-free 1x1 convolution of a normalized tensor) is zero but
+    for rounding, and against its own size any rounding would be an infinite error."""
     scales: dict[str, float] = {}
     for key, tensor in want.items():
-        top = tensor.abs().max().item() if tensor.numel() else 0.0
-        scales[_family(key)] = max(scales.get(_family(key), 0.0), top)
+        scales[_family(key)] = max(scales.get(_family(key), 0.0), _top(tensor))
+    for key in want:
+        variance = key.removesuffix("running_mean") + "running_var"
+        if key.startswith("buffer") and key.endswith(".running_mean") and variance in want:
+            scales[key] = max(scales[key], math.sqrt(_top(want[variance])))
     return scales
+
+
+def _top(tensor: torch.Tensor) -> float:
+    return tensor.abs().max().item() if tensor.numel() else 0.0
 
 
 def _abs_error(have, want) -> float:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 
 from . import _scratch, shift_add
-from ._args import NotApplicable, normalize, pad_input
+from ._args import NotApplicable, normalize
 from ._autograd import vjp_with_graph, without_autocast
 from ._entry import conv_entry
 
@@ -123,7 +123,7 @@ def winograd(x: torch.Tensor, weight: torch.Tensor, pads, groups: int, graph: bo
     out = [size + a + b - 2 for size, (a, b) in zip(x.shape[2:], pads)]
     tiles = tuple(-(-o // 2) for o in out)
     full = tuple((a, b + 2 * t - o) for (a, b), t, o in zip(pads, tiles, out))
-    v = transform_input(pad_input(x, full) if graph else _scratch.padded("winograd padded", x, full), tiles, graph)
+    v = transform_input(_scratch.padded("winograd padded", x, full), tiles, graph)
     u = transform_filter(weight)
     y = transform_output(contract(u, v, groups, graph), n, tiles, graph)
     return y[:, :, : out[0], : out[1]]
