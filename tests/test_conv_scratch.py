@@ -165,3 +165,30 @@ def test_cuda_buffers_are_never_kept():
     like = torch.empty(0, device="cuda")
     assert _scratch.buffer("c", (64,), like).device.type == "cuda"
     assert not any(key[2].type == "cuda" for key in getattr(_scratch._local, "buffers", {}))
+
+
+OUTPUT_CASES = [  # (implementation, x shape, w shape, kwargs): the layouts whose result used to be a view
+    ("shift_add", (1, 16, 8, 8), (8, 16, 1, 1), {"stride": 2}),  # one image, a strided shortcut: no crop
+    ("shift_add", (2, 8, 6, 6), (8, 1, 3, 3), {"padding": 1, "groups": 8}),  # depthwise rows
+    ("im2col", (2, 16, 1, 1), (8, 16, 1, 1), {}),  # one position
+    ("im2col", (2, 3, 6, 6), (4, 3, 3, 3), {"padding": 1}),  # few channels: (N, G, O/G, positions)
+    ("winograd", (2, 4, 6, 6), (4, 4, 3, 3), {"padding": 1}),  # whole tiles: no crop
+]
+
+
+@pytest.mark.parametrize("name, x_shape, w_shape, kwargs", OUTPUT_CASES)
+def test_the_output_is_its_own_tensor_that_can_be_changed_in_place(name, x_shape, w_shape, kwargs):
+    """`out += shortcut` and `relu_(out)` on a convolution's output, as ResNet blocks do; a
+    second call must not write into the first one's output."""
+    conv = REUSERS[name]
+    x, w = _tensors(x_shape, w_shape, 0, grad=True)
+    out = conv(x, w, **kwargs)
+    first = out.detach().clone()
+    conv(*_tensors(x_shape, w_shape, 1), **kwargs)
+    torch.testing.assert_close(out.detach(), first, rtol=0, atol=0)
+    out += 1.0
+    cotangent = torch.randn_like(out)
+    got = torch.autograd.grad(out, (x, w), cotangent)
+    want = torch.autograd.grad(F.conv2d(x, w, **kwargs) + 1.0, (x, w), cotangent)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

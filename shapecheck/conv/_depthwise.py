@@ -83,20 +83,22 @@ def _multiply_add(acc, buf, taps, first, lay) -> None:
             torch.addcmul(first, piece, scale, out=acc)
 
 
-def forward(image, taps, bias_rows, lay) -> torch.Tensor:
-    """(rows, Ho, Wo) output of the (rows, H, W) ``image``, block by block."""
+def forward(image, taps, bias_rows, lay, result=None) -> torch.Tensor:
+    """(rows, Ho, Wo) output of the (rows, H, W) ``image``, block by block, written into
+    ``result`` (any tensor of ``rows * Ho * Wo`` values, returned as it is) when given."""
     rows = image.shape[0]
     blocks = _blocks(image, lay)
     buf = _scratch.buffer("depthwise rows", (blocks[0].stop, _row_length(lay)), image).zero_()
     acc = _scratch.buffer("depthwise sums", (blocks[0].stop, _span(lay)), image)
-    out = image.new_empty(rows, *lay.out)
+    result = image.new_empty(rows, *lay.out) if result is None else result
+    out = result.view(rows, *lay.out)
     ho, wo = lay.out
     for b in blocks:
         size = b.stop - b.start
         shift_add.fill(buf[:size], image[b].unsqueeze(1), lay)
         _multiply_add(acc[:size], buf[:size], taps[b], None if bias_rows is None else bias_rows[b], lay)
         out[b].copy_(acc[:size].view(-1, ho, lay.slots[1])[:, :, :wo])
-    return out
+    return result
 
 
 def backward(grad, image, taps, lay, needs) -> tuple:
@@ -157,7 +159,8 @@ class Depthwise(torch.autograd.Function):
         bias_rows = None if bias is None else bias.view(1, c).expand(n, c).reshape(-1, 1)
         ctx.save_for_backward(x, weight, bias)
         ctx.lay = lay
-        return forward(_rows(x), _taps(weight, n), bias_rows, lay).view(n, c, *lay.out)
+        # written into its final shape: an output that is a view could not be changed in place
+        return forward(_rows(x), _taps(weight, n), bias_rows, lay, x.new_empty(n, c, *lay.out))
 
     @staticmethod
     @without_autocast

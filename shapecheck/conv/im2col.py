@@ -130,15 +130,18 @@ def _forward(x, weight, bias, args, keep: bool):
     when ``keep``; otherwise they sit in a reused work buffer)."""
     cols, out_size = columns(x, args, keep), args.out_size(tuple(x.shape[2:]))
     fmt = memory_format(x, weight)
-    if cols.dim() == 4:
-        out = torch.matmul(_filters(weight, args.groups), cols).view(x.shape[0], -1, *out_size)
+    if cols.dim() == 4:  # written into its final shape: a view could not be changed in place
+        out = x.new_empty(x.shape[0], weight.shape[0], *out_size)
+        torch.matmul(_filters(weight, args.groups), cols, out=out.view(*cols.shape[:2], -1, cols.shape[-1]))
     else:
         filters = _filters_last(weight, args.groups)
         shape = (*cols.shape[:2], filters.shape[2])  # (G, N * positions, O/G)
-        # a contiguous result is a transposed copy of the product, which can then be reused
-        product = torch.bmm(cols, filters, out=_scratch.buffer("product", shape, x) if fmt is None else None)
+        reuse = fmt is None  # the contiguous result is a copy of the product, which can be reused
+        product = torch.bmm(cols, filters, out=_scratch.buffer("product", shape, x) if reuse else None)
         grid = product.unflatten(1, (x.shape[0], *out_size)).movedim(0, -2)
         out = grid.flatten(-2).movedim(-1, 1)
+        if reuse:  # a copy even where the view is already contiguous (one position or one channel)
+            out = out.clone(memory_format=torch.contiguous_format)
     out = out.contiguous(memory_format=fmt or torch.contiguous_format)
     if bias is not None:
         out += bias.reshape(-1, *(1,) * (x.dim() - 2))

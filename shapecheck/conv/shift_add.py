@@ -173,10 +173,11 @@ def _chunk_weight(weight, chunk, groups):
 
 
 def crop(wide: torch.Tensor, n: int, lay: Layout) -> torch.Tensor:
-    """(O, N*Hq*Wq) wide output -> contiguous (N, O, Ho, Wo)."""
+    """(O, N*Hq*Wq) wide output -> a new contiguous (N, O, Ho, Wo) tensor (never a view of
+    ``wide``, which may be a work buffer, even where the transpose is already contiguous)."""
     ho, wo = lay.out
     grid = wide.reshape(-1, n, *lay.slots)[:, :, :ho, :wo]
-    return grid.transpose(0, 1).contiguous()
+    return grid.transpose(0, 1).clone(memory_format=torch.contiguous_format)
 
 
 def _widen(grad: torch.Tensor, lay: Layout) -> torch.Tensor:

@@ -96,12 +96,12 @@ def transform_output(m: torch.Tensor, n: int, tiles: tuple[int, int], graph: boo
     if graph:
         y = torch.stack([torch.stack((r[0] + r[1] + r[2], r[1] - r[2] - r[3]), -1) for r in rows], 3)
         return y.transpose(0, 1).reshape(n, o, 2 * th, 2 * tw)  # (O, N, th, 2, tw, 2) -> (N, O, H, W)
-    y = m.new_empty(n, o, th, 2, tw, 2)
-    phases = y.permute(3, 5, 1, 0, 2, 4)
+    y = m.new_empty(n, o, 2 * th, 2 * tw)
+    phases = y.view(n, o, th, 2, tw, 2).permute(3, 5, 1, 0, 2, 4)
     for i, r in enumerate(rows):
         torch.add(r[0] + r[1], r[2], out=phases[i, 0])
         torch.sub(r[1] - r[2], r[3], out=phases[i, 1])
-    return y.view(n, o, 2 * th, 2 * tw)
+    return y
 
 
 def contract(u: torch.Tensor, v: torch.Tensor, groups: int, graph: bool = False) -> torch.Tensor:
@@ -126,7 +126,7 @@ def winograd(x: torch.Tensor, weight: torch.Tensor, pads, groups: int, graph: bo
     v = transform_input(_scratch.padded("winograd padded", x, full), tiles, graph)
     u = transform_filter(weight)
     y = transform_output(contract(u, v, groups, graph), n, tiles, graph)
-    return y[:, :, : out[0], : out[1]]
+    return y if list(y.shape[2:]) == out else y[:, :, : out[0], : out[1]]  # not a view where it need not be
 
 
 class _Winograd(torch.autograd.Function):
