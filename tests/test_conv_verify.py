@@ -265,6 +265,36 @@ def test_a_running_mean_that_is_zero_but_for_rounding_is_measured_on_its_input_s
     assert all(c.torch_rel < c.tolerance for c in train if not math.isnan(c.torch_rel))
 
 
+class OnTheKink(nn.Module):
+    """relu(conv(x) - 1) where one position is 3 * float32(1/3) - 1 = 3e-8 exactly, and 0 in
+    float32 whoever computes it (a single product rounds to 1.0)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 1, bias=False)
+        nn.init.constant_(self.conv.weight, 1 / 3)
+
+    def forward(self, x):
+        return torch.relu(self.conv(x) - 1)
+
+
+def test_a_value_on_a_relu_kink_takes_the_references_side_in_float32():
+    pixels = torch.tensor([[[[3.0, 30.0], [6.0, 12.0]]]])
+    report = verify_model(OnTheKink(), [pixels], ["naive", "im2col"], device="cpu", repeats=1,
+                          dtypes=("float32",), modes=("eval",))
+    model_rows = [c for c in report.checks if c.layer == MODEL_ROW]
+    assert [c.status for c in model_rows] == ["pass", "pass"]
+    assert all("1 value(s) within rounding of a ReLU/pooling kink" in c.note for c in model_rows)
+    assert all(c.torch_rel < c.tolerance for c in model_rows)
+
+
+def test_pinned_kinks_still_show_a_wrong_value(monkeypatch):
+    plant(monkeypatch, "im2col", lambda good, *a, **k: good(*a, **k) * (1 + 1e-5))
+    report = verify_model(OnTheKink(), [torch.tensor([[[[3.0, 30.0], [6.0, 12.0]]]])], ["im2col"],
+                          device="cpu", repeats=1, dtypes=("float32",), modes=("eval",))
+    assert [c.status for c in report.checks] == ["fail", "fail"]
+
+
 def test_reduced_precision_matmul_is_switched_off_and_reported():
     before = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision("medium")

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from ..errors import UsageError
-from . import IMPLEMENTATIONS, census
+from . import IMPLEMENTATIONS, branches, census
 from ._args import NotApplicable
 from .tolerance import RULE, exact_arithmetic, tolerance
 
@@ -187,6 +187,7 @@ class _Reference:
     want: dict          # the exact derivatives an implementation must reproduce
     torch: dict         # torch's own in the checked dtype (empty in float64: torch is the reference)
     torch_time: float
+    kinks: branches.Pinning | None = None   # the reference's side of every kink (whole-model runs)
 
 
 class _DtypeRun:
@@ -247,25 +248,27 @@ class _DtypeRun:
     # -- the whole model ---------------------------------------------------------------------
     def _model_reference(self, mode) -> _Reference:
         exact = _prepared(copy.deepcopy(self.model).double(), mode)
-        want = _model_derivatives(exact, _cast(self.args, torch.float64), self.seed)
-        run = lambda: _model_derivatives(_prepared(self.model, mode), self.args, self.seed)  # noqa: E731
-        return _Reference(want, {} if self.dtype == torch.float64 else run(), self._time(run))
+        with branches.recording() as kinks:
+            want = _model_derivatives(exact, _cast(self.args, torch.float64), self.seed)
+        run = lambda: _pinned_run(_prepared(self.model, mode), self.args, self.seed, kinks)[0]  # noqa: E731
+        return _Reference(want, {} if self.dtype == torch.float64 else run(), self._time(run), kinks)
 
     def _check_model(self, impl, mode, ref) -> Check:
         kind = f"{len(self.calls)} convolution calls, {mode} mode"
         make = self._row_maker(impl, mode, MODEL_ROW, kind, {}, ref)
         model = _prepared(self.model, mode)
-        run = lambda: _model_derivatives(model, self.args, self.seed)  # noqa: E731
+        run = lambda: _pinned_run(model, self.args, self.seed, ref.kinks)  # noqa: E731
         try:
             with census.redirect(model, impl) as refused:
-                got = run()
+                got, kinks = run()
                 if len(refused) == len(self.calls):
                     return make(status="not applicable", note="not swapped anywhere: " + next(iter(refused.values())))
                 ratio = self._time(run) / ref.torch_time
         except Exception as failure:  # an implementation's bug is a finding, not a crash
             return make(status="error", note=f"{type(failure).__name__}: {failure}")
-        note = f"{len(refused)} of {len(self.calls)} calls ran torch's own (refused)" if refused else ""
-        return make(got=got, time_ratio=ratio, note=note)
+        notes = [f"{len(refused)} of {len(self.calls)} calls ran torch's own (refused)" if refused else "",
+                 kinks.summary()]
+        return make(got=got, time_ratio=ratio, note="; ".join(n for n in notes if n))
 
     # -- shared --------------------------------------------------------------------------------
     def _row_maker(self, impl, mode, layer, kind, reductions, ref):
@@ -339,6 +342,12 @@ def _model_derivatives(model, args, seed: int) -> dict:
     if model.training:
         result.update({f"buffer {n}": b.detach().clone() for n, b in model.named_buffers() if _is_float(b)})
     return result
+
+
+def _pinned_run(model, args, seed: int, kinks: branches.Pinning) -> tuple[dict, branches.Pinning]:
+    """:func:`_model_derivatives` with every kink on the reference's side (:mod:`.branches`)."""
+    with branches.following(kinks) as followed:
+        return _model_derivatives(model, args, seed), followed
 
 
 def _randn_like(t: torch.Tensor, gen) -> torch.Tensor:
