@@ -2,9 +2,12 @@
 
     python benchmarks/conv.py            # several minutes
     python benchmarks/conv.py --quick    # fewer repetitions
+    python benchmarks/conv.py --device cuda   # on the GPU (exit 2 without one)
 
 Every cell is an implementation's best time divided by F.conv2d's best time in the calls
-paired with it, on the same layer (NCHW, float32, two threads): each call is timed right next
+paired with it, on the same layer (NCHW, float32 in full precision on both sides: no TF32; two
+threads on the CPU, or one GPU with ``--device cuda``, every call timed to the end of its
+last kernel): each call is timed right next
 to an F.conv2d call, the two taking turns to go first, and the order of the implementations
 rotates every round, so that load on the machine hits all of them alike and none always runs
 after the same one. Load only ever adds time, so the best of the rounds is the figure it
@@ -38,6 +41,7 @@ from shapecheck.conv import _depthwise, fft, im2col, shift_add, toeplitz, winogr
 from shapecheck.conv._args import normalize, pad_input  # noqa: E402
 from shapecheck.conv.auto import TUNER, choose, layer_key, rotated  # noqa: E402
 from shapecheck.conv.functional import conv2d as auto_conv2d  # noqa: E402
+from shapecheck.conv.tolerance import exact_arithmetic  # noqa: E402
 
 NAIVE_MAX_POSITIONS = 1024
 COLUMNS_BUDGET = 512 * 2**20
@@ -68,14 +72,32 @@ AUTO_MARGIN = 1.10
 NAMES = IMPLEMENTATIONS.names()
 
 
+DEVICE = torch.device("cpu")
+"""Where every tensor of the run lives (``--device``)."""
+
+
+def randn(*shape, requires_grad: bool = False) -> torch.Tensor:
+    """A standard-normal tensor on :data:`DEVICE` (shape as a tuple or as integers)."""
+    size = shape[0] if len(shape) == 1 and isinstance(shape[0], tuple) else shape
+    return torch.randn(size, device=DEVICE, requires_grad=requires_grad)
+
+
 def best_ms(fn, reps: int) -> float:
     return interleaved({"f": fn}, reps)["f"]
 
 
 def _ms(fn) -> float:
+    """Milliseconds of one call; on a GPU from an idle device to the end of its last kernel."""
+    _synchronize()
     start = time.perf_counter()
     fn()
+    _synchronize()
     return (time.perf_counter() - start) * 1e3
+
+
+def _synchronize() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
 
 
 def interleaved(fns: dict, reps: int, warmup: bool = True) -> dict[str, float]:
@@ -173,7 +195,7 @@ def flops(layer: Layer) -> int:
 
 def forward_row(layer: Layer, reps: int) -> dict:
     """Times and ratios to F.conv2d of every applicable implementation and auto on one layer."""
-    x, w = torch.randn(layer.x), torch.randn(layer.w)
+    x, w = randn(layer.x), randn(layer.w)
     fns, skipped = _applicable({"F.conv2d": F.conv2d, **IMPLEMENTATIONS, "auto": auto_conv2d}, layer, x, w,
                                lambda conv: _bind(conv, x, w, layer.kwargs))
     fns["auto"]()  # auto's one-off measurement happens here, outside the timed calls
@@ -236,8 +258,8 @@ def backward_row(layer: Layer, forward: dict, reps: int) -> dict:
     Then auto head to head with the fastest backward, and a training step (forward plus
     backward, what auto's measurement minimizes with gradients on) of auto against the
     implementation whose forward and backward times add up to the least."""
-    x = torch.randn(layer.x, requires_grad=True)
-    w = torch.randn(layer.w, requires_grad=True)
+    x = randn(layer.x, requires_grad=True)
+    w = randn(layer.w, requires_grad=True)
     convs = {"F.conv2d": F.conv2d, **IMPLEMENTATIONS, "auto": auto_conv2d}
     fns, skipped = _applicable(convs, layer, x, w, lambda conv: _backward(conv, x, w, layer.kwargs))
     row = {"layer": layer, **_timed(fns, layer, reps), "skipped": skipped, "choice": _choice(layer, x, w, grad=True)}
@@ -261,13 +283,13 @@ def _step(conv, x, w, kwargs):
 
 
 def matmul_gflops(reps: int) -> float:
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a, b = randn(2048, 2048), randn(2048, 2048)
     return 2 * 2048**3 / best_ms(lambda: a @ b, reps) / 1e6
 
 
 def breakdown(reps: int) -> list[tuple[str, str, float]]:
     """(approach, stage, ms) on the ResNet 3x3 layer."""
-    x, w = torch.randn(8, 64, 56, 56), torch.randn(64, 64, 3, 3)
+    x, w = randn(8, 64, 56, 56), randn(64, 64, 3, 3)
     args = normalize(x, w, 1, 1, 1, 1)
     lay = shift_add.layout(x.shape[2:], args)
     buf = shift_add.scatter(x, lay, batch_inside=True)
@@ -316,7 +338,7 @@ def _met(ok: bool) -> str:
 
 
 def print_forward(rows) -> None:
-    print("## Forward time / F.conv2d (NCHW fp32, 2 threads; lower is better)\n")
+    print(f"## Forward time / F.conv2d (NCHW fp32, {setting()}; lower is better)\n")
     print("| layer | F.conv2d ms | " + " | ".join(NAMES) + " | auto (measured choice; rule) | target | met"
           + " | auto / fastest, head to head | within 10 % |")
     print("|---" * (len(NAMES) + 8) + "|")
@@ -366,8 +388,8 @@ DEPTHWISE_OUT_OF_CACHE = Layer("depthwise, 16x larger", (32, 256, 56, 56), (256,
 def depthwise_traffic(layer: Layer, reps: int) -> dict:
     """F.conv2d and shift_add on a depthwise layer, interleaved with an add on tensors as large
     as its input (the machine's bandwidth at that size: in cache or from memory)."""
-    x, w = torch.randn(layer.x), torch.randn(layer.w)
-    a, b = torch.randn(layer.x), torch.randn(layer.x)
+    x, w = randn(layer.x), randn(layer.w)
+    a, b = randn(layer.x), randn(layer.x)
     c = torch.empty_like(a)
     fns = {"F.conv2d": _bind(F.conv2d, x, w, layer.kwargs), "shift_add": _bind(shift_add.conv2d, x, w, layer.kwargs),
            "add": lambda: torch.add(a, b, out=c)}
@@ -418,13 +440,13 @@ def print_throughput(rows, peak: float) -> None:
 def gemm_ratio(layer: Layer, reps: int) -> float | None:
     """The layer's column GEMM alone over F.conv2d, timed in turn (None when its columns would
     exceed :data:`COLUMNS_BUDGET`)."""
-    x, w = torch.randn(layer.x), torch.randn(layer.w)
+    x, w = randn(layer.x), randn(layer.w)
     args = normalize(x, w, **_conv_args(layer))
     positions = layer.x[0] * math.prod(args.out_size(layer.x[2:]))
     depth, groups = math.prod(layer.w[1:]), args.groups
     if positions * depth * groups * 4 > COLUMNS_BUDGET:
         return None
-    a, b = torch.randn(groups, positions, depth), torch.randn(groups, depth, layer.w[0] // groups)
+    a, b = randn(groups, positions, depth), randn(groups, depth, layer.w[0] // groups)
     times = interleaved({"gemm": lambda: torch.bmm(a, b), "conv": lambda: F.conv2d(x, w, **layer.kwargs)}, reps * 3)
     return times["gemm"] / times["conv"]
 
@@ -437,11 +459,21 @@ def print_stages(stages) -> None:
         print(f"| {approach} | {stage} | {ms:.2f} |")
 
 
+def setting() -> str:
+    """The device in a few words, for table titles."""
+    return f"{torch.get_num_threads()} threads" if DEVICE.type == "cpu" else torch.cuda.get_device_name(DEVICE)
+
+
 def machine() -> str:
-    """Cores, CPU model, torch version and threads, for the report."""
+    """Cores, CPU model, torch version and threads (and the GPU), for the report."""
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor() or "unknown CPU")
-    return f"{os.cpu_count()} cores ({model}), torch {torch.__version__}, {torch.get_num_threads()} threads"
+    text = f"{os.cpu_count()} cores ({model}), torch {torch.__version__}, {torch.get_num_threads()} threads"
+    if DEVICE.type == "cuda":
+        props = torch.cuda.get_device_properties(DEVICE)
+        text += (f"; timed on {props.name} ({props.total_memory / 2**30:.0f} GiB, CUDA {torch.version.cuda},"
+                 f" cuDNN {torch.backends.cudnn.version()})")
+    return text
 
 
 def load() -> str:
@@ -449,15 +481,33 @@ def load() -> str:
 
 
 def main(argv=None) -> int:
+    global DEVICE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--layers", help="comma-separated layer names (default: all)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                        help="where to time (default: cpu; cuda needs a GPU that torch sees)")
     opts = parser.parse_args(argv)
+    if opts.device == "cuda" and not torch.cuda.is_available():
+        print("--device cuda: torch sees no CUDA device on this machine", file=sys.stderr)
+        return 2
+    DEVICE = torch.device(opts.device)
     torch.set_num_threads(2)
     torch.manual_seed(0)
     reps = 3 if opts.quick else 9
     layers = [la for la in LAYERS if not opts.layers or la.name in opts.layers.split(",")]
     print(f"Machine: {machine()}. At the start: {load()}.\n")
+    with exact_arithmetic() as precision:
+        changed = [f"{label} = {used}" for label, before, used in precision if before != used]
+        print("Full fp32 on both sides (no TF32 or reduced precision): "
+              + ("; ".join(changed) if changed else "already so") + ".\n")
+        run(layers, reps)
+    print(f"\nAt the end: {load()}.")
+    return 0
+
+
+def run(layers, reps: int) -> None:
+    """Every table, in order."""
     peak = matmul_gflops(reps)
     rows = [forward_row(layer, reps) for layer in layers]
     for row in rows:
@@ -471,8 +521,6 @@ def main(argv=None) -> int:
         print_bandwidth([depthwise_traffic(la, reps) for la in (*depthwise, DEPTHWISE_OUT_OF_CACHE)])
     print_throughput(rows, peak)
     print_stages(breakdown(reps))
-    print(f"\nAt the end: {load()}.")
-    return 0
 
 
 if __name__ == "__main__":
