@@ -263,11 +263,27 @@ def test_auto_measures_once_per_layer_key_and_picks_the_fastest(monkeypatch):
     measured = dict(clock.calls)
     assert tuner.choose(x, w, (1, 1, 1, 1), args) == "shift_add"
     assert clock.calls == measured  # cached: nothing timed again
-    assert measured["shift_add"] == 1 + REPEATS  # a warm-up, then the interleaved rounds
+    # a warm-up, the interleaved rounds, and as many again against the rule's choice (winograd)
+    assert measured["shift_add"] == 1 + 2 * REPEATS and measured["winograd"] == 1 + 2 * REPEATS
+    assert measured["im2col"] == 1 + REPEATS
     assert measured["fft"] == 1  # fft's first run was over 4x the best
     bigger = torch.randn(2, 4, 8, 8)
     tuner.choose(bigger, w, (1, 1, 1, 1), normalize(bigger, w, 1, 1, 1, 1))
     assert len(tuner.choices) == 2
+
+
+def test_auto_keeps_the_rule_when_a_second_set_of_rounds_does_not_confirm_another(monkeypatch):
+    costs = {"im2col": 3.0, "shift_add": 2.05, "winograd": 2.0, "fft": 5.0, "toeplitz": 4.0}
+    tuner, clock = tuner_with_costs(monkeypatch, costs)
+    x, w = torch.randn(1, 4, 8, 8), torch.randn(4, 4, 3, 3)  # the rule says winograd
+    wrapped = IMPLEMENTATIONS["winograd"]
+
+    def loaded_at_first(*args, **kwargs):  # winograd's first rounds ran under load: 3x its time
+        clock.now += 4.0 if clock.calls.get("winograd", 0) <= REPEATS else 0.0
+        return wrapped(*args, **kwargs)
+
+    monkeypatch.setitem(IMPLEMENTATIONS, "winograd", loaded_at_first)
+    assert tuner.choose(x, w, (1, 1, 1, 1), normalize(x, w, 1, 1, 1, 1)) == "winograd"
 
 
 def test_auto_rounds_rotate_so_no_candidate_always_follows_the_same_one(monkeypatch):
@@ -275,12 +291,14 @@ def test_auto_rounds_rotate_so_no_candidate_always_follows_the_same_one(monkeypa
     tuner, clock = tuner_with_costs(monkeypatch, costs)
     x, w = torch.randn(1, 4, 8, 8), torch.randn(4, 4, 3, 3)
     assert tuner.choose(x, w, (1, 1, 1, 1), normalize(x, w, 1, 1, 1, 1)) == "im2col"
-    rounds = clock.order[5:]  # after the warm-up of each candidate (toeplitz, 9x the best, is dropped)
+    # after the warm-up of each candidate (toeplitz, 9x the best, is dropped), before the
+    # rounds that confirm im2col against the rule's winograd
+    rounds = clock.order[5:5 + 4 * REPEATS]
     assert [rounds[i * 4] for i in range(4)] == ["im2col", "shift_add", "winograd", "fft"]
     pairs = [(a, b) for a, b in zip(rounds, rounds[1:])]
     assert {("fft", "im2col"), ("im2col", "shift_add"), ("shift_add", "im2col"), ("im2col", "fft")} <= set(pairs)
     assert max(pairs.count((a, "im2col")) for a in costs) <= len(rounds) // 4 // 2 + 1  # no usual predecessor
-    assert len(rounds) == 4 * REPEATS
+    assert len(clock.order) == 5 + 4 * REPEATS + 2 * REPEATS
 
 
 def test_auto_key_holds_layout_grad_dtype_and_threads():
