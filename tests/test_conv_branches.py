@@ -133,9 +133,12 @@ def test_a_run_that_takes_another_path_is_not_pinned_from_there_on():
     assert "after call 2" in followed.summary()
 
 
-def test_tensor_bounds_and_integer_tensors_are_left_alone():
+def test_tensor_bounds_integer_tensors_inputs_by_keyword_and_bad_calls_are_left_alone():
     x = torch.tensor([-1.0, 1.0], dtype=torch.float64)
     with branches.recording() as recorded:
         torch.clamp(x, min=torch.zeros(2, dtype=torch.float64))
         torch.relu(torch.tensor([-1, 2]))
+        torch.relu(input=x)
+        with pytest.raises(TypeError):  # torch's own error, not one of ours
+            F.max_pool2d(x[None, None], 2, nonsense=1)
     assert recorded.decisions == []

@@ -161,10 +161,17 @@ def _on_regions(rule: _Piecewise, x, lo, hi, extra, region) -> torch.Tensor:
     return out
 
 
+class _Unbound(Exception):
+    """A pooling call whose arguments do not fit the signature: left to torch to judge."""
+
+
 def _pool_indices(func, args, kwargs):
     """(spatial dimensions, whether the caller wants the indices, output, indices)."""
     d, with_indices = MAX_POOLS[func]
-    bound = inspect.signature(with_indices).bind(*args, **kwargs)
+    try:
+        bound = inspect.signature(with_indices).bind(*args, **kwargs)
+    except TypeError as unbound:
+        raise _Unbound from unbound
     wants = func is with_indices or bool(bound.arguments.get("return_indices", False))
     bound.arguments["return_indices"] = True
     out, indices = with_indices(*bound.args, **bound.kwargs)
@@ -207,12 +214,17 @@ class _Mode(TorchFunctionMode):
             pool = func in MAX_POOLS
         except TypeError:  # an unhashable callable
             rule, pool = None, False
+        if not (args and isinstance(args[0], torch.Tensor) and args[0].is_floating_point()):
+            return func(*args, **kwargs)  # the input by keyword, or not a floating tensor: not pinned
         if rule is not None:
             params = rule.params(args, kwargs)
-            if params is not None and isinstance(params[0], torch.Tensor) and params[0].is_floating_point():
+            if params is not None:
                 return self._piecewise(func, rule, params, args, kwargs)
-        elif pool and isinstance(args[0], torch.Tensor) and args[0].is_floating_point():
-            return self._pool(func, args, kwargs)
+        elif pool:
+            try:
+                return self._pool(func, args, kwargs)
+            except _Unbound:
+                pass
         return func(*args, **kwargs)
 
     def _next(self, key):
