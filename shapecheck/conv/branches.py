@@ -189,14 +189,21 @@ class Pinning:
     """What a run recorded, or how a checked run followed it."""
 
     decisions: list = field(default_factory=list)
-    flipped: int = 0            # elements (pooling windows) whose own side differed
     lost_at: int | None = None  # the call from which the run was not pinned
+    differed: list = field(default_factory=list)
+    """Per followed call, a tensor counting the elements (pooling windows) whose own side
+    differed, kept on the device: reading each at once would wait for the GPU at every ReLU."""
+
+    @property
+    def flipped(self) -> int:
+        """Elements (pooling windows) whose own side differed, over the whole run."""
+        return int(sum(int(count) for count in self.differed))
 
     def summary(self) -> str:
         """A note for a report row ("" when nothing needed saying)."""
-        parts = []
-        if self.flipped:
-            parts.append(f"{self.flipped} value(s) within rounding of a ReLU/pooling kink took the reference's side")
+        parts, flipped = [], self.flipped
+        if flipped:
+            parts.append(f"{flipped} value(s) within rounding of a ReLU/pooling kink took the reference's side")
         if self.lost_at is not None:
             parts.append(f"kinks not pinned after call {self.lost_at + 1} (the run took another path)")
         return "; ".join(parts)
@@ -228,7 +235,7 @@ class _Mode(TorchFunctionMode):
         return func(*args, **kwargs)
 
     def _next(self, key):
-        """The recorded decision for this call, or None when not following (or lost)."""
+        """The recorded decision for this call, or None once the run has left the recorded path."""
         if self.pinning.lost_at is not None:
             return None
         decisions, at = self.pinning.decisions, self.cursor
@@ -246,7 +253,7 @@ class _Mode(TorchFunctionMode):
             return own
         pinned = self._next(key)
         if pinned is not None:
-            self.pinning.flipped += int((own != pinned).sum())
+            self.pinning.differed.append((own != pinned).sum())
         return pinned
 
     def _piecewise(self, func, rule, params, args, kwargs):
