@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import pytest
 
@@ -195,6 +196,15 @@ def test_verify_command_on_an_example(capsys):
     assert {r["layer"] for r in rows} == {"conv1", "conv2", "(model)"}
     assert {r["dtype"] for r in rows} == {"float64", "float32"}
     assert all(r["status"] == "pass" for r in rows)
+
+
+def test_verify_tables_written_to_a_file_keep_every_number_whole(capsys):
+    code, out, _ = run(capsys, "verify", os.path.join(EXAMPLES, "lenet.py"), "--impl", "naive")
+    assert code == 0
+    rows = [line for line in out.splitlines() if line.startswith("│ float")]
+    assert len(rows) == 8 and all(len(line) <= 160 for line in rows)
+    assert not any("…" in line for line in rows)
+    assert all(len(re.findall(r"\d\.\d\de[-+]\d\d", line)) >= 3 for line in rows)
 
 
 def test_verify_cuda_without_a_gpu_is_a_usage_error(capsys):

@@ -38,9 +38,13 @@ import torch
 from torch import nn
 
 from ..errors import UsageError
-from . import IMPLEMENTATIONS, branches, census
+from . import IMPLEMENTATIONS, branches, census, spread
 from ._args import NotApplicable
-from .tolerance import RULE, exact_arithmetic, tolerance
+from .spread import SPREAD_SAFETY
+from .tolerance import exact_arithmetic, tolerance
+from .tolerance import RULE as _CALL_RULE
+
+RULE = f"{_CALL_RULE}; {spread.RULE}"
 
 MODEL_ROW = "(model)"
 """The ``layer`` of the end-to-end rows."""
@@ -188,6 +192,7 @@ class _Reference:
     torch: dict         # torch's own in the checked dtype (empty in float64: torch is the reference)
     torch_time: float
     kinks: branches.Pinning | None = None   # the reference's side of every kink (whole-model runs)
+    spread: dict | None = None  # how far simulated rounding moves each kind of tensor (whole-model runs)
 
 
 class _DtypeRun:
@@ -247,11 +252,16 @@ class _DtypeRun:
 
     # -- the whole model ---------------------------------------------------------------------
     def _model_reference(self, mode) -> _Reference:
-        exact = _prepared(copy.deepcopy(self.model).double(), mode)
+        exact = lambda: _prepared(copy.deepcopy(self.model).double(), mode)  # noqa: E731
+        args = _cast(self.args, torch.float64)
         with branches.recording() as kinks:
-            want = _model_derivatives(exact, _cast(self.args, torch.float64), self.seed)
+            want = _model_derivatives(exact(), args, self.seed)
+        noisy = exact()
+        with spread.rounding_noise(self.dtype_name, self.seed):
+            moved = _pinned_run(noisy, args, self.seed, kinks)[0]
         run = lambda: _pinned_run(_prepared(self.model, mode), self.args, self.seed, kinks)[0]  # noqa: E731
-        return _Reference(want, {} if self.dtype == torch.float64 else run(), self._time(run), kinks)
+        return _Reference(want, {} if self.dtype == torch.float64 else run(), self._time(run), kinks,
+                          _spreads(moved, want))
 
     def _check_model(self, impl, mode, ref) -> Check:
         kind = f"{len(self.calls)} convolution calls, {mode} mode"
@@ -276,12 +286,23 @@ class _DtypeRun:
             if got is None:
                 return Check(impl, self.dtype_name, mode, layer, kind, 0, math.nan, math.nan, "", math.nan,
                              math.nan, status, time_ratio, note)
-            worst = _worst(got, ref.want, lambda key: reductions.get(key, self.model_n), self.dtype_name)
+            worst = _worst(got, ref.want, self._limit(reductions, ref))
             torch_rel = _torch_rel(ref, worst.key)
             status = "pass" if worst.rel <= worst.tol else "fail"
             return Check(impl, self.dtype_name, mode, layer, kind, worst.n, worst.abs, worst.rel, worst.label,
                          worst.tol, torch_rel, status, time_ratio, note)
         return make
+
+    def _limit(self, reductions: dict, ref: _Reference):
+        """key -> (n, tolerance): a call's tensor by its reduction length; an end-to-end one
+        also by its spread (:mod:`.spread`), whichever allows more."""
+        def limit(key):
+            n = reductions.get(key, self.model_n)
+            bound = tolerance(self.dtype_name, n)
+            if ref.spread is not None:
+                bound = max(bound, SPREAD_SAFETY * ref.spread.get(_kind(key), 0.0))
+            return n, bound
+        return limit
 
     def _time(self, run) -> float:
         return _median_time(run, self.repeats, self.device)
@@ -315,9 +336,14 @@ def _call_derivatives(run, arguments: dict, seed: int) -> dict:
 
 def _torch_rel(ref: _Reference, key: str) -> float:
     """torch's own error on ``key``, on the same scale as the row's."""
-    if key not in ref.torch or key not in ref.want:
-        return math.nan
-    return _ratio(_abs_error(ref.torch[key], ref.want[key]), _family_scales(ref.want)[_family(key)])
+    return _errors(ref.torch, ref.want).get(key, math.nan)
+
+
+def _errors(got: dict, want: dict) -> dict[str, float]:
+    """Each tensor's error, ``max|got - want|`` over the largest entry of its family in ``want``."""
+    scales = _family_scales(want)
+    return {key: _ratio(_abs_error(got[key], want[key]), scales[_family(key)])
+            for key in want if key in got and got[key].shape == want[key].shape}
 
 
 def _prepared(model, mode: str):
@@ -386,14 +412,14 @@ class _Worst:
     tol: float
 
 
-def _worst(got: dict, want: dict, reduction, dtype: str) -> _Worst:
-    """The tensor furthest from ``want`` relative to its tolerance; a tensor only one side has
-    (a dropped or an extra gradient) or of another shape is infinitely far."""
+def _worst(got: dict, want: dict, limit) -> _Worst:
+    """The tensor furthest from ``want`` relative to its tolerance (``limit(key)`` gives its
+    n and tolerance); a tensor only one side has (a dropped or an extra gradient) or of
+    another shape is infinitely far."""
     scales = _family_scales(want)
     worst = None
     for key in dict.fromkeys([*want, *got]):
-        n = reduction(key)
-        tol = tolerance(dtype, n)
+        n, tol = limit(key)
         if key not in got or key not in want:
             label, diff, rel = f"{key} ({'missing' if key not in got else 'extra'})", math.inf, math.inf
         elif got[key].shape != want[key].shape:
@@ -404,6 +430,21 @@ def _worst(got: dict, want: dict, reduction, dtype: str) -> _Worst:
         if worst is None or rel / tol > worst.rel / worst.tol:
             worst = _Worst(key, label, n, diff, rel, tol)
     return worst
+
+
+def _spreads(moved: dict, want: dict) -> dict[str, float]:
+    """The largest error of each kind of tensor (:func:`_kind`) in a run with simulated rounding."""
+    spreads: dict[str, float] = {}
+    for key, error in _errors(moved, want).items():
+        spreads[_kind(key)] = max(spreads.get(_kind(key), 0.0), error)
+    return spreads
+
+
+def _kind(key: str) -> str:
+    """The outputs, the first-order gradients, the second-order ones, the buffers: one spread
+    each, the largest over all their tensors (the spread of a single small tensor is one
+    random draw, which may come out near zero)."""
+    return "buffer" if key.startswith("buffer") else _family(key)
 
 
 def _family(key: str) -> str:

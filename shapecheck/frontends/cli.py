@@ -93,13 +93,14 @@ def _check_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _console(no_color: bool = False, stream=None):
+def _console(no_color: bool = False, stream=None, file_width: int = 110):
+    """A console for ``stream``: the terminal's width on a terminal, ``file_width`` into a file or pipe."""
     from rich.console import Console
 
     stream = stream or sys.stdout
     tty = stream.isatty()
     return Console(file=stream, highlight=False, no_color=no_color or not tty or bool(os.environ.get("NO_COLOR")),
-                   width=None if tty else 110, soft_wrap=not tty)
+                   width=None if tty else file_width, soft_wrap=not tty)
 
 
 def _check(argv: list[str], worker=None) -> int:
@@ -319,6 +320,11 @@ def _explain(argv: list[str]) -> int:
     return EXIT_OK
 
 
+VERIFY_WIDTH = 160
+"""Columns of ``shapecheck verify`` output written to a file or pipe: its tables have twelve
+columns, and at the usual 110 rich would cut their numbers short."""
+
+
 def _verify(argv: list[str]) -> int:
     p = _Parser(prog="shapecheck verify",
                 description="Swap in the from-scratch convolutions and compare with torch, forward and backward.")
@@ -337,7 +343,7 @@ def _verify(argv: list[str]) -> int:
     args = p.parse_args(argv)
     from .verify_cmd import TrainOptions, run_verify
     return run_verify(args.file, args.input, args.init, args.impl, args.device, args.format,
-                      _console(args.no_color), TrainOptions(args.train, args.optimizer, args.lr, args.train_dtype))
+                      _console(args.no_color, file_width=VERIFY_WIDTH), TrainOptions(args.train, args.optimizer, args.lr, args.train_dtype))
 
 
 def _lsp(argv: list[str]) -> int:
