@@ -165,7 +165,7 @@ class _Watch(TorchFunctionMode):
 
 
 @contextlib.contextmanager
-def watching(model, on_call):
+def _watching(model, on_call):
     owners = _Owners(model)
     try:
         with _Watch(owners, on_call):
@@ -185,7 +185,7 @@ def record(model: nn.Module, run) -> list[ConvCall]:
         calls.append(call)
         return out
 
-    with watching(model, on_call):
+    with _watching(model, on_call):
         run()
     return calls
 
@@ -208,6 +208,6 @@ def redirect(model: nn.Module, impl: str):
             refused[call.name] = str(refusal)
             return func(*args, **(kwargs or {}))
 
-    with watching(model, on_call):
+    with _watching(model, on_call):
         yield refused
 

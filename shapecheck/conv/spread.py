@@ -11,8 +11,8 @@ near 2e-7 at every depth. No formula in the depth alone follows that.
 So the reference run is repeated with simulated rounding at every convolution and linear
 layer, and at every normalization by its input's own statistics:
 
-- a convolution's or linear layer's output gets noise of ``u * sqrt(k*k*C_in/groups)`` times the output's root mean square,
-  times a standard normal draw per element;
+- a convolution's or linear layer's output gets noise of ``u * sqrt(k*k*C_in/groups)``
+  times the output's root mean square, times a standard normal draw per element;
 - the gradient reaching that output is multiplied, element by element, by
   ``1 + u * sqrt(k*k*C_out/groups) * r`` (``r`` standard normal). The map is linear, so the
   second-order gradients pass through it too. A linear layer's ``n`` are its in and out
@@ -56,8 +56,8 @@ SPREAD_SAFETY = 2.0
 """Multiple of the spread an end-to-end tensor may be off by."""
 
 RULE = ("whole-model tensors: the larger of that (n = longest reduction × number of layers) and "
-        f"{SPREAD_SAFETY:g} × their spread (how far simulated rounding of u·√n at every convolution and "
-        "normalization by its input's own statistics moves them)")
+        f"{SPREAD_SAFETY:g} × their spread (how far simulated rounding of u·√n at every convolution, "
+        "linear layer and normalization by its input's own statistics moves them)")
 
 
 def _draw(like: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -102,7 +102,7 @@ def _group_condition(x: torch.Tensor, groups: int) -> torch.Tensor:
     return _condition(grouped, tuple(range(2, grouped.dim()))).expand(grouped.shape).flatten(1, 2)
 
 
-# normalization -> (the input's name, the condition of its statistics, or None when it has none)
+# normalization -> bound arguments -> the condition of its statistics (None: it uses stored ones)
 _NORMALIZATIONS = {
     F.batch_norm: lambda a: _condition(a["input"], (0, *range(2, a["input"].dim())))
     if a.get("training", False) else None,

@@ -18,9 +18,10 @@ and weights (for float64 rows, torch in float64 itself). The error of one tensor
 ``max|ours - ref|`` divided by the largest reference entry of its family: the outputs, the
 first-order gradients taken as one vector over inputs and parameters, the second-order ones,
 each buffer (so a gradient that cancels to zero, as a bias's before a BatchNorm does, is judged
-at the scale of the whole gradient, not of its own rounding noise). Its tolerance comes from its dtype and reduction length
-(:mod:`.tolerance`), never from torch's own error, which is shown for information only. All
-of it runs under :func:`.tolerance.exact_arithmetic` (no TF32 or reduced-precision matmuls).
+at the scale of the whole gradient, not of its own rounding noise). Its tolerance comes from
+its dtype and reduction length (:mod:`.tolerance`) and, for whole-model tensors, also from how
+far simulated rounding moves them in float64 (:mod:`.spread`); never from torch's own error,
+which is shown for information only. All of it runs under :func:`.tolerance.exact_arithmetic` (no TF32 or reduced-precision matmuls).
 
 Times are medians of forward + backward, as a ratio to torch's time in the same dtype.
 """
@@ -336,14 +337,16 @@ def _call_derivatives(run, arguments: dict, seed: int) -> dict:
 
 def _torch_rel(ref: _Reference, key: str) -> float:
     """torch's own error on ``key``, on the same scale as the row's."""
-    return _errors(ref.torch, ref.want).get(key, math.nan)
+    return _errors(ref.torch, ref.want, (key,)).get(key, math.nan)
 
 
-def _errors(got: dict, want: dict) -> dict[str, float]:
-    """Each tensor's error, ``max|got - want|`` over the largest entry of its family in ``want``."""
+def _errors(got: dict, want: dict, keys=None) -> dict[str, float]:
+    """The error of each tensor (of ``keys``, default all) that both have with one shape:
+    ``max|got - want|`` over the largest entry of its family in ``want``."""
     scales = _family_scales(want)
     return {key: _ratio(_abs_error(got[key], want[key]), scales[_family(key)])
-            for key in want if key in got and got[key].shape == want[key].shape}
+            for key in (want if keys is None else keys)
+            if key in got and key in want and got[key].shape == want[key].shape}
 
 
 def _prepared(model, mode: str):

@@ -343,7 +343,8 @@ def _verify(argv: list[str]) -> int:
     args = p.parse_args(argv)
     from .verify_cmd import TrainOptions, run_verify
     return run_verify(args.file, args.input, args.init, args.impl, args.device, args.format,
-                      _console(args.no_color, file_width=VERIFY_WIDTH), TrainOptions(args.train, args.optimizer, args.lr, args.train_dtype))
+                      _console(args.no_color, file_width=VERIFY_WIDTH),
+                      TrainOptions(args.train, args.optimizer, args.lr, args.train_dtype))
 
 
 def _lsp(argv: list[str]) -> int:
