@@ -151,3 +151,27 @@ def test_linear_layers_get_noise_of_their_in_features():
         noisy = F.linear(x, w)
     rms = lambda t: t.pow(2).mean().sqrt().item()  # noqa: E731
     assert rms(noisy - exact) == pytest.approx(UNIT_ROUNDOFF["float32"] * math.sqrt(200) * rms(exact), rel=0.05)
+
+
+# -- training --------------------------------------------------------------------------------
+def train_bias_before_norm(dtype="float64"):
+    from shapecheck.conv.train import train_compare
+
+    torch.manual_seed(0)
+    return train_compare(BiasBeforeNorm(), [(2, 4, 6, 6)], "im2col", 5, "sgd", 0.05, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_training_a_model_that_magnifies_rounding_matches_where_the_depth_bound_alone_fails(dtype):
+    report = train_bias_before_norm(dtype)
+    assert report.ok
+    # the depth bound: 5 steps, longest reduction 2 images x 36 positions, 3 layers
+    assert report.weight_rel > 5 * tolerance(dtype, 2 * 36 * 3)  # alone, it would call this divergence
+    assert report.weight_bound > report.weight_rel and report.bound >= report.loss_rel
+
+
+def test_training_with_a_planted_error_still_diverges_on_a_model_that_magnifies_rounding(monkeypatch):
+    good = IMPLEMENTATIONS["im2col"]
+    monkeypatch.setitem(IMPLEMENTATIONS, "im2col", lambda *a, **k: good(*a, **k) * (1 + 1e-4))
+    report = train_bias_before_norm()
+    assert not report.ok and report.weight_rel > report.weight_bound

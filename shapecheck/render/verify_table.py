@@ -120,8 +120,8 @@ def render_train(reports, console: Console) -> None:
         for r in mine:
             verdict = Text("same learning" if r.ok else "diverges", style="green" if r.ok else "bold red")
             console.print(Text.assemble(
-                f"  {r.impl}: loss within {_number(r.loss_rel)}, weights within {_number(r.weight_rel)} "
-                f"({r.worst_weight}); bound {_number(r.bound)}: ", verdict))
+                f"  {r.impl}: loss within {_number(r.loss_rel)} (bound {_number(r.bound)}), weights within "
+                f"{_number(r.weight_rel)} ({r.worst_weight}; bound {_number(r.weight_bound)}): ", verdict))
             if r.note:
                 console.print(Text(f"    {r.note}", style="dim"))
 
