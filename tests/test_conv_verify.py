@@ -353,6 +353,18 @@ def test_rendered_tables_show_each_implementation_and_verdict(monkeypatch):
     assert text.rstrip().endswith("all implementations match torch")
 
 
+def test_a_narrow_terminal_gets_each_row_as_lines_with_every_number_whole():
+    report = run(["im2col"], dtypes=("float32",), modes=("eval",))
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    render_verify(report, console)
+    text = console.file.getvalue()
+    assert "…" not in text and "┃ dtype" not in text
+    stem = next(c for c in report.checks if c.layer == "stem")
+    assert f"  float32 stem: Conv2d 5x5 s2x2, n = {stem.reduction}: pass" in text
+    assert f"error {stem.max_rel:.2e} (abs {stem.max_abs:.2e}) against a" in text
+    assert text.rstrip().endswith("all implementations match torch")
+
+
 def test_rendered_summary_names_the_first_divergence_and_the_worst_tensor(monkeypatch):
     plant(monkeypatch, "im2col", lambda good, *a, **k: good(*a, **k) * (1 + 1e-5))
     report = run(["im2col"], dtypes=("float32",), modes=("eval",))

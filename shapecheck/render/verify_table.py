@@ -26,7 +26,10 @@ def render_verify(report, console: Console) -> None:
     _print_method(report, console)
     for impl in report.impls:
         checks = [c for c in report.checks if c.impl == impl]
-        console.print(_impl_table(impl, checks))
+        if console.width >= TABLE_WIDTH:
+            console.print(_impl_table(impl, checks))
+        else:
+            _print_impl_lines(impl, checks, console)
         for check in checks:
             if check.note:
                 console.print(Text(f"  {_where(check)}: {check.note}", style="dim"))
@@ -71,6 +74,24 @@ def _impl_table(impl: str, checks) -> Table:
             Text(c.status, style=STATUS_STYLE.get(c.status, "")), _ratio(c.time_ratio),
             end_section=c.layer == "(model)" and c.mode == "train")
     return table
+
+
+TABLE_WIDTH = 150
+"""Columns below which each implementation's rows print as two lines each, not as a table: the
+table's twelve columns would cut numbers short."""
+
+
+def _print_impl_lines(impl: str, checks, console) -> None:
+    console.print(Text(impl, style="bold"))
+    for c in checks:
+        n = f", n = {c.reduction}" if c.reduction else ""
+        console.print(Text.assemble(f"  {_where(c)}: {c.kind}{n}: ", (c.status, STATUS_STYLE.get(c.status, ""))))
+        if math.isnan(c.max_rel):
+            continue
+        torch_own = f"; torch's own {_number(c.torch_rel)}" if not math.isnan(c.torch_rel) else ""
+        time = f"; time {_ratio(c.time_ratio)} torch" if not math.isnan(c.time_ratio) else ""
+        console.print(Text(f"    {c.worst}: error {_number(c.max_rel)} (abs {_number(c.max_abs)}) against a "
+                           f"tolerance of {_number(c.tolerance)}{torch_own}{time}"))
 
 
 def _print_summary(report, console) -> None:
