@@ -3,6 +3,7 @@
     python benchmarks/conv.py            # several minutes
     python benchmarks/conv.py --quick    # fewer repetitions
     python benchmarks/conv.py --device cuda   # on the GPU (exit 2 without one)
+    python benchmarks/conv.py --allocator default   # glibc's malloc left as it is
 
 Every cell is an implementation's best time divided by F.conv2d's best time in the calls
 paired with it, on the same layer (NCHW, float32 in full precision on both sides: no TF32; two
@@ -18,11 +19,21 @@ head to head with the fastest implementation of the row, alternating which goes 
 the forward and backward tables, the depthwise layer's memory traffic against the machine's
 measured bandwidth (in cache and from memory), achieved GFLOP/s against a large matmul, and
 where the time of each approach goes.
+
+On Linux the C allocator is first told to keep freed memory (glibc's ``mallopt``: no ``mmap``
+for large blocks, no trimming), so that a call's output and work tensors reuse pages the
+process already has. Left as it is, glibc hands each tensor of several MiB back to the kernel
+when it is freed and every call then pays a page fault per 4 KiB of its output: on a 2-core
+virtual machine that alone took F.conv2d on the depthwise layer from 0.6-1.2 ms to 3-7 ms,
+varying from process to process with glibc's adaptive threshold. ``--allocator default``
+measures with it left as it is.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import math
 import os
 import platform
@@ -486,6 +497,23 @@ def machine() -> str:
     return text
 
 
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+"""glibc's ``mallopt`` parameters (malloc.h)."""
+
+
+def steady_allocator() -> str:
+    """Tell glibc's malloc to keep freed memory in the process (see the module docstring);
+    says what was done, for the report."""
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError, TypeError):
+        return "the platform's allocator, unchanged (it has no glibc mallopt)"
+    if mallopt(M_MMAP_MAX, 0) != 1 or mallopt(M_TRIM_THRESHOLD, 2**31 - 1) != 1:
+        return "glibc malloc, unchanged (mallopt refused)"
+    return "glibc malloc told to keep freed memory (mallopt: M_MMAP_MAX 0, M_TRIM_THRESHOLD 2 GiB), so that no timed call pays page faults for fresh pages"
+
+
 def load() -> str:
     return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg()) + " (1, 5, 15 min)"
 
@@ -497,6 +525,8 @@ def main(argv=None) -> int:
     parser.add_argument("--layers", help="comma-separated layer names (default: all)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                         help="where to time (default: cpu; cuda needs a GPU that torch sees)")
+    parser.add_argument("--allocator", default="steady", choices=("steady", "default"),
+                        help="steady (default): glibc keeps freed memory; default: leave malloc as it is")
     opts = parser.parse_args(argv)
     if opts.device == "cuda" and not torch.cuda.is_available():
         print("--device cuda: torch sees no CUDA device on this machine", file=sys.stderr)
@@ -506,7 +536,8 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     reps = 3 if opts.quick else 9
     layers = [la for la in LAYERS if not opts.layers or la.name in opts.layers.split(",")]
-    print(f"Machine: {machine()}. At the start: {load()}.\n")
+    allocator = steady_allocator() if opts.allocator == "steady" else "glibc malloc as it is (--allocator default)"
+    print(f"Machine: {machine()}. At the start: {load()}.\n\nAllocator: {allocator}.\n")
     with exact_arithmetic() as precision:
         changed = [f"{label} = {used}" for label, before, used in precision if before != used]
         print("Full fp32 on both sides (no TF32 or reduced precision): "

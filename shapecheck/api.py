@@ -197,7 +197,7 @@ def verify_file(path: str, inputs=(), init=(), impls: str = "all", device: str =
     import torch
 
     from .conv import IMPLEMENTATIONS
-    from .conv.train import OPTIMIZERS, train_compare
+    from .conv.train import OPTIMIZERS, train_compare_all
     from .conv.verify import NothingToVerify, check_names, resolve_device, verify_model
 
     names = IMPLEMENTATIONS.names() if impls == "all" else [n.strip() for n in impls.split(",") if n.strip()]
@@ -216,8 +216,8 @@ def verify_file(path: str, inputs=(), init=(), impls: str = "all", device: str =
         _runs_in_torch(found, args, path, torch)
         try:
             if train:
-                reports += [train_compare(found.model, args, impl, train, optimizer, lr, train_dtype, str(target),
-                                          VERIFY_SEED, found.name) for impl in names]
+                reports += train_compare_all(found.model, args, names, train, optimizer, lr, train_dtype, str(target),
+                                             VERIFY_SEED, found.name)
             else:
                 reports.append(verify_model(found.model, args, names, device, seed=VERIFY_SEED, name=found.name))
         except NothingToVerify as nothing:

@@ -483,6 +483,25 @@ def test_training_with_a_planted_bias_does_not_match(monkeypatch):
     assert report.loss_rel > report.bound and report.weight_rel > report.bound
 
 
+def test_training_several_implementations_trains_torch_and_the_noisy_copy_once(monkeypatch):
+    """torch's copy and the noisy copy set the bounds, the same for every implementation."""
+    from shapecheck.conv import train
+
+    trained = []
+    real = train._Run.train
+    monkeypatch.setattr(train._Run, "train", lambda self, model: trained.append(model) or real(self, model))
+    torch.manual_seed(0)
+    good = train.train_compare_all(TinyCnn(), [(4, 1, 8, 8)], ["im2col", "shift_add", "naive"], 3, lr=0.1,
+                                   dtype="float64")
+    assert len(trained) == 2 + 3
+    assert [r.impl for r in good] == ["im2col", "shift_add", "naive"] and all(r.ok for r in good)
+    assert len({(r.losses_torch, r.bound, r.weight_bound) for r in good}) == 1
+    plant(monkeypatch, "naive", lambda good, *a, **k: good(*a, **k) + 1e-6)
+    torch.manual_seed(0)
+    mixed = train.train_compare_all(TinyCnn(), [(4, 1, 8, 8)], ["im2col", "naive"], 3, lr=0.1, dtype="float64")
+    assert [r.ok for r in mixed] == [True, False]
+
+
 def test_verify_command_train_prints_the_curves(monkeypatch):
     from types import SimpleNamespace
 

@@ -69,6 +69,14 @@ class TrainReport:
 def train_compare(model: nn.Module, inputs, impl: str, steps: int, optimizer: str = "sgd", lr: float = 0.01,
                   dtype: str = "float32", device: str = "cpu", seed: int = 0, name: str | None = None) -> TrainReport:
     """Train ``model`` both ways (copies; ``model`` is not changed) and compare."""
+    return train_compare_all(model, inputs, [impl], steps, optimizer, lr, dtype, device, seed, name)[0]
+
+
+def train_compare_all(model: nn.Module, inputs, impls, steps: int, optimizer: str = "sgd", lr: float = 0.01,
+                      dtype: str = "float32", device: str = "cpu", seed: int = 0,
+                      name: str | None = None) -> list[TrainReport]:
+    """:func:`train_compare` for each of ``impls``; torch's copy and the noisy copy, and so the
+    bounds, are trained once for all of them."""
     from .verify import _make_inputs, _model_reduction
 
     torch_dtype = getattr(torch, dtype)
@@ -79,35 +87,49 @@ def train_compare(model: nn.Module, inputs, impl: str, steps: int, optimizer: st
         from .verify import NothingToVerify
 
         raise NothingToVerify("nothing to verify: no convolution runs in the forward pass")
-    theirs, ours = copy.deepcopy(base), copy.deepcopy(base)
-    target = _target(_first_float(_no_grad(base, args)), seed)
-    losses_torch = _train(theirs, args, target, steps, optimizer, lr, seed)
-    with census.redirect(ours, impl) as refused:
-        losses_ours = _train(ours, args, target, steps, optimizer, lr, seed)
-    noisy = copy.deepcopy(base)
+    run = _Run(args, _target(_first_float(_no_grad(base, args)), seed), steps, optimizer, lr, seed)
+    theirs, noisy = copy.deepcopy(base), copy.deepcopy(base)
+    losses_torch = run.train(theirs)
     with spread.rounding_noise(dtype, seed):
-        losses_noisy = _train(noisy, args, target, steps, optimizer, lr, seed)
-    weight_rel, worst = _weights_apart(ours, theirs)
+        losses_noisy = run.train(noisy)
     floor = steps * tolerance(dtype, _model_reduction(base, calls))
-    bound = max(floor, spread.SPREAD_SAFETY * _curves_apart(losses_noisy, losses_torch))
-    weight_bound = max(floor, spread.SPREAD_SAFETY * _weights_apart(noisy, theirs)[0])
-    note = f"{len(refused)} of {len(calls)} convolution calls ran torch's own (refused)" if refused else ""
-    return TrainReport(name or type(model).__name__, impl, dtype, optimizer, lr, tuple(losses_torch),
-                       tuple(losses_ours), _curves_apart(losses_ours, losses_torch), weight_rel, worst, bound,
-                       weight_bound, note)
+    bounds = (max(floor, spread.SPREAD_SAFETY * _curves_apart(losses_noisy, losses_torch)),
+              max(floor, spread.SPREAD_SAFETY * _weights_apart(noisy, theirs)[0]))
+    reports = []
+    for impl in impls:
+        ours = copy.deepcopy(base)
+        with census.redirect(ours, impl) as refused:
+            losses_ours = run.train(ours)
+        note = f"{len(refused)} of {len(calls)} convolution calls ran torch's own (refused)" if refused else ""
+        reports.append(TrainReport(name or type(model).__name__, impl, dtype, optimizer, lr, tuple(losses_torch),
+                                   tuple(losses_ours), _curves_apart(losses_ours, losses_torch),
+                                   *_weights_apart(ours, theirs), *bounds, note))
+    return reports
 
 
-def _train(model, args, target, steps, optimizer, lr, seed) -> list[float]:
-    opt = OPTIMIZERS[optimizer](model.parameters(), lr=lr)
-    losses = []
-    for step in range(steps):
-        torch.manual_seed(seed + step)
-        opt.zero_grad()
-        loss = _loss(_first_float(model(*args)), target)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    return losses
+@dataclass(frozen=True)
+class _Run:
+    """One training run's fixed batch, target and settings."""
+    args: list
+    target: torch.Tensor
+    steps: int
+    optimizer: str
+    lr: float
+    seed: int
+
+    def train(self, model) -> list[float]:
+        """The loss at each step, training ``model`` in place; torch's generator reseeded before
+        each step, so that dropout draws the same masks in every copy."""
+        opt = OPTIMIZERS[self.optimizer](model.parameters(), lr=self.lr)
+        losses = []
+        for step in range(self.steps):
+            torch.manual_seed(self.seed + step)
+            opt.zero_grad()
+            loss = _loss(_first_float(model(*self.args)), self.target)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return losses
 
 
 def _target(out: torch.Tensor, seed: int) -> torch.Tensor:
