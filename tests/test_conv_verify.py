@@ -141,6 +141,68 @@ def test_a_wrong_double_backward_is_caught(monkeypatch):
     assert checks["stem"].worst.startswith("grad²")
 
 
+class AttentionNet(nn.Module):
+    """Patches by a strided convolution, then self-attention through torch's fused kernel."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Conv2d(3, 8, 2, stride=2)
+        self.qkv = nn.Linear(8, 24)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        tokens = self.embed(x).flatten(2).transpose(1, 2)
+        q, k, v = self.qkv(tokens).view(x.shape[0], -1, 3, 2, 4).permute(2, 0, 3, 1, 4)
+        mixed = nn.functional.scaled_dot_product_attention(q, k, v)
+        return self.head(mixed.transpose(1, 2).flatten(2).mean(1))
+
+
+def test_a_model_with_attention_is_checked_to_second_order():
+    """The fused attention kernels' backwards cannot be differentiated again; verify runs
+    attention's math backend, so the whole model is still compared to second order."""
+    torch.manual_seed(0)
+    report = verify_model(AttentionNet(), [(2, 3, 8, 8)], ["im2col"], device="cpu", repeats=1, dtypes=("float64",))
+    assert report.ok
+    model_rows = [c for c in report.checks if c.layer == MODEL_ROW]
+    assert len(model_rows) == 2 and not any("first-order" in c.note for c in model_rows)
+
+
+class PrototypeNet(nn.Module):
+    """Convolutional features scored by their distance to learned prototypes: torch.cdist's
+    backward has no derivative in torch."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.prototypes = nn.Parameter(torch.randn(2, 4))
+
+    def forward(self, x):
+        return -torch.cdist(self.conv(x).mean((2, 3)), self.prototypes)
+
+
+def verify_prototype_net():
+    torch.manual_seed(0)
+    return verify_model(PrototypeNet(), [(2, 3, 6, 6)], ["im2col"], device="cpu", repeats=1, dtypes=("float64",))
+
+
+def test_a_model_torch_cannot_differentiate_twice_is_compared_to_first_order_and_says_so():
+    checks = rows(verify_prototype_net(), "im2col")
+    model = checks[MODEL_ROW]
+    assert model.status == "pass"
+    assert model.note.startswith("output and first-order gradients only: torch has no second derivative here (")
+    assert "_cdist_backward" in model.note
+
+
+def test_a_wrong_double_backward_is_still_caught_at_the_call_in_such_a_model(monkeypatch):
+    def no_graph(good, x, weight, bias, *rest, **kwargs):
+        return _NoSecondOrder.apply(x, weight, bias, lambda x, w, b: good(x, w, b, *rest, **kwargs))
+
+    plant(monkeypatch, "im2col", no_graph)
+    checks = rows(verify_prototype_net(), "im2col")
+    assert checks["conv"].status == "fail" and checks["conv"].worst.startswith("grad²")
+    assert checks[MODEL_ROW].status == "pass"
+
+
 def test_a_dropped_gradient_is_a_failure_row_not_a_crash(monkeypatch):
     """(b)"""
     plant(monkeypatch, "im2col", lambda good, x, w, b, *a, **k: good(x, w.detach(), b, *a, **k))

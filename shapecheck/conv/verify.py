@@ -23,6 +23,12 @@ its dtype and reduction length (:mod:`.tolerance`) and, for whole-model tensors,
 far simulated rounding moves them in float64 (:mod:`.spread`); never from torch's own error,
 which is shown for information only. All of it runs under :func:`.tolerance.exact_arithmetic` (no TF32 or reduced-precision matmuls).
 
+Attention (``F.scaled_dot_product_attention``, ``nn.MultiheadAttention``, transformer layers)
+runs its math backend, whose backward can be differentiated again. When some other operation of
+the model has no second derivative in torch (a user's ``@once_differentiable`` function), the
+whole-model rows compare the output and first-order gradients only and say so; each
+convolution call is still checked to second order on its own.
+
 Times are medians of forward + backward, as a ratio to torch's time in the same dtype.
 """
 
@@ -38,6 +44,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from ..engine._compat import math_attention
 from ..errors import UsageError
 from . import IMPLEMENTATIONS, branches, census, spread
 from ._args import NotApplicable
@@ -54,6 +61,10 @@ MODES = ("eval", "train")
 
 class NothingToVerify(UsageError):
     """The model runs no convolution: there is nothing to swap."""
+
+
+class NoSecondOrder(Exception):
+    """torch cannot differentiate the model's first-order gradients (the message says where)."""
 
 
 @dataclass(frozen=True)
@@ -177,7 +188,7 @@ def verify_model(model: nn.Module, inputs: Sequence, impls: Sequence[str], devic
     target = resolve_device(device)
     check_names(impls, dtypes)
     checks, sites = [], ()
-    with exact_arithmetic() as precision:
+    with exact_arithmetic() as precision, math_attention():
         for dtype in dtypes:
             run = _DtypeRun(model, inputs, target, getattr(torch, dtype), seed, repeats)
             sites = sites or run.sites()
@@ -194,6 +205,7 @@ class _Reference:
     torch_time: float
     kinks: branches.Pinning | None = None   # the reference's side of every kink (whole-model runs)
     spread: dict | None = None  # how far simulated rounding moves each kind of tensor (whole-model runs)
+    no_second_order: str = ""   # why the whole-model runs stop at first-order gradients, if they do
 
 
 class _DtypeRun:
@@ -255,20 +267,27 @@ class _DtypeRun:
     def _model_reference(self, mode) -> _Reference:
         exact = lambda: _prepared(copy.deepcopy(self.model).double(), mode)  # noqa: E731
         args = _cast(self.args, torch.float64)
-        with branches.recording() as kinks:
-            want = _model_derivatives(exact(), args, self.seed)
+        try:
+            want, kinks, why = *self._recorded(exact(), args, second=True), ""
+        except NoSecondOrder as missing:
+            want, kinks, why = *self._recorded(exact(), args, second=False), str(missing)
         noisy = exact()
         with spread.rounding_noise(self.dtype_name, self.seed):
-            moved = _pinned_run(noisy, args, self.seed, kinks)[0]
-        run = lambda: _pinned_run(_prepared(self.model, mode), self.args, self.seed, kinks)[0]  # noqa: E731
+            moved = _pinned_run(noisy, args, self.seed, kinks, not why)[0]
+        run = lambda: _pinned_run(_prepared(self.model, mode), self.args, self.seed, kinks, not why)[0]  # noqa: E731
         return _Reference(want, {} if self.dtype == torch.float64 else run(), self._time(run), kinks,
-                          _spreads(moved, want))
+                          _spreads(moved, want), why)
+
+    def _recorded(self, model, args, second: bool):
+        """The reference's derivatives, and the side of each kink it took."""
+        with branches.recording() as kinks:
+            return _model_derivatives(model, args, self.seed, second), kinks
 
     def _check_model(self, impl, mode, ref) -> Check:
         kind = f"{len(self.calls)} convolution calls, {mode} mode"
         make = self._row_maker(impl, mode, MODEL_ROW, kind, {}, ref)
         model = _prepared(self.model, mode)
-        run = lambda: _pinned_run(model, self.args, self.seed, ref.kinks)  # noqa: E731
+        run = lambda: _pinned_run(model, self.args, self.seed, ref.kinks, not ref.no_second_order)  # noqa: E731
         try:
             with census.redirect(model, impl) as refused:
                 got, kinks = run()
@@ -278,7 +297,7 @@ class _DtypeRun:
         except Exception as failure:  # an implementation's bug is a finding, not a crash
             return make(status="error", note=f"{type(failure).__name__}: {failure}")
         notes = [f"{len(refused)} of {len(self.calls)} calls ran torch's own (refused)" if refused else "",
-                 kinks.summary()]
+                 kinks.summary(), _second_order_note(ref)]
         return make(got=got, time_ratio=ratio, note="; ".join(n for n in notes if n))
 
     # -- shared --------------------------------------------------------------------------------
@@ -310,9 +329,16 @@ class _DtypeRun:
 
 
 # -- derivatives ---------------------------------------------------------------------------------
-def _derivatives(run, leaves: dict, seed: int) -> dict[str, torch.Tensor]:
-    """Outputs of ``run()``, the gradients of every leaf for a seeded cotangent, and the
-    second-order gradients: those of a seeded random combination of the first-order ones."""
+def _second_order_note(ref: _Reference) -> str:
+    if not ref.no_second_order:
+        return ""
+    return f"output and first-order gradients only: torch has no second derivative here ({ref.no_second_order})"
+
+
+def _derivatives(run, leaves: dict, seed: int, second: bool = True) -> dict[str, torch.Tensor]:
+    """Outputs of ``run()``, the gradients of every leaf for a seeded cotangent, and (when
+    ``second``) the second-order gradients: those of a seeded random combination of the
+    first-order ones. Raises :class:`NoSecondOrder` when torch cannot take them."""
     outs = run()
     gen = torch.Generator().manual_seed(seed + 1)
     cotangents = [_randn_like(o, gen) for o in outs]
@@ -322,9 +348,13 @@ def _derivatives(run, leaves: dict, seed: int) -> dict[str, torch.Tensor]:
     result = {f"output {i}": o.detach() for i, o in enumerate(outs)}
     result.update({f"grad {n}": g.detach() for n, g in zip(names, grads) if g is not None})
     graph = [(n, g) for n, g in zip(names, grads) if g is not None and g.requires_grad]
-    if graph:
+    if graph and second:
         total = sum((g * _randn_like(g, gen)).sum() for _, g in graph)
-        seconds = torch.autograd.grad(total, [leaves[n] for n in names], allow_unused=True, materialize_grads=True)
+        try:
+            seconds = torch.autograd.grad(total, [leaves[n] for n in names], allow_unused=True,
+                                          materialize_grads=True)
+        except RuntimeError as error:
+            raise NoSecondOrder(str(error).strip().splitlines()[0].rstrip(".")) from error
         result.update({f"grad² {n}": g.detach() for n, g in zip(names, seconds)})
     return result
 
@@ -361,22 +391,23 @@ def _prepared(model, mode: str):
     return model
 
 
-def _model_derivatives(model, args, seed: int) -> dict:
-    """The model's derivatives; in train mode its floating buffers after the run too."""
+def _model_derivatives(model, args, seed: int, second: bool = True) -> dict:
+    """The model's derivatives (to second order when ``second``); in train mode its floating
+    buffers after the run too."""
     args = [a.detach().requires_grad_() if _is_float(a) else a for a in args]
     leaves = {f"input {i}": a for i, a in enumerate(args) if _is_float(a)}
     leaves.update({n: p for n, p in model.named_parameters() if p.requires_grad})
     torch.manual_seed(seed)
-    result = _derivatives(lambda: _tensors(model(*args)), leaves, seed)
+    result = _derivatives(lambda: _tensors(model(*args)), leaves, seed, second)
     if model.training:
         result.update({f"buffer {n}": b.detach().clone() for n, b in model.named_buffers() if _is_float(b)})
     return result
 
 
-def _pinned_run(model, args, seed: int, kinks: branches.Pinning) -> tuple[dict, branches.Pinning]:
+def _pinned_run(model, args, seed: int, kinks: branches.Pinning, second: bool = True) -> tuple[dict, branches.Pinning]:
     """:func:`_model_derivatives` with every kink on the reference's side (:mod:`.branches`)."""
     with branches.following(kinks) as followed:
-        return _model_derivatives(model, args, seed), followed
+        return _model_derivatives(model, args, seed, second), followed
 
 
 def _randn_like(t: torch.Tensor, gen) -> torch.Tensor:

@@ -73,3 +73,11 @@ def autocast_dtype(device_type: str) -> torch.dtype:
         return torch.get_autocast_dtype(device_type)
     except AttributeError:
         return torch.get_autocast_cpu_dtype() if device_type == "cpu" else torch.get_autocast_gpu_dtype()
+
+
+def math_attention():
+    """A context in which ``F.scaled_dot_product_attention`` runs its math backend, whose
+    backward is differentiable again (the fused CPU and GPU kernels' backwards are not)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.MATH])
