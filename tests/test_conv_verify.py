@@ -203,6 +203,63 @@ def test_a_wrong_double_backward_is_still_caught_at_the_call_in_such_a_model(mon
     assert checks[MODEL_ROW].status == "pass"
 
 
+class HeadFirst(nn.Module):
+    """The last layer is declared first: its bias comes before the body's parameters."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Conv2d(8, 2, 1)
+        self.body = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x):
+        return self.head(torch.tanh(self.body(x)))
+
+
+class WeightNormed(nn.Module):
+    """weight_norm puts each weight's parameters after the layer's bias."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.utils.parametrizations.weight_norm(nn.Conv1d(4, 4, 3))
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+@pytest.mark.parametrize(("model", "shape"), [(HeadFirst, (2, 3, 6, 6)), (WeightNormed, (2, 4, 9))])
+def test_a_last_layers_constant_bias_gradient_does_not_change_the_second_order_check(model, shape):
+    """The last layer's bias gradient is the sum of the cotangent: torch's carries no graph,
+    the implementations' do. Before, the random combination then drew other coefficients for
+    every later parameter, and correct implementations failed at 119 % (grad² head.weight)."""
+    torch.manual_seed(0)
+    report = verify_model(model(), [shape], ["im2col", "naive"], device="cpu", repeats=1, dtypes=("float64",),
+                          modes=("eval",))
+    assert report.ok, [(c.impl, c.layer, c.worst, c.max_rel) for c in report.checks if not c.ok]
+
+
+class SpectralCritic(nn.Module):
+    """The hook-based spectral_norm keeps the normalized weight as a plain, non-leaf attribute."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.utils.spectral_norm(nn.Conv2d(3, 4, 3, stride=2))
+        self.fc = nn.utils.spectral_norm(nn.Linear(4, 1))
+
+    def forward(self, x):
+        return self.fc(nn.functional.leaky_relu(self.conv(x), 0.2).mean((2, 3)))
+
+
+def test_spectral_norm_models_are_copied_and_checked():
+    from shapecheck.conv.train import train_compare
+
+    torch.manual_seed(0)
+    critic = SpectralCritic()
+    critic(torch.randn(2, 3, 8, 8))  # after a forward, copy.deepcopy refuses the module
+    report = verify_model(critic, [(2, 3, 8, 8)], ["im2col"], device="cpu", repeats=1, dtypes=("float64",))
+    assert report.ok and {c.layer for c in report.checks} == {"conv", MODEL_ROW}
+    assert train_compare(critic, [(2, 3, 8, 8)], "im2col", 2, dtype="float64").ok
+
+
 def test_a_dropped_gradient_is_a_failure_row_not_a_crash(monkeypatch):
     """(b)"""
     plant(monkeypatch, "im2col", lambda good, x, w, b, *a, **k: good(x, w.detach(), b, *a, **k))

@@ -24,7 +24,6 @@ full steps; use SGD for such models.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import asdict, dataclass
 
@@ -77,10 +76,10 @@ def train_compare_all(model: nn.Module, inputs, impls, steps: int, optimizer: st
                       name: str | None = None) -> list[TrainReport]:
     """:func:`train_compare` for each of ``impls``; torch's copy and the noisy copy, and so the
     bounds, are trained once for all of them."""
-    from .verify import _make_inputs, _model_reduction
+    from .verify import _make_inputs, _model_reduction, copy_model
 
     torch_dtype = getattr(torch, dtype)
-    base = copy.deepcopy(model).to(device=device, dtype=torch_dtype).train()
+    base = copy_model(model).to(device=device, dtype=torch_dtype).train()
     args = _make_inputs(inputs, torch_dtype, torch.device(device), seed)
     calls = census.record(base, lambda: _no_grad(base, args))
     if not calls:
@@ -88,7 +87,7 @@ def train_compare_all(model: nn.Module, inputs, impls, steps: int, optimizer: st
 
         raise NothingToVerify("nothing to verify: no convolution runs in the forward pass")
     run = _Run(args, _target(_first_float(_no_grad(base, args)), seed), steps, optimizer, lr, seed)
-    theirs, noisy = copy.deepcopy(base), copy.deepcopy(base)
+    theirs, noisy = copy_model(base), copy_model(base)
     losses_torch = run.train(theirs)
     with spread.rounding_noise(dtype, seed):
         losses_noisy = run.train(noisy)
@@ -97,7 +96,7 @@ def train_compare_all(model: nn.Module, inputs, impls, steps: int, optimizer: st
               max(floor, spread.SPREAD_SAFETY * _weights_apart(noisy, theirs)[0]))
     reports = []
     for impl in impls:
-        ours = copy.deepcopy(base)
+        ours = copy_model(base)
         with census.redirect(ours, impl) as refused:
             losses_ours = run.train(ours)
         note = f"{len(refused)} of {len(calls)} convolution calls ran torch's own (refused)" if refused else ""

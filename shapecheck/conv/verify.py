@@ -214,7 +214,7 @@ class _DtypeRun:
     def __init__(self, model, inputs, device, dtype, seed, repeats):
         self.device, self.dtype, self.seed, self.repeats = device, dtype, seed, repeats
         self.dtype_name = str(dtype).removeprefix("torch.")
-        self.model = copy.deepcopy(model).to(device=device, dtype=dtype).eval()
+        self.model = copy_model(model).to(device=device, dtype=dtype).eval()
         self.args = _make_inputs(inputs, dtype, device, seed)
         self.calls = census.record(self.model, self._plain_forward)
         if not self.calls:
@@ -265,7 +265,7 @@ class _DtypeRun:
 
     # -- the whole model ---------------------------------------------------------------------
     def _model_reference(self, mode) -> _Reference:
-        exact = lambda: _prepared(copy.deepcopy(self.model).double(), mode)  # noqa: E731
+        exact = lambda: _prepared(copy_model(self.model).double(), mode)  # noqa: E731
         args = _cast(self.args, torch.float64)
         try:
             want, kinks, why = *self._recorded(exact(), args, second=True), ""
@@ -338,18 +338,24 @@ def _second_order_note(ref: _Reference) -> str:
 def _derivatives(run, leaves: dict, seed: int, second: bool = True) -> dict[str, torch.Tensor]:
     """Outputs of ``run()``, the gradients of every leaf for a seeded cotangent, and (when
     ``second``) the second-order gradients: those of a seeded random combination of the
-    first-order ones. Raises :class:`NoSecondOrder` when torch cannot take them."""
+    first-order ones. Raises :class:`NoSecondOrder` when torch cannot take them.
+
+    Each leaf's coefficient in that combination is drawn whatever its gradient turns out to
+    be: a gradient that is constant (the bias of a last layer) carries a graph in one
+    implementation and none in another, and drawing only for those with a graph would give
+    every later leaf another coefficient, and so another second-order gradient."""
     outs = run()
     gen = torch.Generator().manual_seed(seed + 1)
     cotangents = [_randn_like(o, gen) for o in outs]
     names = list(leaves)
+    coefficients = {n: _randn_like(leaves[n], gen) for n in names}
     grads = torch.autograd.grad(outs, [leaves[n] for n in names], cotangents, allow_unused=True,
                                 create_graph=True)
     result = {f"output {i}": o.detach() for i, o in enumerate(outs)}
     result.update({f"grad {n}": g.detach() for n, g in zip(names, grads) if g is not None})
     graph = [(n, g) for n, g in zip(names, grads) if g is not None and g.requires_grad]
     if graph and second:
-        total = sum((g * _randn_like(g, gen)).sum() for _, g in graph)
+        total = sum((g * coefficients[n]).sum() for n, g in graph)
         try:
             seconds = torch.autograd.grad(total, [leaves[n] for n in names], allow_unused=True,
                                           materialize_grads=True)
@@ -384,7 +390,7 @@ def _prepared(model, mode: str):
     with dropout off so that every run sees the same network."""
     if mode == "eval":
         return model
-    model = copy.deepcopy(model).train()
+    model = copy_model(model).train()
     for module in model.modules():
         if isinstance(module, nn.modules.dropout._DropoutNd):
             module.eval()
@@ -518,6 +524,19 @@ def _ratio(diff: float, scale: float) -> float:
 
 
 # -- plumbing ----------------------------------------------------------------------------------------
+def copy_model(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model``. A tensor that a forward pre-hook computes and keeps as a plain
+    attribute (the ``weight`` of ``torch.nn.utils.spectral_norm`` and of the old
+    ``weight_norm`` after a forward) is not a graph leaf, and ``copy.deepcopy`` refuses it;
+    the copy gets it detached (its hook computes it again on the copy's next forward)."""
+    memo = {}
+    for module in model.modules():
+        for value in vars(module).values():
+            if isinstance(value, torch.Tensor) and not value.is_leaf:
+                memo[id(value)] = value.detach().clone()
+    return copy.deepcopy(model, memo)
+
+
 def _make_inputs(inputs, dtype, device, seed) -> list:
     gen = torch.Generator().manual_seed(seed)
     made = []
