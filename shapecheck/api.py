@@ -145,6 +145,7 @@ class LoadedModel:
     name: str
     model: object
     inputs: tuple
+    reason: str = ""    # why it was not built (model None), as the main command says it
 
 
 def load_models(path: str, inputs=(), init=(), device: str = "cpu") -> list[LoadedModel]:
@@ -168,7 +169,7 @@ def load_models(path: str, inputs=(), init=(), device: str = "cpu") -> list[Load
     out = []
     for target in prepared.targets:
         if target.problem is not None:
-            out.append(LoadedModel(target.name, None, ()))
+            out.append(LoadedModel(target.name, None, (), _not_built(target.problem)))
             continue
         target.device = device
         try:
@@ -176,6 +177,13 @@ def load_models(path: str, inputs=(), init=(), device: str = "cpu") -> list[Load
         except BuildError as exc:
             raise UsageError(f"{path}: building {target.name} failed: {exc.message}") from None
     return out
+
+
+def _not_built(problem) -> str:
+    """Why verify skips a model the main command does not check, in the main command's words."""
+    if problem.part_of:
+        return f"a building block of {problem.part_of}: verify that model's file"
+    return "; ".join([problem.listed_as or problem.message, *problem.notes[:1]])
 
 
 VERIFY_SEED = 0
@@ -210,7 +218,8 @@ def verify_file(path: str, inputs=(), init=(), impls: str = "all", device: str =
     reports, skipped = [], []
     for found in loaded:
         if not found.inputs:
-            skipped.append((found.name, "no input shape known; pass --input, e.g. --input 16,1,32,32"))
+            skipped.append((found.name, getattr(found, "reason", "")
+                            or "no input shape known; pass --input, e.g. --input 16,1,32,32"))
             continue
         args = [_input(spec, torch) for spec in found.inputs]
         _runs_in_torch(found, args, path, torch)

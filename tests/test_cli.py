@@ -207,6 +207,20 @@ def test_verify_tables_written_to_a_file_keep_every_number_whole(capsys):
     assert all(len(re.findall(r"\d\.\d\de[-+]\d\d", line)) >= 3 for line in rows)
 
 
+def test_verify_says_why_a_model_was_not_built(tmp_path, capsys):
+    path = tmp_path / "upscale.py"
+    path.write_text("import torch.nn as nn\n\n\nclass Upscaler(nn.Module):\n"
+                    "    def __init__(self, factor):\n        super().__init__()\n"
+                    "        self.conv = nn.Conv2d(1, factor ** 2, 3, padding=1)\n"
+                    "        self.shuffle = nn.PixelShuffle(factor)\n\n"
+                    "    def forward(self, x):\n        return self.shuffle(self.conv(x))\n")
+    code, _, err = run(capsys, "verify", str(path), "--impl", "im2col")
+    assert code == 2
+    assert "Upscaler: Upscaler needs the constructor argument factor: pass it with --init factor=VALUE" in err
+    code, out, _ = run(capsys, "verify", str(path), "--impl", "im2col", "--init", "factor=2", "--input", "1,1,4,4")
+    assert code == 0 and "all implementations match torch" in out
+
+
 def test_verify_cuda_without_a_gpu_is_a_usage_error(capsys):
     import torch
     if torch.cuda.is_available():
