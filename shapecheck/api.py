@@ -146,6 +146,7 @@ class LoadedModel:
     model: object
     inputs: tuple
     reason: str = ""    # why it was not built (model None), as the main command says it
+    input_source: str = ""  # where its inputs came from: "cli", "hint", "config", "example", "inferred"
 
 
 def load_models(path: str, inputs=(), init=(), device: str = "cpu") -> list[LoadedModel]:
@@ -173,7 +174,7 @@ def load_models(path: str, inputs=(), init=(), device: str = "cpu") -> list[Load
             continue
         target.device = device
         try:
-            out.append(LoadedModel(target.name, session.build_real(target), target.inputs))
+            out.append(LoadedModel(target.name, session.build_real(target), target.inputs, "", target.input_source))
         except BuildError as exc:
             raise UsageError(f"{path}: building {target.name} failed: {exc.message}") from None
     return out
@@ -221,8 +222,7 @@ def verify_file(path: str, inputs=(), init=(), impls: str = "all", device: str =
             skipped.append((found.name, getattr(found, "reason", "")
                             or "no input shape known; pass --input, e.g. --input 16,1,32,32"))
             continue
-        args = [_input(spec, torch) for spec in found.inputs]
-        _runs_in_torch(found, args, path, torch)
+        args = _verify_arguments(found, path, torch)
         try:
             if train:
                 reports += train_compare_all(found.model, args, names, train, optimizer, lr, train_dtype, str(target),
@@ -235,6 +235,38 @@ def verify_file(path: str, inputs=(), init=(), impls: str = "all", device: str =
         raise UsageError(f"{path}: no model could be verified"
                          + "".join(f"\n  {name}: {reason}" for name, reason in skipped))
     return reports, skipped
+
+
+VERIFY_BATCH = 2
+"""verify's batch where shapecheck inferred the input: inference takes 8 for its symbolic sizes,
+comparing numbers needs two samples (BatchNorm in train mode) and takes a quarter of the time."""
+
+
+def _verify_arguments(found, path, torch) -> list:
+    """The model's arguments for verify, after checking that torch runs the model on them; an
+    inferred input at a batch of :data:`VERIFY_BATCH` when the model runs at that batch."""
+    from .engine.infer import BATCH
+
+    args = [_input(spec, torch) for spec in found.inputs]
+    if getattr(found, "input_source", "") == "inferred" and any(_batch_of(a) == BATCH for a in args):
+        smaller = [_with_batch(a, VERIFY_BATCH) if _batch_of(a) == BATCH else a for a in args]
+        try:
+            _runs_in_torch(found, smaller, path, torch)
+            return smaller
+        except UsageError:
+            pass  # the model wants the batch it was inferred with
+    _runs_in_torch(found, args, path, torch)
+    return args
+
+
+def _batch_of(arg) -> int | None:
+    """The leading size of a shape (floating input) or of a tensor (integer input)."""
+    shape = arg if isinstance(arg, tuple) else tuple(arg.shape)
+    return shape[0] if shape else None
+
+
+def _with_batch(arg, batch: int):
+    return (batch, *arg[1:]) if isinstance(arg, tuple) else arg[:batch]
 
 
 def _runs_in_torch(found, args, path, torch) -> None:

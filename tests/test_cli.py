@@ -221,6 +221,32 @@ def test_verify_says_why_a_model_was_not_built(tmp_path, capsys):
     assert code == 0 and "all implementations match torch" in out
 
 
+def test_verify_takes_an_inferred_input_at_a_batch_of_two_when_the_model_runs_there():
+    from types import SimpleNamespace
+
+    import torch
+    from torch import nn
+
+    from shapecheck.api import _verify_arguments
+    from shapecheck.source.inputs import InputSpec
+
+    class Pooled(nn.Module):
+        def __init__(self, batch=None):
+            super().__init__()
+            self.conv, self.batch = nn.Conv2d(3, 4, 3), batch
+
+        def forward(self, x):
+            y = self.conv(x)
+            return y.reshape(self.batch, 4, 4, 4) if self.batch else y.flatten(1)
+
+    def found(model, source):
+        return SimpleNamespace(name="M", model=model, inputs=(InputSpec((8, 3, 6, 6)),), input_source=source)
+
+    assert _verify_arguments(found(Pooled(), "inferred"), "m.py", torch) == [(2, 3, 6, 6)]
+    assert _verify_arguments(found(Pooled(), "cli"), "m.py", torch) == [(8, 3, 6, 6)]
+    assert _verify_arguments(found(Pooled(batch=8), "inferred"), "m.py", torch) == [(8, 3, 6, 6)]
+
+
 def test_verify_cuda_without_a_gpu_is_a_usage_error(capsys):
     import torch
     if torch.cuda.is_available():

@@ -67,7 +67,7 @@ def test_report_is_plain_data():
     report = run(["im2col"], dtypes=("float64",))
     data = report.to_dict()
     assert json.loads(json.dumps(data)) == data
-    assert data["ok"] is True and data["device"] == "cpu"
+    assert data["ok"] is True and data["device"] == "cpu" and data["inputs"] == [[2, 3, 12, 12]]
 
     def plain(value):
         if isinstance(value, dict):
@@ -464,7 +464,7 @@ def test_rendered_tables_show_each_implementation_and_verdict(monkeypatch):
     console = Console(file=io.StringIO(), width=220, color_system=None)
     render_verify(report, console)
     text = console.file.getvalue()
-    assert "verify SmallNet on cpu" in text and "convolutions found" in text
+    assert "verify SmallNet on cpu at input 2×3×12×12" in text and "convolutions found" in text
     assert "tolerance = 8 · u · √n" in text and "restored afterwards" in text
     assert "im2col" in text and "toeplitz" in text
     assert "not applicable" in text and "not swapped, because the Toeplitz matrix" in text

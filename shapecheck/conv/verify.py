@@ -124,6 +124,7 @@ class VerifyReport:
     precision: tuple[tuple[str, str, str], ...] = ()
     rule: str = RULE
     notes: tuple[str, ...] = ()
+    inputs: tuple[tuple[int, ...], ...] = ()   # the shape of each tensor the model was given
 
     @property
     def ok(self) -> bool:
@@ -143,6 +144,7 @@ class VerifyReport:
 
     def to_dict(self) -> dict:
         return {"model": self.model, "device": self.device, "seed": self.seed, "ok": self.ok,
+                "inputs": [list(shape) for shape in self.inputs],
                 "rule": self.rule, "notes": list(self.notes),
                 "precision": [{"setting": s, "before": b, "used": u} for s, b, u in self.precision],
                 "sites": [s.to_dict() for s in self.sites],
@@ -187,15 +189,16 @@ def verify_model(model: nn.Module, inputs: Sequence, impls: Sequence[str], devic
     """
     target = resolve_device(device)
     check_names(impls, dtypes)
-    checks, sites = [], ()
+    checks, sites, shapes = [], (), ()
     with exact_arithmetic() as precision, math_attention():
         for dtype in dtypes:
             run = _DtypeRun(model, inputs, target, getattr(torch, dtype), seed, repeats)
             sites = sites or run.sites()
+            shapes = tuple(tuple(a.shape) for a in run.args if isinstance(a, torch.Tensor))
             checks += run.checks(impls, modes)
     notes = ("train mode: BatchNorm updates its running statistics; dropout is off",) if "train" in modes else ()
     return VerifyReport(name or type(model).__name__, str(target), seed, tuple(checks), sites,
-                        precision, RULE, notes)
+                        precision, RULE, notes, shapes)
 
 
 @dataclass(frozen=True)
@@ -556,11 +559,16 @@ def _cast(values, dtype):
     return [cast(v) for v in values]
 
 
+TIME_BUDGET = 0.5
+"""Seconds of timed calls after which a time stops being measured again: one call of a large
+layer's derivatives is already a steady figure, and timing took four of every five runs."""
+
+
 def _median_time(run, repeats: int, device: torch.device) -> float:
-    """Median seconds of ``run`` over ``repeats`` calls, after one untimed warm-up call."""
-    run()
+    """Median seconds of ``run`` over ``repeats`` calls, fewer once they have taken
+    :data:`TIME_BUDGET`. No warm-up call: every caller has just run the same computation."""
     times = []
-    for _ in range(repeats):
+    while len(times) < repeats and sum(times) < TIME_BUDGET:
         _synchronize(device)
         start = time.perf_counter()
         run()

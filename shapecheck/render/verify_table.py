@@ -21,7 +21,9 @@ STATUS_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "not a
 
 
 def render_verify(report, console: Console) -> None:
-    console.print(Text.assemble(("verify ", "bold"), (report.model, "bold cyan"), f" on {report.device}"))
+    shapes = ", ".join("×".join(map(str, shape)) for shape in getattr(report, "inputs", ()))
+    console.print(Text.assemble(("verify ", "bold"), (report.model, "bold cyan"), f" on {report.device}",
+                                f" at input {shapes}" if shapes else ""))
     console.print(_sites_table(report.sites))
     _print_method(report, console)
     for impl in report.impls:
