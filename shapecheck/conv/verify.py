@@ -25,11 +25,12 @@ which is shown for information only. All of it runs under :func:`.tolerance.exac
 
 Attention (``F.scaled_dot_product_attention``, ``nn.MultiheadAttention``, transformer layers)
 runs its math backend, whose backward can be differentiated again. When some other operation of
-the model has no second derivative in torch (a user's ``@once_differentiable`` function), the
+the model has no second derivative in torch (``torch.cdist``, ``F.embedding_bag``), the
 whole-model rows compare the output and first-order gradients only and say so; each
 convolution call is still checked to second order on its own.
 
-Times are medians of forward + backward, as a ratio to torch's time in the same dtype.
+Times are of the forward with its first- and second-order derivatives, as a ratio to torch's
+time in the same dtype: medians of up to ``repeats`` calls, fewer once :data:`TIME_BUDGET` is spent.
 """
 
 from __future__ import annotations
