@@ -37,8 +37,9 @@ BLOCK_BYTES = 4 * 2**20
 cache while the taps pass over them, and every operation costs the same fixed time whatever
 its size (with two threads, a wake-up and a barrier), so blocks far smaller than the cache
 lose more to that cost than they gain (measured on the depthwise layer of
-``benchmarks/conv.py``, two threads on a 32 MiB L3, F.conv2d 1.2-1.45 ms: 1 MiB blocks took
-3.2 ms, 2 MiB 2.6-2.9 ms, 4 MiB 2.3-2.5 ms, 8 MiB 3.0-3.2 ms, the unblocked pass 2.8-3.0 ms)."""
+``benchmarks/conv.py``, two threads on a 32 MiB L3, best of 150 calls with freed memory kept
+by the allocator: 256 KiB blocks took 6.1 ms, 512 KiB 4.8 ms, 1 MiB 2.3 ms, 2 MiB 2.3 ms,
+4 MiB 2.0 ms, 8 MiB 2.2 ms; F.conv2d 0.6-1.0 ms in the same run)."""
 
 
 def _blocks(image: torch.Tensor, lay) -> list[slice]:
