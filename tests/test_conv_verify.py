@@ -621,6 +621,18 @@ def test_training_several_implementations_trains_torch_and_the_noisy_copy_once(m
     assert [r.ok for r in mixed] == [True, False]
 
 
+def test_training_an_implementation_that_refuses_every_call_is_not_applicable(monkeypatch):
+    def refuses(*args, **kwargs):
+        raise NotApplicable("only 3x3 stride-1 convolutions")
+
+    monkeypatch.setitem(IMPLEMENTATIONS, "winograd", refuses)
+    report = train_tiny("winograd")
+    assert report.verdict == "not applicable" and report.ok and not report.swapped
+    assert report.note == "not swapped anywhere: only 3x3 stride-1 convolutions"
+    assert report.to_dict()["verdict"] == "not applicable"
+    assert train_tiny("im2col").verdict == "same learning"
+
+
 def test_verify_command_train_prints_the_curves(monkeypatch):
     from types import SimpleNamespace
 

@@ -52,6 +52,13 @@ class TrainReport:
     bound: float            # for the loss
     weight_bound: float
     note: str = ""
+    swapped: bool = True    # False: the implementation refused every call, so torch's own ran
+
+    @property
+    def verdict(self) -> str:
+        if not self.swapped:
+            return "not applicable"
+        return "same learning" if self.ok else "diverges"
 
     @property
     def ok(self) -> bool:
@@ -62,7 +69,7 @@ class TrainReport:
         return len(self.losses_torch)
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "ok": self.ok}
+        return {**asdict(self), "ok": self.ok, "verdict": self.verdict}
 
 
 def train_compare(model: nn.Module, inputs, impl: str, steps: int, optimizer: str = "sgd", lr: float = 0.01,
@@ -99,10 +106,10 @@ def train_compare_all(model: nn.Module, inputs, impls, steps: int, optimizer: st
         ours = copy_model(base)
         with census.redirect(ours, impl) as refused:
             losses_ours = run.train(ours)
-        note = f"{len(refused)} of {len(calls)} convolution calls ran torch's own (refused)" if refused else ""
         reports.append(TrainReport(name or type(model).__name__, impl, dtype, optimizer, lr, tuple(losses_torch),
                                    tuple(losses_ours), _curves_apart(losses_ours, losses_torch),
-                                   *_weights_apart(ours, theirs), *bounds, note))
+                                   *_weights_apart(ours, theirs), *bounds, _refusals(refused, len(calls)),
+                                   len(refused) < len(calls)))
     return reports
 
 
@@ -129,6 +136,15 @@ class _Run:
             opt.step()
             losses.append(loss.item())
         return losses
+
+
+def _refusals(refused: dict, calls: int) -> str:
+    """What ran torch's own convolution instead, in a report's words ("" when nothing did)."""
+    if not refused:
+        return ""
+    if len(refused) == calls:
+        return "not swapped anywhere: " + next(iter(refused.values()))
+    return f"{len(refused)} of {calls} convolution calls ran torch's own (refused)"
 
 
 def _target(out: torch.Tensor, seed: int) -> torch.Tensor:

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "not applicable": "dim"}
+TRAIN_STYLE = {"same learning": "green", "diverges": "bold red", "not applicable": "dim"}
 
 
 def render_verify(report, console: Console) -> None:
@@ -141,7 +142,7 @@ def render_train(reports, console: Console) -> None:
                                     f": {first.steps} steps of {first.optimizer} (lr {first.lr}) in {first.dtype}"))
         console.print(_curve_table(mine))
         for r in mine:
-            verdict = Text("same learning" if r.ok else "diverges", style="green" if r.ok else "bold red")
+            verdict = Text(r.verdict, style=TRAIN_STYLE[r.verdict])
             console.print(Text.assemble(
                 f"  {r.impl}: loss within {_number(r.loss_rel)} (bound {_number(r.bound)}), weights within "
                 f"{_number(r.weight_rel)} ({r.worst_weight}; bound {_number(r.weight_bound)}): ", verdict))
