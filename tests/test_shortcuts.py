@@ -80,8 +80,10 @@ def test_linear(shape, out, inner, with_bias, bias_size, dtype, weight_dtype):
 @given(shape=shapes, pad=st.lists(st.integers(-4, 4), min_size=0, max_size=8),
        mode=st.sampled_from(["constant", "reflect", "replicate"]))
 @example(shape=[0], pad=[1, -1], mode="constant")
+@example(shape=[0, 0], pad=[0, 0, 0, 1], mode="constant")
 def test_pad(shape, pad, mode):
-    """Negative amounts cut first: [1, -1] on an empty axis is refused although its size is 0."""
+    """Negative amounts cut first: [1, -1] on an empty axis is refused although its size is 0.
+    torch before 2.4 refuses any padded axis that comes out empty ([0, 0] padded by [0, 0, 0, 1])."""
     _agree(F.pad, (_meta(shape), pad, mode), {})
 
 

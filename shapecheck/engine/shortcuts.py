@@ -140,8 +140,8 @@ def _pad(input, pad, mode="constant", value=None):
         dim, left, right = input.dim() - 1 - i, pad[2 * i], pad[2 * i + 1]
         kept = shape[dim] + min(left, 0) + min(right, 0) if type(left) is int and type(right) is int else 0
         shape[dim] = shape[dim] + left + right
-        if (type(shape[dim]) is int and shape[dim] < 0) or (type(kept) is int and kept < 0):
-            return None  # torch says why (negative amounts first cut the input)
+        if (type(shape[dim]) is int and shape[dim] <= 0) or (type(kept) is int and kept < 0):
+            return None  # torch says why (negative amounts first cut the input; torch < 2.4 refuses a padded size of 0)
     return input.new_empty(shape)
 
 
