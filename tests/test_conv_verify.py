@@ -260,6 +260,34 @@ def test_spectral_norm_models_are_copied_and_checked():
     assert train_compare(critic, [(2, 3, 8, 8)], "im2col", 2, dtype="float64").ok
 
 
+class Checkpointed(nn.Module):
+    """Activation checkpointing: the backward runs the block's forward again."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.block = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU())
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        x = torch.utils.checkpoint.checkpoint(self.block, torch.relu(self.stem(x)), use_reentrant=False)
+        return self.head(x.mean((2, 3)))
+
+
+def test_a_checkpointed_model_is_checked_call_by_call_and_says_why_not_end_to_end():
+    from shapecheck.conv.train import train_compare
+
+    torch.manual_seed(0)
+    report = verify_model(Checkpointed(), [(2, 3, 6, 6)], ["im2col"], device="cpu", repeats=1, dtypes=("float64",))
+    checks = rows(report, "im2col")
+    assert checks["stem"].status == checks["block.0"].status == "pass"
+    model_rows = [c for c in report.checks if c.layer == MODEL_ROW]
+    assert len(model_rows) == 2 and all(c.status == "not applicable" for c in model_rows)
+    assert model_rows[0].note.startswith("not compared end to end: the model recomputes its forward in the backward")
+    with pytest.raises(NothingToVerify, match="not trained both ways: the model recomputes"):
+        train_compare(Checkpointed(), [(2, 3, 6, 6)], "im2col", 2, dtype="float64")
+
+
 def test_a_dropped_gradient_is_a_failure_row_not_a_crash(monkeypatch):
     """(b)"""
     plant(monkeypatch, "im2col", lambda good, x, w, b, *a, **k: good(x, w.detach(), b, *a, **k))

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import CheckpointError
 
 from . import census, spread
 from .tolerance import tolerance
@@ -82,7 +83,18 @@ def train_compare_all(model: nn.Module, inputs, impls, steps: int, optimizer: st
                       dtype: str = "float32", device: str = "cpu", seed: int = 0,
                       name: str | None = None) -> list[TrainReport]:
     """:func:`train_compare` for each of ``impls``; torch's copy and the noisy copy, and so the
-    bounds, are trained once for all of them."""
+    bounds, are trained once for all of them. Raises :class:`.verify.NothingToVerify` for a
+    model that recomputes its forward in the backward (``torch.utils.checkpoint``): the
+    recomputation would run without the swap."""
+    from .verify import RECOMPUTES, NothingToVerify
+
+    try:
+        return _train_all(model, inputs, impls, steps, optimizer, lr, dtype, device, seed, name)
+    except CheckpointError:
+        raise NothingToVerify(f"not trained both ways: {RECOMPUTES}") from None
+
+
+def _train_all(model, inputs, impls, steps, optimizer, lr, dtype, device, seed, name) -> list[TrainReport]:
     from .verify import _make_inputs, _model_reduction, copy_model
 
     torch_dtype = getattr(torch, dtype)

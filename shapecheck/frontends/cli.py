@@ -340,6 +340,7 @@ def _verify(argv: list[str]) -> int:
     p.add_argument("--train-dtype", default="float64", choices=("float64", "float32"))
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--no-color", action="store_true")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     args = p.parse_args(argv)
     from .verify_cmd import TrainOptions, run_verify
     return run_verify(args.file, args.input, args.init, args.impl, args.device, args.format,
