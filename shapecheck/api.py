@@ -219,8 +219,7 @@ def verify_file(path: str, inputs=(), init=(), impls: str = "all", device: str =
     reports, skipped = [], []
     for found in loaded:
         if not found.inputs:
-            skipped.append((found.name, getattr(found, "reason", "")
-                            or "no input shape known; pass --input, e.g. --input 16,1,32,32"))
+            skipped.append((found.name, found.reason or "no input shape known; pass --input, e.g. --input 16,1,32,32"))
             continue
         args = _verify_arguments(found, path, torch)
         try:
@@ -248,7 +247,7 @@ def _verify_arguments(found, path, torch) -> list:
     from .engine.infer import BATCH
 
     args = [_input(spec, torch) for spec in found.inputs]
-    if getattr(found, "input_source", "") == "inferred" and any(_batch_of(a) == BATCH for a in args):
+    if found.input_source == "inferred" and any(_batch_of(a) == BATCH for a in args):
         smaller = [_with_batch(a, VERIFY_BATCH) if _batch_of(a) == BATCH else a for a in args]
         try:
             _runs_in_torch(found, smaller, path, torch)

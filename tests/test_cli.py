@@ -222,12 +222,10 @@ def test_verify_says_why_a_model_was_not_built(tmp_path, capsys):
 
 
 def test_verify_takes_an_inferred_input_at_a_batch_of_two_when_the_model_runs_there():
-    from types import SimpleNamespace
-
     import torch
     from torch import nn
 
-    from shapecheck.api import _verify_arguments
+    from shapecheck.api import LoadedModel, _verify_arguments
     from shapecheck.source.inputs import InputSpec
 
     class Pooled(nn.Module):
@@ -240,7 +238,7 @@ def test_verify_takes_an_inferred_input_at_a_batch_of_two_when_the_model_runs_th
             return y.reshape(self.batch, 4, 4, 4) if self.batch else y.flatten(1)
 
     def found(model, source):
-        return SimpleNamespace(name="M", model=model, inputs=(InputSpec((8, 3, 6, 6)),), input_source=source)
+        return LoadedModel(name="M", model=model, inputs=(InputSpec((8, 3, 6, 6)),), input_source=source)
 
     assert _verify_arguments(found(Pooled(), "inferred"), "m.py", torch) == [(2, 3, 6, 6)]
     assert _verify_arguments(found(Pooled(), "cli"), "m.py", torch) == [(8, 3, 6, 6)]

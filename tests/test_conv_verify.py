@@ -524,15 +524,14 @@ def test_rendered_summary_names_the_first_divergence_and_the_worst_tensor(monkey
 
 
 def fake_loader(monkeypatch, inputs=((2, 3, 12, 12),)):
-    from types import SimpleNamespace
-
     from shapecheck import api
+    from shapecheck.api import LoadedModel
     from shapecheck.engine.discover import InputSpec
 
     def load_models(path, inputs_flags, init, device):
         assert device == "cpu"
-        return [SimpleNamespace(name="SmallNet", model=SmallNet(), inputs=tuple(InputSpec(s) for s in inputs)),
-                SimpleNamespace(name="Block", model=nn.Conv2d(1, 1, 3), inputs=())]
+        return [LoadedModel(name="SmallNet", model=SmallNet(), inputs=tuple(InputSpec(s) for s in inputs)),
+                LoadedModel(name="Block", model=nn.Conv2d(1, 1, 3), inputs=())]
 
     monkeypatch.setattr(api, "load_models", load_models, raising=False)
 
@@ -582,13 +581,12 @@ def test_verify_command_without_a_gpu_exits_2(monkeypatch, capsys):
 
 
 def test_verify_command_on_a_model_without_convolutions_exits_2(monkeypatch, capsys):
-    from types import SimpleNamespace
-
     from shapecheck import api
+    from shapecheck.api import LoadedModel
     from shapecheck.engine.discover import InputSpec
 
     def load_models(path, inputs_flags, init, device):
-        return [SimpleNamespace(name="Mlp", model=nn.Sequential(nn.Linear(3, 2)), inputs=(InputSpec((2, 3)),))]
+        return [LoadedModel(name="Mlp", model=nn.Sequential(nn.Linear(3, 2)), inputs=(InputSpec((2, 3)),))]
 
     monkeypatch.setattr(api, "load_models", load_models, raising=False)
     assert run_cli("im2col")[0] == 2
@@ -662,15 +660,14 @@ def test_training_an_implementation_that_refuses_every_call_is_not_applicable(mo
 
 
 def test_verify_command_train_prints_the_curves(monkeypatch):
-    from types import SimpleNamespace
-
     from shapecheck import api
+    from shapecheck.api import LoadedModel
     from shapecheck.engine.discover import InputSpec
     from shapecheck.frontends.verify_cmd import TrainOptions, run_verify
 
     def load_models(path, inputs_flags, init, device):
         torch.manual_seed(0)
-        return [SimpleNamespace(name="TinyCnn", model=TinyCnn(), inputs=(InputSpec((4, 1, 8, 8)),))]
+        return [LoadedModel(name="TinyCnn", model=TinyCnn(), inputs=(InputSpec((4, 1, 8, 8)),))]
 
     monkeypatch.setattr(api, "load_models", load_models, raising=False)
     console = Console(file=io.StringIO(), width=200, color_system=None)

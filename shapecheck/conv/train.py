@@ -95,15 +95,13 @@ def train_compare_all(model: nn.Module, inputs, impls, steps: int, optimizer: st
 
 
 def _train_all(model, inputs, impls, steps, optimizer, lr, dtype, device, seed, name) -> list[TrainReport]:
-    from .verify import _make_inputs, _model_reduction, copy_model
+    from .verify import NothingToVerify, _make_inputs, _model_reduction, copy_model
 
     torch_dtype = getattr(torch, dtype)
     base = copy_model(model).to(device=device, dtype=torch_dtype).train()
     args = _make_inputs(inputs, torch_dtype, torch.device(device), seed)
     calls = census.record(base, lambda: _no_grad(base, args))
     if not calls:
-        from .verify import NothingToVerify
-
         raise NothingToVerify("nothing to verify: no convolution runs in the forward pass")
     run = _Run(args, _target(_first_float(_no_grad(base, args)), seed), steps, optimizer, lr, seed)
     theirs, noisy = copy_model(base), copy_model(base)

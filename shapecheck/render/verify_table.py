@@ -5,7 +5,7 @@ Errors are against the exact answer (torch in float64 on the same inputs); "torc
 torch's error in the checked dtype, for information: the verdict uses only the tolerance.
 
 Works on any object shaped like :class:`shapecheck.conv.verify.VerifyReport` (``model``,
-``device``, ``ok``, ``impls``, ``sites``, ``precision``, ``rule``, ``notes``, ``divergence`` and
+``device``, ``inputs``, ``ok``, ``impls``, ``sites``, ``precision``, ``rule``, ``notes``, ``divergence`` and
 ``checks`` with the fields of ``Check``), so rendering never needs torch.
 """
 
@@ -17,12 +17,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..diagnostics import format_shape
+
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "not applicable": "dim"}
 TRAIN_STYLE = {"same learning": "green", "diverges": "bold red", "not applicable": "dim"}
 
 
 def render_verify(report, console: Console) -> None:
-    shapes = ", ".join("×".join(map(str, shape)) for shape in getattr(report, "inputs", ()))
+    shapes = ", ".join(format_shape(shape) for shape in report.inputs)
     console.print(Text.assemble(("verify ", "bold"), (report.model, "bold cyan"), f" on {report.device}",
                                 f" at input {shapes}" if shapes else ""))
     console.print(_sites_table(report.sites))
