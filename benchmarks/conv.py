@@ -392,15 +392,11 @@ def least_bytes(layer: Layer) -> int:
 
 
 def moved_bytes(layer: Layer) -> int:
-    """Bytes shift_add's depthwise operations read and write in one forward pass: copying the
-    input into the block buffer, per tap a read of the input slice and a read and write of
-    the accumulator (the first tap only writes it; each covers the slots of the output rows),
-    and the copy of the output out of it."""
+    """Bytes shift_add's depthwise operations read and write in one forward pass
+    (:func:`shapecheck.conv._depthwise.moved_values`)."""
     x, w = torch.empty(layer.x, device="meta"), torch.empty(layer.w, device="meta")
     lay = shift_add.layout(layer.x[2:], normalize(x, w, **_conv_args(layer)))
-    rows, taps = layer.x[0] * layer.x[1], len(lay.offsets)
-    values = 2 * math.prod(layer.x) + (3 * taps - 1) * rows * _depthwise._span(lay) + 2 * rows * math.prod(lay.out)
-    return 4 * values
+    return 4 * _depthwise.moved_values(layer.x, lay)
 
 
 DEPTHWISE_OUT_OF_CACHE = Layer("depthwise, 16x larger", (32, 256, 56, 56), (256, 1, 3, 3), {"padding": 1, "groups": 256})
@@ -422,7 +418,8 @@ def print_bandwidth(rows) -> None:
     print("\n## Depthwise: memory-bound\n")
     print("GB/s = bytes / time. *Least*: the input read once and the output written once, all any"
           " implementation must move. *Moved*: what shift_add's operations read and write (per tap"
-          " an input slice and the accumulator, block by block, so all but the least is cache traffic)."
+          " a slice of the input and of the output, and for the taps that shift sideways a copy of the"
+          " input with the far-edge columns zeroed, block by block, so all but the least is cache traffic)."
           " *add*: `torch.add(a, b, out=c)` on tensors as large as the layer's input, interleaved with"
           " the convolutions: cache bandwidth when three such tensors fit the last-level cache, memory"
           " bandwidth when they are far larger.\n")

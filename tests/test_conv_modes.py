@@ -15,6 +15,8 @@ import importlib
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.autograd import gradcheck, gradgradcheck
 
 from shapecheck.conv import IMPLEMENTATIONS, _depthwise, shift_add, transposed
@@ -89,6 +91,61 @@ def test_depthwise_hand_written_backward_in_blocks(monkeypatch, case, block_rows
         torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
     assert gradcheck(fn, (x, w, b), fast_mode=True)
     assert gradgradcheck(fn, (x, w, b), fast_mode=True)
+
+
+def _flat_plan(x, w, **kwargs):
+    args = normalize(x, w, kwargs.get("stride", 1), kwargs.get("padding", 0), kwargs.get("dilation", 1), x.shape[1])
+    return _depthwise.flat_plan(x.shape[2:], shift_add.layout(x.shape[2:], args))
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@settings(max_examples=150, deadline=None)
+@given(h=st.integers(1, 7), w=st.integers(1, 7), k=st.tuples(st.integers(1, 5), st.integers(1, 5)),
+       dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)), pad_h=st.integers(0, 4),
+       same=st.booleans(), bias=st.booleans(), block_rows=st.sampled_from([1, 2, 5, None]))
+def test_depthwise_flat_forward_is_torchs(h, w, k, dilation, pad_h, same, bias, block_rows):
+    """The flat road (output rows as wide as the input's) against F.conv2d in float64, across
+    kernel sizes, dilations, vertical paddings, even kernels ("same" pads one side more) and
+    blockings; its taps read the image at flat offsets, so any slip reads a neighbouring row."""
+    gen = torch.Generator().manual_seed(h * 100 + w * 10 + k[0])
+    x = torch.randn(2, 3, h, w, dtype=torch.float64, generator=gen)
+    weight = torch.randn(3, 1, *k, dtype=torch.float64, generator=gen)
+    b = torch.randn(3, dtype=torch.float64, generator=gen) if bias else None
+    if same:
+        kwargs = dict(padding="same", dilation=dilation)
+    else:
+        kwargs = dict(padding=(pad_h, dilation[1] * (k[1] - 1) // 2), dilation=dilation)
+    try:
+        want = F.conv2d(x, weight, b, groups=3, **kwargs)
+    except RuntimeError:  # an empty output: torch refuses it, and so does shift_add
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        if block_rows is not None:
+            patch.setattr(_depthwise, "BLOCK_BYTES", block_rows * 8 * h * w)
+        got = shift_add.conv2d(x, weight, b, groups=3, **kwargs)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_depthwise_flat_road_where_it_applies():
+    x = torch.empty(2, 4, 8, 8)
+    assert _flat_plan(x, torch.empty(4, 1, 3, 3), padding=1) is not None
+    assert _flat_plan(x, torch.empty(4, 1, 5, 5), padding=2) is not None
+    assert _flat_plan(x, torch.empty(4, 1, 3, 3), padding=(0, 1)) is not None  # rows narrower is fine
+    assert _flat_plan(x, torch.empty(4, 1, 3, 3)) is None  # output rows narrower than the input's
+    assert _flat_plan(x, torch.empty(4, 1, 3, 3), padding=1, stride=2) is None
+    assert _flat_plan(x, torch.empty(4, 1, 7, 7), padding=3) is None  # six sideways shifts: copies cost more
+
+
+def test_depthwise_flat_road_keeps_nan_and_inf_where_torch_does():
+    """A NaN or infinity at a row's edge must not leak into the next row's outputs through a
+    sideways tap (the copy's zeroed columns keep it out)."""
+    x = torch.randn(1, 2, 5, 6, dtype=torch.float64)
+    x[0, 0, 1, 0], x[0, 0, 3, 5], x[0, 1, 2, 5] = float("nan"), float("inf"), -float("inf")
+    w = torch.randn(2, 1, 3, 3, dtype=torch.float64)
+    want, got = F.conv2d(x, w, padding=1, groups=2), shift_add.conv2d(x, w, padding=1, groups=2)
+    assert torch.equal(got.isnan(), want.isnan()) and torch.equal(got.isinf(), want.isinf())
+    finite = want.isfinite()
+    torch.testing.assert_close(got[finite], want[finite], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("needs", [(True, False), (False, True)], ids=["input only", "weight only"])
