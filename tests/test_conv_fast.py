@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from shapecheck.conv import IMPLEMENTATIONS, NotApplicable, fft, functional, shift_add, winograd
+from shapecheck.conv import IMPLEMENTATIONS, NotApplicable, fft, functional, im2col, shift_add, winograd
 from shapecheck.conv._args import normalize
 from shapecheck.conv.auto import REPEATS, choose
 
@@ -203,6 +205,25 @@ def test_functional_conv_transpose2d():
     torch.testing.assert_close(
         functional.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1, groups=2),
         F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1, groups=2))
+
+
+@pytest.mark.parametrize("chunk_images", [1, 2, 5], ids=["an image a chunk", "uneven chunks", "one chunk"])
+@pytest.mark.parametrize("groups, channels_last", [(1, False), (2, False), (1, True)],
+                         ids=["one group", "two groups", "channels_last"])
+def test_im2col_product_in_chunks_of_images(monkeypatch, chunk_images, groups, channels_last):
+    """Without a weight gradient the channels-innermost columns are made a few images at a
+    time; every chunking (the last one short, groups writing strided slices of the product,
+    a channels_last result) gives torch's output."""
+    x, w = (t.detach() for t in _pair((5, 32, 7, 6), (6, 32 // groups, 3, 3)))
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    args = normalize(x, w, 2, 1, 1, groups)
+    assert im2col.channels_innermost(x, args)
+    per_image = math.prod(args.out_size(x.shape[2:])) * 32 * 9 * x.element_size()
+    monkeypatch.setattr(im2col, "CHUNK_BYTES", chunk_images * per_image)
+    out = im2col.conv2d(x, w, stride=2, padding=1, groups=groups)
+    torch.testing.assert_close(out, F.conv2d(x, w, stride=2, padding=1, groups=groups), rtol=1e-12, atol=1e-12)
+    assert out.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
 def test_shift_add_output_is_contiguous_for_view():

@@ -16,7 +16,9 @@ stride-2 layer reads only the positions it keeps. Two layouts, by input channels
 
 The padded copy, and the columns and the product when no weight gradient will read them, are
 reused work buffers (:mod:`._scratch`): on a layer whose columns take tens of MiB, fresh
-allocations cost as much as the GEMM.
+allocations cost as much as the GEMM. When no weight gradient will read them, channels-innermost
+columns are made a few images at a time (:data:`CHUNK_BYTES`), each chunk multiplied while it is
+still in the cache, into its rows of the product.
 
 The backward is written by hand: the weight gradient is a matmul of the output gradient
 with the saved columns, and the input gradient multiplies the transposed filters into a
@@ -39,6 +41,13 @@ from ._entry import conv_entry, memory_format
 
 CHANNELS_INNERMOST = 16
 """With at least this many input channels per group the columns keep channels innermost."""
+
+CHUNK_BYTES = 4 * 2**20
+"""Bytes of channels-innermost columns made at a time when no weight gradient needs them all
+(whole images; one image at a time where one image's columns are larger). Each chunk's padded
+copy and columns are still in the cache when its matmul reads them; on ``benchmarks/conv.py``'s
+ResNet 3x3 layer, image by image took 1.6-1.9x F.conv2d where the whole batch at once took
+2.1-2.3x (2 MiB to 8 MiB chunks did alike)."""
 
 
 def channels_innermost(x: torch.Tensor, args) -> bool:
@@ -127,17 +136,24 @@ def _kernel_taps(args):
 
 def _forward(x, weight, bias, args, keep: bool):
     """The output, laid out as torch's would be, and the columns (kept for the backward only
-    when ``keep``; otherwise they sit in a reused work buffer)."""
-    cols, out_size = columns(x, args, keep), args.out_size(tuple(x.shape[2:]))
+    when ``keep``; otherwise they sit in a reused work buffer, or are never made whole)."""
+    out_size = args.out_size(tuple(x.shape[2:]))
     fmt = memory_format(x, weight)
-    if cols.dim() == 4:  # written into its final shape: a view could not be changed in place
+    cols = None
+    if not channels_innermost(x, args):  # written into its final shape: a view could not be changed in place
+        cols = columns(x, args, keep)
         out = x.new_empty(x.shape[0], weight.shape[0], *out_size)
         torch.matmul(_filters(weight, args.groups), cols, out=out.view(*cols.shape[:2], -1, cols.shape[-1]))
     else:
         filters = _filters_last(weight, args.groups)
-        shape = (*cols.shape[:2], filters.shape[2])  # (G, N * positions, O/G)
+        shape = (args.groups, x.shape[0] * math.prod(out_size), filters.shape[2])  # (G, N * positions, O/G)
         reuse = fmt is None  # the contiguous result is a copy of the product, which can be reused
-        product = torch.bmm(cols, filters, out=_scratch.buffer("product", shape, x) if reuse else None)
+        product = _scratch.buffer("product", shape, x) if reuse else x.new_empty(shape)
+        if keep:
+            cols = columns(x, args, keep)
+            torch.bmm(cols, filters, out=product)
+        else:
+            _chunked_product(x, filters, args, product)
         grid = product.unflatten(1, (x.shape[0], *out_size)).movedim(0, -2)
         out = grid.flatten(-2).movedim(-1, 1)
         if reuse:  # a copy even where the view is already contiguous (one position or one channel)
@@ -146,6 +162,17 @@ def _forward(x, weight, bias, args, keep: bool):
     if bias is not None:
         out += bias.reshape(-1, *(1,) * (x.dim() - 2))
     return out, cols
+
+
+def _chunked_product(x, filters, args, product) -> None:
+    """Write the columns-by-filters product of channels-innermost ``x`` into ``product``,
+    :data:`CHUNK_BYTES` of columns (whole images) at a time."""
+    n = x.shape[0]
+    positions = product.shape[1] // n
+    per = max(1, CHUNK_BYTES // (positions * filters.shape[1] * args.groups * x.element_size()))
+    for start in range(0, n, per):
+        stop = min(start + per, n)
+        torch.bmm(columns(x[start:stop], args, keep=False), filters, out=product[:, start * positions:stop * positions])
 
 
 def _backward_first(grad, cols, weight, x_shape, args, needs):
