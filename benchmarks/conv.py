@@ -181,14 +181,16 @@ def against(fns: dict, reference: str, reps: int, warmup: bool = True) -> dict:
 
 
 def _after_each_other(fn, reference) -> tuple[float, float]:
-    """(``fn``'s ms, ``reference``'s ms): ``reference`` once untimed, then ``fn`` and
-    ``reference`` timed, so that each timed call comes right after a call of the other side on
-    the same tensors. A call right after itself finds its own work buffers and output in the
-    cache and after a third function finds neither; pairs that took turns to go first gave
-    the reference such calls only next to some functions, and on the depthwise layer two
-    copies of one implementation read 1.6x and 2.3x F.conv2d in the same run."""
-    reference()
+    """(``fn``'s ms, ``reference``'s ms), each timed right after an untimed call of itself, one
+    pair after the other: each side is timed as it runs when called again on the same layer,
+    whatever ran before. A call right after another function finds that function's buffers in
+    the cache instead of its own: pairs that took turns to go first gave the reference calls
+    right after itself next to some functions only (on the depthwise layer two copies of one
+    implementation read 1.6x and 2.3x F.conv2d in the same run), and timing each side right
+    after the other charged the reference for the other's cache footprint."""
+    fn()
     mine = _ms(fn)
+    reference()
     return mine, _ms(reference)
 
 
