@@ -113,12 +113,14 @@ def _synchronize() -> None:
 
 def interleaved(fns: dict, reps: int, warmup: bool = True) -> dict[str, float]:
     """Best milliseconds of each function, calling them in turn ``reps`` times, the order
-    rotated every round (:func:`shapecheck.conv.auto.rotated`)."""
+    rotated every round (:func:`shapecheck.conv.auto.rotated`), each timed call right after an
+    untimed call of itself (as in :func:`_after_each_other`)."""
     for fn in fns.values() if warmup else ():
         fn()
     times = {name: [] for name in fns}
     for round_ in range(reps):
         for name in rotated(list(fns), round_):
+            fns[name]()
             times[name].append(_ms(fns[name]))
     return {name: min(t) for name, t in times.items()}
 
