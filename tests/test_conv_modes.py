@@ -136,6 +136,15 @@ def test_depthwise_flat_road_where_it_applies():
     assert _flat_plan(x, torch.empty(4, 1, 7, 7), padding=3) is None  # six sideways shifts: copies cost more
 
 
+def test_depthwise_flat_road_with_only_sideways_taps():
+    """A 1x2 kernel dilated by 3 with "same" padding on a 2-wide image: one tap falls outside
+    the image, the other shifts one column left, so no tap reads the image unshifted."""
+    x, w = torch.randn(1, 2, 1, 2, dtype=torch.float64), torch.randn(2, 1, 1, 2, dtype=torch.float64)
+    assert [dw for dw, _ in _flat_plan(x, w, padding="same", dilation=(1, 3))] == [-1]
+    torch.testing.assert_close(shift_add.conv2d(x, w, padding="same", dilation=(1, 3), groups=2),
+                               F.conv2d(x, w, padding="same", dilation=(1, 3), groups=2), rtol=1e-12, atol=1e-12)
+
+
 def test_depthwise_flat_road_keeps_nan_and_inf_where_torch_does():
     """A NaN or infinity at a row's edge must not leak into the next row's outputs through a
     sideways tap (the copy's zeroed columns keep it out)."""

@@ -209,7 +209,8 @@ def flat_forward(image, taps, bias_rows, plan, result) -> torch.Tensor:
     rows, h, w = image.shape
     flat, out = image.reshape(rows, h * w), result.view(rows, -1)
     size = max(1, BLOCK_BYTES // (image.element_size() * h * w))
-    copy = _scratch.buffer("depthwise edges", (min(size, rows), h * w), image) if len(plan) > 1 else None
+    sideways = any(dw for dw, _ in plan)
+    copy = _scratch.buffer("depthwise edges", (min(size, rows), h * w), image) if sideways else None
     for r in range(0, rows, size):
         b = slice(r, min(r + size, rows))
         start = 0.0 if bias_rows is None else bias_rows[b]  # what the first tap adds to
