@@ -55,9 +55,22 @@ def test_unet_skip_names_the_pool_and_sizes_that_work():
     cat = findings(os.path.join(CASES, "unet_skip.py"))["SC301"]
     assert cat.fact("working_sizes") == (48, 52)
     assert cat.fact("size_rule").startswith("multiples of 4")
+    assert any(n.startswith("input sizes that no floor cuts line up: multiples of 4") for n in cat.notes)
     assert "pool (line 18): H: 25→12 (drops 1 row), W: same" in cat.notes
     for size in cat.fact("working_sizes"):  # the claim holds
         assert not findings(os.path.join(CASES, "unet_skip.py"), inputs=[f"2,3,{size},{size}"])
+
+
+def test_unet_with_strided_convs_names_the_sizes_its_strides_divide():
+    """No floor cuts 33 in a padded stride-2 convolution, so the sizes that no floor cuts
+    would be every size, 33 included: the note gives the sizes the stride divides instead."""
+    cat = findings(os.path.join(CASES, "unet_strided.py"))["SC301"]
+    assert cat.fact("working_sizes") == (32, 34)
+    assert cat.fact("size_rule").startswith("multiples of 2")
+    assert any(n.startswith("input sizes that every stride divides line up: multiples of 2") for n in cat.notes)
+    assert "pool" not in " ".join(cat.notes) + cat.fix.code
+    for size in cat.fact("working_sizes"):  # the claim holds
+        assert not findings(os.path.join(CASES, "unet_strided.py"), inputs=[f"2,3,{size},{size}"])
 
 
 def test_kernel_too_large_says_what_would_fit():

@@ -392,6 +392,15 @@ def test_unet_skip_sizes_are_the_multiples_of_sixteen():
     assert describe_sizes(sizes) == "multiples of 16 (16, 32, 48, 64, …)"
 
 
+def test_strided_conv_encoder_sizes_are_those_the_strides_divide():
+    down = [lambda n: conv_out(n, 3, padding=1), lambda n: conv_out(n, 3, stride=2, padding=1)] * 2
+    assert sizes_without_drops(down, 1, 20) == list(range(1, 21))  # no floor ever cuts
+    assert chain_out(33, down).uneven and not chain_out(32, down).uneven  # 33→17→9, 32→16→8
+    assert sizes_without_drops(down, 1, 20, divided=True) == [4, 8, 12, 16, 20]
+    pools = [lambda n: pool_out(n, 2)] * 2
+    assert sizes_without_drops(pools, 1, 20, divided=True) == sizes_without_drops(pools, 1, 20)
+
+
 def test_describe_sizes():
     assert describe_sizes([26, 27, 28, 29]) == "26 to 29"
     assert describe_sizes([7]) == "7"

@@ -461,16 +461,21 @@ def smallest_size_that_fits(stages, size: int) -> int | None:
     return None
 
 
-def sizes_that_fit(stages, size: int, wanted: int = 2) -> tuple[list[int], str]:
-    """Input sizes near ``size`` that no floor in ``stages`` (the spatial layers in the order
-    they ran) cuts, and the rule they follow ("multiples of 4 (4, 8, 12, 16, …)")."""
+def sizes_that_fit(stages, size: int, wanted: int = 2) -> tuple[list[int], str, str]:
+    """Input sizes near ``size`` that pass ``stages`` (the spatial layers in the order they
+    ran) whole, the rule they follow ("multiples of 4 (4, 8, 12, 16, …)") and what the rule
+    asks ("that no floor cuts"). Where no floor cuts ``size`` itself, the floors do not
+    explain the mismatch, and the sizes are those that every stride divides; where that does
+    not exclude ``size`` either, there are none (the traces then name no size)."""
     dims = [formulas.spatial_formulas(op, params) for op, params in stages]
     chain = [d[0] for d in dims if d]
-    if not chain:
-        return [], ""
-    fitting = formulas.sizes_without_drops(chain, 1, max(64, 2 * size))
-    near = sorted(fitting, key=lambda n: (abs(n - size), n))[:wanted]
-    return sorted(near), formulas.describe_sizes(fitting)
+    hi = max(64, 2 * size)
+    for divided, asks in ((False, "that no floor cuts"), (True, "that every stride divides")):
+        fitting = formulas.sizes_without_drops(chain, 1, hi, divided=divided) if chain else []
+        if fitting and size not in fitting:
+            near = sorted(fitting, key=lambda n: (abs(n - size), n))[:wanted]
+            return sorted(near), formulas.describe_sizes(fitting), asks
+    return [], "", ""
 
 
 def changes_spatial(record) -> bool:

@@ -31,8 +31,10 @@ class Derivation:
     """One output size, how it was computed, and what the computation lost.
 
     ``dropped`` counts the input positions at the end that no window reaches because the
-    division was floored. ``problem`` is empty when torch accepts the configuration;
-    otherwise one sentence saying why torch refuses it.
+    division was floored. ``uneven`` says that a strided window's output times its stride is
+    not the input size (a padded stride-2 convolution takes 33 to 17, and 17 doubles back to
+    34). ``problem`` is empty when torch accepts the configuration; otherwise one sentence
+    saying why torch refuses it.
     """
 
     value: int
@@ -41,6 +43,7 @@ class Derivation:
     formula: str = ""
     dim: str = "H"
     problem: str = ""
+    uneven: bool = False
 
     @property
     def ok(self) -> bool:
@@ -138,7 +141,8 @@ def _sliding(size, kernel, stride, padding, dilation, dim, label, what, suffix="
     if problem:
         extra += (_fits_text(size, kernel, stride, before, after, dilation, dim, max_padding),)
     formula = f"⌊({size}{_pad_short(before, after)}−{effective})/{stride}⌋+1 = {value}"
-    return Derivation(value, (main, *extra), dropped, formula, dim, problem)
+    uneven = stride > 1 and value * stride != size
+    return Derivation(value, (main, *extra), dropped, formula, dim, problem, uneven)
 
 
 def _fits_text(size, kernel, stride, before, after, dilation, dim, max_padding=None) -> str:
@@ -181,7 +185,7 @@ def pool_out(size: int, kernel: int, stride: int | None = None, padding=0, dilat
         simple = before == after == 0 and dilation == 1 and kernel == stride
         formula = f"{size}→{result.value}" if simple else result.formula
         problem = result.problem or _pool_padding_problem(kernel, before, after)
-        return Derivation(result.value, result.steps, result.dropped, formula, dim, problem)
+        return Derivation(result.value, result.steps, result.dropped, formula, dim, problem, result.uneven)
     return _ceil_pool(size, kernel, stride, before, after, dilation, dim, label)
 
 
@@ -580,30 +584,35 @@ def chain_out(size: int, stages) -> Derivation:
     The formula reads ``32→30→15→13→6``; steps are all the stages' steps; ``dropped`` adds
     up. The chain stops at the first stage torch would refuse.
     """
-    steps, dropped, values = [], 0, [size]
+    steps, dropped, values, uneven = [], 0, [size], False
     dim, current = "H", size
     for stage in stages:
         result = stage(current)
         dim = result.dim
         steps.extend(result.steps)
         dropped += result.dropped
+        uneven = uneven or result.uneven
         values.append(result.value)
         if not result.ok:
-            return Derivation(result.value, tuple(steps), dropped, "→".join(map(str, values)), dim, result.problem)
+            return Derivation(result.value, tuple(steps), dropped, "→".join(map(str, values)), dim, result.problem,
+                              uneven)
         current = result.value
-    return Derivation(current, tuple(steps), dropped, "→".join(map(str, values)), dim)
+    return Derivation(current, tuple(steps), dropped, "→".join(map(str, values)), dim, "", uneven)
 
 
-def sizes_without_drops(stages, lo: int = 1, hi: int = 1024) -> list[int]:
-    """Input sizes in [lo, hi] that pass every stage with nothing dropped by a floor.
+def sizes_without_drops(stages, lo: int = 1, hi: int = 1024, divided: bool = False) -> list[int]:
+    """Input sizes in [lo, hi] that pass every stage with nothing dropped by a floor, and with
+    ``divided`` also every strided stage's output times its stride equal to its input.
 
     For a U-Net encoder with four 2×2 pools these are the multiples of 16: the sizes whose
-    skip connections line up again in the decoder.
+    skip connections line up again in the decoder. An encoder of padded stride-2 convolutions
+    drops nothing at any size (33 goes to 17), but only the sizes its strides divide come back
+    to their own size when a decoder doubles them: those are the ``divided`` ones.
     """
     found = []
     for n in range(lo, hi + 1):
         result = chain_out(n, stages)
-        if result.ok and result.value >= 1 and not result.dropped:
+        if result.ok and result.value >= 1 and not result.dropped and not (divided and result.uneven):
             found.append(n)
     return found
 

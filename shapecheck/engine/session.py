@@ -498,14 +498,14 @@ def _suggest_sizes(target: Target, inputs, result) -> None:
         return
     for event in result.events:
         if event.kind == "cat":
-            near, rule = checks.sizes_that_fit(result.stages, shape[2])
+            near, rule, asks = checks.sizes_that_fit(result.stages, shape[2])
         elif event.kind == "kernel_too_large":
             smallest = checks.smallest_size_that_fits(result.stages, shape[2])
-            near, rule = ([smallest] if smallest else []), ""
+            near, rule, asks = ([smallest] if smallest else []), "", ""
         else:
             continue
         proven = tuple(n for n in near if _works_at(target, inputs, n))
-        event.facts.update(working_sizes=proven, size_rule=rule if proven else "")
+        event.facts.update(working_sizes=proven, size_rule=rule if proven else "", size_asks=asks if proven else "")
 
 
 def _works_at(target: Target, inputs, size: int) -> bool:

@@ -126,8 +126,8 @@ def _cat(d, source: str) -> Fix:
     edit = _resize_at_cat(d, source)
     if edit is not None:
         return Fix(f"Resize the smaller tensor to the other's size at the join: `{edit.new_text}`", (edit,),
-                   Applicability.UNSAFE, code="or use input sizes that every pool divides evenly")
-    return _advice("Make the joined sizes equal: use input sizes that every pool divides evenly, or crop/pad "
+                   Applicability.UNSAFE, code="or use input sizes that every downsampling step divides evenly")
+    return _advice("Make the joined sizes equal: use input sizes that every downsampling step divides evenly, or crop/pad "
                    "the larger tensor to the smaller one before torch.cat")
 
 
