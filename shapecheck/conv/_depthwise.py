@@ -40,6 +40,7 @@ would cost more than the fill and the crop.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -183,10 +184,17 @@ class FlatTap:
     stop: int
 
 
-def flat_plan(in_size, lay) -> list[tuple[int, list[FlatTap]]] | None:
+def flat_plan(in_size, lay) -> tuple[tuple[int, tuple[FlatTap, ...]], ...] | None:
     """The taps of :func:`flat_forward` grouped by sideways shift, the unshifted group first,
     each group's widest tap first; None where that road does not apply (see the module
-    docstring)."""
+    docstring). Made once per layer geometry (sizes a trace keeps symbolic are not cached)."""
+    in_size = tuple(in_size)
+    if all(type(v) is int for v in in_size):
+        return _cached_plan(in_size, lay)
+    return _plan(in_size, lay)
+
+
+def _plan(in_size, lay):
     (h, w), (ho, wo) = in_size, lay.out
     if lay.stride != (1, 1) or wo != w:
         return None
@@ -200,7 +208,10 @@ def flat_plan(in_size, lay) -> list[tuple[int, list[FlatTap]]] | None:
             groups.setdefault(dw, []).append(FlatTap(index, shift, start, stop))
     if sum(1 for dw in groups if dw) > MAX_SIDEWAYS:
         return None
-    return [(dw, sorted(groups[dw], key=lambda t: t.start - t.stop)) for dw in sorted(groups, key=abs)]
+    return tuple((dw, tuple(sorted(groups[dw], key=lambda t: t.start - t.stop))) for dw in sorted(groups, key=abs))
+
+
+_cached_plan = functools.lru_cache(maxsize=256)(_plan)
 
 
 def flat_forward(image, taps, bias_rows, plan, result) -> torch.Tensor:

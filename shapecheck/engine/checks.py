@@ -469,9 +469,10 @@ def sizes_that_fit(stages, size: int, wanted: int = 2) -> tuple[list[int], str, 
     not exclude ``size`` either, there are none (the traces then name no size)."""
     dims = [formulas.spatial_formulas(op, params) for op, params in stages]
     chain = [d[0] for d in dims if d]
-    hi = max(64, 2 * size)
+    if not chain:
+        return [], "", ""
     for divided, asks in ((False, "that no floor cuts"), (True, "that every stride divides")):
-        fitting = formulas.sizes_without_drops(chain, 1, hi, divided=divided) if chain else []
+        fitting = formulas.sizes_without_drops(chain, 1, max(64, 2 * size), divided=divided)
         if fitting and size not in fitting:
             near = sorted(fitting, key=lambda n: (abs(n - size), n))[:wanted]
             return sorted(near), formulas.describe_sizes(fitting), asks

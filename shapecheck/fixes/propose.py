@@ -127,8 +127,8 @@ def _cat(d, source: str) -> Fix:
     if edit is not None:
         return Fix(f"Resize the smaller tensor to the other's size at the join: `{edit.new_text}`", (edit,),
                    Applicability.UNSAFE, code="or use input sizes that every downsampling step divides evenly")
-    return _advice("Make the joined sizes equal: use input sizes that every downsampling step divides evenly, or crop/pad "
-                   "the larger tensor to the smaller one before torch.cat")
+    return _advice("Make the joined sizes equal: use input sizes that every downsampling step divides evenly, "
+                   "or crop/pad the larger tensor to the smaller one before torch.cat")
 
 
 def _resize_at_cat(d, source: str) -> Edit | None:

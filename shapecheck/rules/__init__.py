@@ -486,8 +486,7 @@ def _cat(event, ctx: Context) -> Diagnostic:
     notes = [step for step in event.chain if "drop" in step] or list(event.chain)
     if f.get("working_sizes"):
         sizes = " or ".join(f"{n}×{n}" for n in f["working_sizes"])
-        notes.append(f"input sizes {f.get('size_asks') or 'that no floor cuts'} line up: {f['size_rule']}; "
-                     f"{sizes} checked and works")
+        notes.append(f"input sizes {f['size_asks']} line up: {f['size_rule']}; {sizes} checked and works")
     notes.append(f"torch: {event.error}")
     site = ctx.locator.op(event.line, CAT_NAMES) if event.line else None
     joined = next((a for a in getattr(site, "args", ()) if a.position == 0), None)
