@@ -82,6 +82,7 @@ def test_depthwise_hand_written_backward_in_blocks(monkeypatch, case, block_rows
         args = normalize(x, w, kwargs.get("stride", 1), kwargs["padding"], kwargs.get("dilation", 1), kwargs["groups"])
         lay = shift_add.layout(x.shape[2:], args)
         monkeypatch.setattr(_depthwise, "BLOCK_BYTES", block_rows * 8 * (lay.phases * lay.block + lay.tail))
+        monkeypatch.setattr(_depthwise, "WHOLE_BYTES", 0)
     fn = lambda x, w, b: shift_add.conv2d(x, w, b, **kwargs)  # noqa: E731
     out = fn(x, w, b)
     grad = torch.randn_like(out)
@@ -122,6 +123,7 @@ def test_depthwise_flat_forward_is_torchs(h, w, k, dilation, pad_h, same, bias, 
     with pytest.MonkeyPatch.context() as patch:
         if block_rows is not None:
             patch.setattr(_depthwise, "BLOCK_BYTES", block_rows * 8 * h * w)
+            patch.setattr(_depthwise, "WHOLE_BYTES", 0)
         got = shift_add.conv2d(x, weight, b, groups=3, **kwargs)
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
@@ -313,3 +315,11 @@ def test_conv_transpose_under_autocast_gives_torchs_dtype():
     assert got.dtype == want.dtype == torch.bfloat16
     assert rel_error(got, F.conv_transpose2d(x.double(), w.double(), b.double(), stride=2)) \
         <= 2 * rel_error(want, F.conv_transpose2d(x.double(), w.double(), b.double(), stride=2))
+
+
+def test_depthwise_blocks_whole_up_to_whole_bytes(monkeypatch):
+    monkeypatch.setattr(_depthwise, "WHOLE_BYTES", 1000)
+    monkeypatch.setattr(_depthwise, "BLOCK_BYTES", 300)
+    assert _depthwise._block_rows(10, 100) == 10  # 1000 bytes: one block
+    assert _depthwise._block_rows(11, 100) == 3  # 1100 bytes: blocks of 300
+    assert _depthwise._block_rows(11, 400) == 1  # a row larger than a block is a block

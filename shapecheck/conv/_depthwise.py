@@ -5,9 +5,9 @@ There is nothing to contract: each output is ``sum_t w[c, t] * x_padded[n, c, p 
 Each (image, channel) is a row of :mod:`.shift_add`'s phase buffer, so that every tap is a
 slice of a row at a fixed offset, and each tap is one multiply-add over a block of rows. The
 layer is memory-bound (two flops per value read), so the work goes block by block, about
-:data:`BLOCK_BYTES` of rows at a time: a block of the input is copied into a reused buffer,
-all taps pass over it and its accumulator while they stay in the cache, and the block of
-output is written once. The input is read from memory once and the output written once; the
+:data:`BLOCK_BYTES` of rows at a time (all rows at once up to :data:`WHOLE_BYTES`): a block
+of the input is copied into a reused buffer, all taps pass over it and its accumulator while
+they stay in the cache, and the block of output is written once. The input is read from memory once and the output written once; the
 per-tap traffic stays in the cache.
 
 The block buffers are reused work buffers (:mod:`._scratch`): fresh ones cost page faults on
@@ -50,19 +50,37 @@ from . import _scratch, shift_add
 from ._autograd import graph_backward, without_autocast
 
 BLOCK_BYTES = 4 * 2**20
-"""Bytes of phase buffer per block of rows. A block and its accumulator stay in the last-level
-cache while the taps pass over them, and every operation costs the same fixed time whatever
-its size (with two threads, a wake-up and a barrier), so blocks far smaller than the cache
-lose more to that cost than they gain (measured on the depthwise layer of
-``benchmarks/conv.py``, two threads on a 32 MiB L3, best of 150 calls with freed memory kept
-by the allocator: 256 KiB blocks took 6.1 ms, 512 KiB 4.8 ms, 1 MiB 2.3 ms, 2 MiB 2.3 ms,
-4 MiB 2.0 ms, 8 MiB 2.2 ms; F.conv2d 0.6-1.0 ms in the same run)."""
+"""Bytes of rows per block above :data:`WHOLE_BYTES`. A block, its output and its copies stay
+in the last-level cache while the taps pass over them, and every operation costs the same
+fixed time whatever its size (with two threads, a wake-up and a barrier), so blocks far
+smaller than the cache lose more to that cost than they gain. Measured with two threads on a
+32 MiB L3, freed memory kept by the allocator, blockings timed in turn: on the larger depthwise
+layer of ``benchmarks/conv.py`` (98 MiB of input), 2 MiB blocks took 27-29 ms, 4 MiB 25-27 ms,
+8 MiB 30-33 ms, 16 MiB 48-53 ms and the whole tensor 67-68 ms; F.conv2d 22-23 ms."""
+
+WHOLE_BYTES = 8 * 2**20
+"""Up to this many bytes of rows (of the image on the flat road, of phase buffer otherwise)
+are taken in one block: with the output and the copies they fit in the last-level cache, and
+blocks would only add operations. Measured as above on the depthwise layer of
+``benchmarks/conv.py`` (6 MiB of input): whole, 1.5-1.6 ms; in blocks of 4 MiB, 2.6-3.0 ms;
+in two even blocks, 2.5-2.9 ms; F.conv2d 0.6 ms. When F.conv2d slowed to 1.1 ms (another load
+on the machine) all three took 2.5-2.7 ms. The same layer at stride 2 (phase buffer): 1.2 ms
+whole against 1.3-1.9 ms in blocks. From about 8 MiB of input on (10 images of that layer)
+blocks of :data:`BLOCK_BYTES` were as fast or faster, from 12 MiB on clearly so."""
+
+
+def _block_rows(rows: int, row_bytes: int) -> int:
+    """Rows per block: all of them up to :data:`WHOLE_BYTES`, else about :data:`BLOCK_BYTES`
+    of them."""
+    if rows * row_bytes <= WHOLE_BYTES:
+        return rows
+    return max(1, BLOCK_BYTES // row_bytes)
 
 
 def _blocks(image: torch.Tensor, lay) -> list[slice]:
-    """Slices of ``image``'s rows, each about :data:`BLOCK_BYTES` of phase buffer."""
+    """Slices of ``image``'s rows in blocks of :func:`_block_rows`, counted in phase buffer."""
     rows = image.shape[0]
-    size = max(1, BLOCK_BYTES // (image.element_size() * _row_length(lay)))
+    size = _block_rows(rows, image.element_size() * _row_length(lay))
     return [slice(r, min(r + size, rows)) for r in range(0, rows, size)]
 
 
@@ -219,7 +237,7 @@ def flat_forward(image, taps, bias_rows, plan, result) -> torch.Tensor:
     block, written into ``result`` (any tensor of ``rows * Ho * W`` values, returned)."""
     rows, h, w = image.shape
     flat, out = image.reshape(rows, h * w), result.view(rows, -1)
-    size = max(1, BLOCK_BYTES // (image.element_size() * h * w))
+    size = _block_rows(rows, image.element_size() * h * w)
     sideways = any(dw for dw, _ in plan)
     copy = _scratch.buffer("depthwise edges", (min(size, rows), h * w), image) if sideways else None
     for r in range(0, rows, size):
