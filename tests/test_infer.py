@@ -334,3 +334,42 @@ def test_rows_of_whole_positions_leave_the_image_size_free(tmp_path):
         "        return self.codes(nearest).view(z.shape).permute(0, 3, 1, 2)\n")
     [model] = check_file(str(path)).models
     assert (model.status.value, model.input_source) == ("checked", "inferred")
+
+
+GENERATORS = '''import torch
+from torch import nn
+
+
+class Generator(nn.Module):
+    def __init__(self, nz=24, width=8):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(nz, width * 2, 4, 1, 0), nn.ReLU(),
+            nn.ConvTranspose2d(width * 2, width, 4, 2, 1), nn.ReLU(),
+            nn.ConvTranspose2d(width, 3, 4, 2, 1), nn.Tanh())
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class Decoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(16, 8, 2, stride=2)
+        self.head = nn.Linear(8 * 14 * 14, 10)
+
+    def forward(self, x):
+        return self.head(torch.flatten(self.up(x), 1))
+'''
+
+
+def test_a_transposed_convolution_first_takes_a_latent_of_one_by_one(tmp_path):
+    """A DCGAN-style generator is fed z of N×nz×1×1: inferred so, not as a 28×28 image (which it
+    also accepts). A decoder whose head fixes its input size still gets that size."""
+    path = tmp_path / "generators.py"
+    path.write_text(GENERATORS)
+    found = infer.infer_inputs(_meta(str(path), "Generator"), str(path))
+    assert found.ok and found.inputs[0].shape == (8, 24, 1, 1)
+    assert real_accepts(_real(str(path), "Generator"), (2, 24, 1, 1))
+    found = infer.infer_inputs(_meta(str(path), "Decoder"), str(path))
+    assert found.ok and found.inputs[0].shape == (8, 16, 7, 7) and found.accepted.startswith("H = W = 7;")

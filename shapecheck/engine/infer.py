@@ -86,6 +86,7 @@ class Layout:
     steps: tuple[int, ...] = ()  # per free size: the factor it must be a multiple of (1: any)
     position: int = 0  # which forward argument this is
     others: tuple[InputSpec, ...] = ()  # the other arguments, fixed, in order
+    latent: bool = False  # a transposed convolution first (a generator): 1 is tried first
 
     def specs(self, sizes) -> tuple[InputSpec, ...]:
         """Every forward argument: this one at ``sizes``, the others as they are."""
@@ -196,7 +197,7 @@ def _solve(model, layout: Layout, path: str, hints: tuple[int, ...] = ()) -> Inf
         return _failed_trace(layout, trace)
     if not bool(mask.any()):
         return _no_size(layout, trace, k)
-    rep = working if working is not None and _accepts(mask, working) else _representative(mask, k)
+    rep = working if working is not None and _accepts(mask, working) else _representative(mask, _preferred(layout), k)
     wrong = _disagreements(model, layout, mask, rep, trace.out_axis)
     if wrong:
         return _unconfirmed(model, layout, rep, wrong, trace.out_axis, working)
@@ -240,7 +241,8 @@ def layout_of(name: str, module: nn.Module, following: nn.Module | None = None) 
         names = ("L",) if conv == 1 else ("H", "W") if conv == 2 else ("D", "H", "W")
         label = "in_channels" if hasattr(module, "in_channels") else "num_features"
         return Layout(name, f"{type(module).__name__}({label}={channels})",
-                      (BATCH, channels) + (None,) * conv, names, 0)
+                      (BATCH, channels) + (None,) * conv, names, 0,
+                      latent=isinstance(module, nn.modules.conv._ConvTransposeNd))
     if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
         return Layout(name, f"{type(module).__name__}({module.num_embeddings}, {module.embedding_dim})",
                       (BATCH, None), ("T",), 0, "int64")
@@ -339,7 +341,15 @@ def _probe(model, candidates, layout: Layout):
 
 def preferred_sizes(layout: Layout) -> tuple[int, ...]:
     k = len(layout.free_axes)
-    return (PREFERRED[k][0],) * k if k else ()
+    return (_preferred(layout)[0],) * k if k else ()
+
+
+def _preferred(layout: Layout) -> tuple[int, ...]:
+    """The square sizes to try first. A model that begins with a transposed convolution is
+    usually a generator or a decoder fed a latent of 1×1 (DCGAN's ``z`` of shape N×nz×1×1):
+    that size comes first, where it fits."""
+    k = len(layout.free_axes)
+    return ((1,) if layout.latent else ()) + PREFERRED.get(k, ())
 
 
 # ---------------------------------------------------------------- 2. the symbolic trace
@@ -355,7 +365,7 @@ def candidate_sizes(layout: Layout, hints: tuple[int, ...] = ()) -> list[tuple[i
     per_axis = [[h for h in dict.fromkeys(hints) if h >= step and h % step == 0] for step in steps]
     combos = itertools.islice(itertools.product(*per_axis), 64) if all(per_axis) else ()
     stated = sorted(combos, key=lambda sizes: _natural(sizes, len(set(hints))))[:16]
-    usual = [(s,) * k for s in PREFERRED.get(k, ()) + (128, 256, 16, 8)]
+    usual = [(s,) * k for s in _preferred(layout) + (128, 256, 16, 8)]
     return list(dict.fromkeys(stated + usual))
 
 
@@ -652,11 +662,11 @@ _OPS = {
 }
 
 
-def _representative(mask: torch.Tensor, k: int) -> tuple[int, ...]:
+def _representative(mask: torch.Tensor, preferred, k: int) -> tuple[int, ...]:
     """A preferred square size when accepted, else the accepted point with the smallest sizes."""
     if k == 0:
         return ()
-    for s in PREFERRED[k]:
+    for s in preferred:
         if s <= mask.shape[0] and bool(mask[(s - 1,) * k]):
             return (s,) * k
     points = mask.nonzero().tolist()
