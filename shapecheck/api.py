@@ -191,7 +191,7 @@ VERIFY_SEED = 0
 
 
 def verify_file(path: str, inputs=(), init=(), impls: str = "all", device: str = "auto", train: int = 0,
-                optimizer: str = "sgd", lr: float = 0.01, train_dtype: str = "float64"):
+                optimizer: str = "sgd", lr: float = 0.01, train_dtype: str = "float64", progress=None):
     """``shapecheck verify``: every model of a file, its convolutions swapped for each from-scratch
     implementation in turn, compared with torch (forward, backward and double backward, every
     call, eval and train mode) in float64 and float32. With ``train`` > 0, each model is instead
@@ -201,7 +201,8 @@ def verify_file(path: str, inputs=(), init=(), impls: str = "all", device: str =
     Returns (the reports, (name, reason) for each model that could not be verified). Models are
     built on CPU after seeding torch's generator, so their weights are reproducible. Raises
     UsageError for bad arguments, for a model torch itself cannot run, and when no model could be
-    verified (a model without convolutions has nothing to verify).
+    verified (a model without convolutions has nothing to verify). ``progress``, a function of
+    one string, is told what each step is about to do.
     """
     import torch
 
@@ -215,6 +216,8 @@ def verify_file(path: str, inputs=(), init=(), impls: str = "all", device: str =
     if optimizer not in OPTIMIZERS:
         raise UsageError(f"unknown optimizer {optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
     torch.manual_seed(VERIFY_SEED)
+    if progress is not None:
+        progress(f"loading {path} and building its models")
     loaded = load_models(path, inputs, init, "cpu")
     reports, skipped = [], []
     for found in loaded:
@@ -225,9 +228,10 @@ def verify_file(path: str, inputs=(), init=(), impls: str = "all", device: str =
         try:
             if train:
                 reports += train_compare_all(found.model, args, names, train, optimizer, lr, train_dtype, str(target),
-                                             VERIFY_SEED, found.name)
+                                             VERIFY_SEED, found.name, progress)
             else:
-                reports.append(verify_model(found.model, args, names, device, seed=VERIFY_SEED, name=found.name))
+                reports.append(verify_model(found.model, args, names, device, seed=VERIFY_SEED, name=found.name,
+                                            progress=progress))
         except NothingToVerify as nothing:
             skipped.append((found.name, str(nothing)))
     if not reports:

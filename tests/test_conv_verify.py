@@ -676,3 +676,45 @@ def test_verify_command_train_prints_the_curves(monkeypatch):
     assert code == 0
     assert "train TinyCnn: 3 steps of sgd (lr 0.1) in float64" in text
     assert "im2col: loss within" in text and text.rstrip().endswith("same learning")
+
+
+def test_each_step_is_told_to_progress_before_it_runs():
+    said = []
+    run(["im2col"], progress=said.append)
+    head = [s for s in said if s.startswith("SmallNet, float64:")]
+    assert head[:4] == ["SmallNet, float64: finding the convolution calls",
+                        "SmallNet, float64: torch's derivatives, call 1 of 3 (stem)",
+                        "SmallNet, float64: torch's derivatives, call 2 of 3 (depthwise)",
+                        "SmallNet, float64: torch's derivatives, call 3 of 3 (up)"]
+    assert "SmallNet, float64: torch's derivatives of the whole model, train mode" in said
+    assert "SmallNet, float32: im2col, call 2 of 3 (depthwise)" in said
+    assert said[-1] == "SmallNet, float32: im2col, the whole model, train mode"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_the_cli_shows_the_step_on_a_terminal_and_nothing_elsewhere(monkeypatch):
+    from shapecheck.frontends import verify_cmd
+
+    screen = _Terminal()
+    with verify_cmd._status(screen) as progress:
+        progress("SmallNet, float64: im2col, call 2 of 3 (depthwise)")
+    assert "SmallNet, float64: im2col, call 2 of 3 (depthwise)" in screen.getvalue()
+    pipe = io.StringIO()
+    with verify_cmd._status(pipe) as progress:
+        assert progress is None
+    assert pipe.getvalue() == ""
+
+
+def test_training_tells_progress_which_run_is_next(monkeypatch):
+    from shapecheck.conv.train import train_compare_all
+
+    torch.manual_seed(0)
+    said = []
+    train_compare_all(TinyCnn(), [(4, 1, 8, 8)], ["im2col", "naive"], 2, name="TinyCnn", progress=said.append)
+    assert said == ["TinyCnn, float32: 2 steps with torch's convolutions",
+                    "TinyCnn, float32: 2 steps with simulated rounding (the bounds)",
+                    "TinyCnn, float32: 2 steps with im2col", "TinyCnn, float32: 2 steps with naive"]

@@ -81,20 +81,22 @@ def train_compare(model: nn.Module, inputs, impl: str, steps: int, optimizer: st
 
 def train_compare_all(model: nn.Module, inputs, impls, steps: int, optimizer: str = "sgd", lr: float = 0.01,
                       dtype: str = "float32", device: str = "cpu", seed: int = 0,
-                      name: str | None = None) -> list[TrainReport]:
+                      name: str | None = None, progress=None) -> list[TrainReport]:
     """:func:`train_compare` for each of ``impls``; torch's copy and the noisy copy, and so the
     bounds, are trained once for all of them. Raises :class:`.verify.NothingToVerify` for a
     model that recomputes its forward in the backward (``torch.utils.checkpoint``): the
-    recomputation would run without the swap."""
+    recomputation would run without the swap. ``progress`` is told which training is about to
+    run."""
     from .verify import RECOMPUTES, NothingToVerify
 
     try:
-        return _train_all(model, inputs, impls, steps, optimizer, lr, dtype, device, seed, name)
+        say = (lambda text: None) if progress is None else progress
+        return _train_all(model, inputs, impls, steps, optimizer, lr, dtype, device, seed, name, say)
     except CheckpointError:
         raise NothingToVerify(f"not trained both ways: {RECOMPUTES}") from None
 
 
-def _train_all(model, inputs, impls, steps, optimizer, lr, dtype, device, seed, name) -> list[TrainReport]:
+def _train_all(model, inputs, impls, steps, optimizer, lr, dtype, device, seed, name, say) -> list[TrainReport]:
     from .verify import NothingToVerify, _make_inputs, _model_reduction, copy_model
 
     torch_dtype = getattr(torch, dtype)
@@ -105,7 +107,10 @@ def _train_all(model, inputs, impls, steps, optimizer, lr, dtype, device, seed, 
         raise NothingToVerify("nothing to verify: no convolution runs in the forward pass")
     run = _Run(args, _target(_first_float(_no_grad(base, args)), seed), steps, optimizer, lr, seed)
     theirs, noisy = copy_model(base), copy_model(base)
+    label = f"{name or type(model).__name__}, {dtype}: {steps} steps"
+    say(f"{label} with torch's convolutions")
     losses_torch = run.train(theirs)
+    say(f"{label} with simulated rounding (the bounds)")
     with spread.rounding_noise(dtype, seed):
         losses_noisy = run.train(noisy)
     floor = steps * tolerance(dtype, _model_reduction(base, calls))
@@ -114,6 +119,7 @@ def _train_all(model, inputs, impls, steps, optimizer, lr, dtype, device, seed, 
     reports = []
     for impl in impls:
         ours = copy_model(base)
+        say(f"{label} with {impl}")
         with census.redirect(ours, impl) as refused:
             losses_ours = run.train(ours)
         reports.append(TrainReport(name or type(model).__name__, impl, dtype, optimizer, lr, tuple(losses_torch),

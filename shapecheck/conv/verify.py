@@ -39,7 +39,7 @@ import copy
 import math
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -185,26 +185,36 @@ def check_names(impls: Sequence[str], dtypes: Sequence[str]) -> None:
 
 def verify_model(model: nn.Module, inputs: Sequence, impls: Sequence[str], device: str = "auto",
                  dtypes: Sequence[str] = ("float64", "float32"), seed: int = 0, repeats: int = 3,
-                 name: str | None = None, modes: Sequence[str] = MODES) -> VerifyReport:
+                 name: str | None = None, modes: Sequence[str] = MODES,
+                 progress: Callable[[str], None] | None = None) -> VerifyReport:
     """Compare each implementation in ``impls`` with torch on ``model``.
 
     ``model`` is a real (not meta) module; it is copied, never changed. ``inputs`` are the
     forward arguments: a shape (tuple of ints) becomes a seeded standard-normal tensor, a tensor
     is used as given (floating tensors cast to each dtype). Raises :class:`NothingToVerify` when
-    the model runs no convolution.
+    the model runs no convolution. ``progress`` is told, in a few words, what each step is about
+    to do (a large model takes minutes).
     """
     target = resolve_device(device)
     check_names(impls, dtypes)
     checks, sites, shapes = [], (), ()
     with exact_arithmetic() as precision, math_attention():
         for dtype in dtypes:
-            run = _DtypeRun(model, inputs, target, getattr(torch, dtype), seed, repeats)
+            say = _stage_teller(progress, name or type(model).__name__, dtype)
+            run = _DtypeRun(model, inputs, target, getattr(torch, dtype), seed, repeats, say)
             sites = sites or run.sites()
             shapes = tuple(tuple(a.shape) for a in run.args if isinstance(a, torch.Tensor))
             checks += run.checks(impls, modes)
     notes = ("train mode: BatchNorm updates its running statistics; dropout is off",) if "train" in modes else ()
     return VerifyReport(name or type(model).__name__, str(target), seed, tuple(checks), sites,
                         precision, RULE, notes, shapes)
+
+
+def _stage_teller(progress, name: str, dtype: str) -> Callable[[str], None]:
+    """What :func:`verify_model` says of each step: ``progress("Net, float64: <step>")``."""
+    if progress is None:
+        return lambda text: None
+    return lambda text: progress(f"{name}, {dtype}: {text}")
 
 
 @dataclass(frozen=True)
@@ -220,17 +230,18 @@ class _Reference:
 class _DtypeRun:
     """Everything verify does in one dtype: the recorded calls, the references, the rows."""
 
-    def __init__(self, model, inputs, device, dtype, seed, repeats):
-        self.device, self.dtype, self.seed, self.repeats = device, dtype, seed, repeats
+    def __init__(self, model, inputs, device, dtype, seed, repeats, say=lambda text: None):
+        self.device, self.dtype, self.seed, self.repeats, self.say = device, dtype, seed, repeats, say
         self.dtype_name = str(dtype).removeprefix("torch.")
         self.model = copy_model(model).to(device=device, dtype=dtype).eval()
         self.args = _make_inputs(inputs, dtype, device, seed)
+        say("finding the convolution calls")
         self.calls = census.record(self.model, self._plain_forward)
         if not self.calls:
             raise NothingToVerify(
                 "nothing to verify: no convolution runs in the forward pass (no nn.Conv*/nn.ConvTranspose* "
                 "layer, subclass of one, or F.conv*/torch.conv* call)")
-        self.layer_refs = [self._call_reference(call) for call in self.calls]
+        self.layer_refs = [self._call_reference(call, i) for i, call in enumerate(self.calls)]
         self.model_n = _model_reduction(self.model, self.calls)
 
     def _plain_forward(self):
@@ -246,17 +257,28 @@ class _DtypeRun:
 
     def checks(self, impls, modes) -> list[Check]:
         try:
-            model_refs = {mode: self._model_reference(mode) for mode in modes}
+            model_refs = {}
+            for mode in modes:
+                self.say(f"torch's derivatives of the whole model, {mode} mode")
+                model_refs[mode] = self._model_reference(mode)
         except CheckpointError:
             model_refs = dict.fromkeys(modes)
         rows = []
         for impl in impls:
-            rows += [self._check_call(impl, call, ref) for call, ref in zip(self.calls, self.layer_refs)]
-            rows += [self._check_model(impl, mode, ref) for mode, ref in model_refs.items()]
+            for i, (call, ref) in enumerate(zip(self.calls, self.layer_refs)):
+                self.say(f"{impl}, {self._which(i)}")
+                rows.append(self._check_call(impl, call, ref))
+            for mode, ref in model_refs.items():
+                self.say(f"{impl}, the whole model, {mode} mode")
+                rows.append(self._check_model(impl, mode, ref))
         return rows
 
+    def _which(self, i: int) -> str:
+        return f"call {i + 1} of {len(self.calls)} ({self.calls[i].name})"
+
     # -- one convolution call ----------------------------------------------------------------
-    def _call_reference(self, call) -> _Reference:
+    def _call_reference(self, call, i: int) -> _Reference:
+        self.say(f"torch's derivatives, {self._which(i)}")
         torch_run = lambda a: [call.function(**a)]  # noqa: E731
         want = _call_derivatives(torch_run, _cast(call.arguments, torch.float64), self.seed)
         run = lambda: _call_derivatives(torch_run, call.arguments, self.seed)  # noqa: E731

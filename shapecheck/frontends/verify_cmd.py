@@ -10,6 +10,7 @@ nothing to verify.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from dataclasses import dataclass
@@ -30,8 +31,9 @@ class TrainOptions:
 def run_verify(path: str, inputs: list[str], init: list[str], impls: str, device: str, fmt: str,
                console, train: TrainOptions = TrainOptions()) -> int:
     try:
-        reports, skipped = api.verify_file(path, inputs, init, impls, device, train.steps, train.optimizer,
-                                           train.lr, train.dtype)
+        with _status() as progress:
+            reports, skipped = api.verify_file(path, inputs, init, impls, device, train.steps, train.optimizer,
+                                               train.lr, train.dtype, progress)
     except UsageError as exc:
         print(f"shapecheck: error: {exc}", file=sys.stderr)
         return 2
@@ -47,3 +49,23 @@ def run_verify(path: str, inputs: list[str], init: list[str], impls: str, device
         for report in reports if not train.steps else ():
             render_verify(report, console)
     return 0 if all(r.ok for r in reports) else 1
+
+
+@contextlib.contextmanager
+def _status(stream=None):
+    """A spinner on standard error (when it is a terminal) with the step verify is on and the time
+    since it started; yields the function that sets the step (a no-op elsewhere)."""
+    stream = sys.stderr if stream is None else stream
+    if not stream.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Column
+
+    step = TextColumn("{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis"))
+    bar = Progress(SpinnerColumn(), TimeElapsedColumn(table_column=Column(min_width=7, no_wrap=True)), step,
+                   console=Console(file=stream), transient=True)
+    task = bar.add_task("verify")
+    with bar:
+        yield lambda text: bar.update(task, description=text, refresh=True)
