@@ -718,3 +718,25 @@ def test_training_tells_progress_which_run_is_next(monkeypatch):
     assert said == ["TinyCnn, float32: 2 steps with torch's convolutions",
                     "TinyCnn, float32: 2 steps with simulated rounding (the bounds)",
                     "TinyCnn, float32: 2 steps with im2col", "TinyCnn, float32: 2 steps with naive"]
+
+
+def test_the_call_that_gave_the_results_is_timed(monkeypatch):
+    """A derivatives run over the time budget is timed once: the run whose results are checked
+    (each run calls the implementation once per convolution, 3 in SmallNet: 3 runs alone, then
+    one of the whole model)."""
+    from shapecheck.conv import verify
+
+    monkeypatch.setattr(verify, "TIME_BUDGET", 0.0)
+    calls = []
+    good = IMPLEMENTATIONS["im2col"]
+    monkeypatch.setitem(IMPLEMENTATIONS, "im2col", lambda *a, **k: calls.append(1) or good(*a, **k))
+    report = verify_model(small_net(), [(2, 3, 12, 12)], ["im2col"], device="cpu", dtypes=("float64",),
+                          modes=("eval",))
+    assert report.ok and all(c.time_ratio > 0 for c in report.checks)
+    assert len(calls) == 3 + 3
+
+
+def test_autos_first_call_on_a_layer_is_not_a_timing():
+    from shapecheck.conv.verify import _warm
+
+    assert _warm("im2col", 2.0) == (2.0,) and _warm("auto", 2.0) == ()

@@ -282,15 +282,24 @@ class _DtypeRun:
         torch_run = lambda a: [call.function(**a)]  # noqa: E731
         want = _call_derivatives(torch_run, _cast(call.arguments, torch.float64), self.seed)
         run = lambda: _call_derivatives(torch_run, call.arguments, self.seed)  # noqa: E731
-        return _Reference(want, {} if self.dtype == torch.float64 else run(), self._time(run))
+        return _Reference(want, *self._torch_own(run))
+
+    def _torch_own(self, run) -> tuple[dict, float]:
+        """torch's own derivatives in this dtype (none in float64: they are the reference) and
+        its time, counting the call that made them."""
+        if self.dtype == torch.float64:
+            return {}, self._time(run)
+        own, seconds = _timed(run, self.device)
+        return own, self._time(run, (seconds,))
 
     def _check_call(self, impl, call, ref) -> Check:
         reductions = _call_reductions(call)
         make = self._row_maker(impl, "", call.name, call.kind(), reductions, ref)
         ours = lambda a: [census.call_from_scratch(impl, call.function, a)]  # noqa: E731
+        run = lambda: _call_derivatives(ours, call.arguments, self.seed)  # noqa: E731
         try:
-            got = _call_derivatives(ours, call.arguments, self.seed)
-            ratio = self._time(lambda: _call_derivatives(ours, call.arguments, self.seed)) / ref.torch_time
+            got, seconds = _timed(run, self.device)
+            ratio = self._time(run, _warm(impl, seconds)) / ref.torch_time
         except NotApplicable as refusal:
             return make(status="not applicable", note=f"not swapped, because {refusal}")
         except Exception as failure:  # an implementation's bug is a finding, not a crash
@@ -309,8 +318,7 @@ class _DtypeRun:
         with spread.rounding_noise(self.dtype_name, self.seed):
             moved = _pinned_run(noisy, args, self.seed, kinks, not why)[0]
         run = lambda: _pinned_run(_prepared(self.model, mode), self.args, self.seed, kinks, not why)[0]  # noqa: E731
-        return _Reference(want, {} if self.dtype == torch.float64 else run(), self._time(run), kinks,
-                          _spreads(moved, want), why)
+        return _Reference(want, *self._torch_own(run), kinks, _spreads(moved, want), why)
 
     def _recorded(self, model, args, second: bool):
         """The reference's derivatives, and the side of each kink it took."""
@@ -326,10 +334,10 @@ class _DtypeRun:
         run = lambda: _pinned_run(model, self.args, self.seed, ref.kinks, not ref.no_second_order)  # noqa: E731
         try:
             with census.redirect(model, impl) as refused:
-                got, kinks = run()
+                (got, kinks), seconds = _timed(run, self.device)
                 if len(refused) == len(self.calls):
                     return make(status="not applicable", note="not swapped anywhere: " + next(iter(refused.values())))
-                ratio = self._time(run) / ref.torch_time
+                ratio = self._time(run, _warm(impl, seconds)) / ref.torch_time
         except Exception as failure:  # an implementation's bug is a finding, not a crash
             return make(status="error", note=f"{type(failure).__name__}: {failure}")
         notes = [f"{len(refused)} of {len(self.calls)} calls ran torch's own (refused)" if refused else "",
@@ -360,8 +368,8 @@ class _DtypeRun:
             return n, bound
         return limit
 
-    def _time(self, run) -> float:
-        return _median_time(run, self.repeats, self.device)
+    def _time(self, run, taken=()) -> float:
+        return _median_time(run, self.repeats, self.device, taken)
 
 
 # -- derivatives ---------------------------------------------------------------------------------
@@ -599,17 +607,30 @@ TIME_BUDGET = 0.5
 layer's derivatives is already a steady figure, and timing took four of every five runs."""
 
 
-def _median_time(run, repeats: int, device: torch.device) -> float:
+def _median_time(run, repeats: int, device: torch.device, taken=()) -> float:
     """Median seconds of ``run`` over ``repeats`` calls, fewer once they have taken
-    :data:`TIME_BUDGET`. No warm-up call: every caller has just run the same computation."""
-    times = []
-    while len(times) < repeats and sum(times) < TIME_BUDGET:
-        _synchronize(device)
-        start = time.perf_counter()
-        run()
-        _synchronize(device)
-        times.append(time.perf_counter() - start)
+    :data:`TIME_BUDGET`; ``taken``: seconds of calls already made (the one whose results are
+    checked), which count. No warm-up call: every caller has just run the same computation, so
+    on a large model the call that gave the results is often the only one timed."""
+    times = list(taken)
+    while not times or (len(times) < repeats and sum(times) < TIME_BUDGET):
+        times.append(_timed(run, device)[1])
     return statistics.median(times)
+
+
+def _timed(run, device: torch.device) -> tuple:
+    """``run()``'s result and the seconds it took."""
+    _synchronize(device)
+    start = time.perf_counter()
+    result = run()
+    _synchronize(device)
+    return result, time.perf_counter() - start
+
+
+def _warm(impl: str, seconds: float) -> tuple[float, ...]:
+    """The first call's time as a timing, except for ``auto``, whose first call on a layer
+    measures the implementations before it picks one."""
+    return () if impl == "auto" else (seconds,)
 
 
 def _synchronize(device: torch.device) -> None:
