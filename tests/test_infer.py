@@ -365,11 +365,17 @@ class Decoder(nn.Module):
 
 def test_a_transposed_convolution_first_takes_a_latent_of_one_by_one(tmp_path):
     """A DCGAN-style generator is fed z of N×nz×1×1: inferred so, not as a 28×28 image (which it
-    also accepts). A decoder whose head fixes its input size still gets that size."""
+    also accepts)."""
     path = tmp_path / "generators.py"
     path.write_text(GENERATORS)
     found = infer.infer_inputs(_meta(str(path), "Generator"), str(path))
     assert found.ok and found.inputs[0].shape == (8, 24, 1, 1)
     assert real_accepts(_real(str(path), "Generator"), (2, 24, 1, 1))
+
+
+@exact_inference
+def test_a_decoder_whose_head_fixes_its_input_size_gets_that_size(tmp_path):
+    path = tmp_path / "generators.py"
+    path.write_text(GENERATORS)
     found = infer.infer_inputs(_meta(str(path), "Decoder"), str(path))
     assert found.ok and found.inputs[0].shape == (8, 16, 7, 7) and found.accepted.startswith("H = W = 7;")
