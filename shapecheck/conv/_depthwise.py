@@ -7,8 +7,8 @@ slice of a row at a fixed offset, and each tap is one multiply-add over a block 
 layer is memory-bound (two flops per value read), so the work goes block by block, about
 :data:`BLOCK_BYTES` of rows at a time (all rows at once up to :data:`WHOLE_BYTES`): a block
 of the input is copied into a reused buffer, all taps pass over it and its accumulator while
-they stay in the cache, and the block of output is written once. The input is read from memory once and the output written once; the
-per-tap traffic stays in the cache.
+they stay in the cache, and the block of output is written once. The input is read from
+memory once and the output written once; the per-tap traffic stays in the cache.
 
 The block buffers are reused work buffers (:mod:`._scratch`): fresh ones cost page faults on
 every call, as much as a third of the layer's time.

@@ -230,7 +230,7 @@ class _Reference:
 class _DtypeRun:
     """Everything verify does in one dtype: the recorded calls, the references, the rows."""
 
-    def __init__(self, model, inputs, device, dtype, seed, repeats, say=lambda text: None):
+    def __init__(self, model, inputs, device, dtype, seed, repeats, say):
         self.device, self.dtype, self.seed, self.repeats, self.say = device, dtype, seed, repeats, say
         self.dtype_name = str(dtype).removeprefix("torch.")
         self.model = copy_model(model).to(device=device, dtype=dtype).eval()

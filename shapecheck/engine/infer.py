@@ -197,7 +197,7 @@ def _solve(model, layout: Layout, path: str, hints: tuple[int, ...] = ()) -> Inf
         return _failed_trace(layout, trace)
     if not bool(mask.any()):
         return _no_size(layout, trace, k)
-    rep = working if working is not None and _accepts(mask, working) else _representative(mask, _preferred(layout), k)
+    rep = working if working is not None and _accepts(mask, working) else _representative(mask, layout)
     wrong = _disagreements(model, layout, mask, rep, trace.out_axis)
     if wrong:
         return _unconfirmed(model, layout, rep, wrong, trace.out_axis, working)
@@ -662,11 +662,12 @@ _OPS = {
 }
 
 
-def _representative(mask: torch.Tensor, preferred, k: int) -> tuple[int, ...]:
+def _representative(mask: torch.Tensor, layout: Layout) -> tuple[int, ...]:
     """A preferred square size when accepted, else the accepted point with the smallest sizes."""
+    k = len(layout.free_axes)
     if k == 0:
         return ()
-    for s in preferred:
+    for s in _preferred(layout):
         if s <= mask.shape[0] and bool(mask[(s - 1,) * k]):
             return (s,) * k
     points = mask.nonzero().tolist()

@@ -54,7 +54,7 @@ def run_verify(path: str, inputs: list[str], init: list[str], impls: str, device
 @contextlib.contextmanager
 def _status(stream=None):
     """A spinner on standard error (when it is a terminal) with the step verify is on and the time
-    since it started; yields the function that sets the step (a no-op elsewhere)."""
+    since it started; yields the function that sets the step, or None when there is no terminal."""
     stream = sys.stderr if stream is None else stream
     if not stream.isatty():
         yield None
