@@ -210,10 +210,10 @@ def test_functional_conv_transpose2d():
 @pytest.mark.parametrize("chunk_images", [1, 2, 5], ids=["an image a chunk", "uneven chunks", "one chunk"])
 @pytest.mark.parametrize("groups, channels_last", [(1, False), (2, False), (1, True)],
                          ids=["one group", "two groups", "channels_last"])
-def test_im2col_product_in_chunks_of_images(monkeypatch, chunk_images, groups, channels_last):
-    """Without a weight gradient the channels-innermost columns are made a few images at a
-    time; every chunking (the last one short, groups writing strided slices of the product,
-    a channels_last result) gives torch's output."""
+def test_im2col_in_chunks_of_images(monkeypatch, chunk_images, groups, channels_last):
+    """Channels-innermost columns are made a few images at a time, in the forward and again
+    for the weight gradient; every chunking (the last one short, groups writing strided
+    slices of the product, a channels_last result) gives torch's output and gradients."""
     x, w = (t.detach() for t in _pair((5, 32, 7, 6), (6, 32 // groups, 3, 3)))
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -221,9 +221,25 @@ def test_im2col_product_in_chunks_of_images(monkeypatch, chunk_images, groups, c
     assert im2col.channels_innermost(x, args)
     per_image = math.prod(args.out_size(x.shape[2:])) * 32 * 9 * x.element_size()
     monkeypatch.setattr(im2col, "CHUNK_BYTES", chunk_images * per_image)
-    out = im2col.conv2d(x, w, stride=2, padding=1, groups=groups)
-    torch.testing.assert_close(out, F.conv2d(x, w, stride=2, padding=1, groups=groups), rtol=1e-12, atol=1e-12)
+    chunks = list(im2col._image_chunks(x, args))
+    assert len(chunks) == -(-5 // chunk_images) and chunks[-1][1] == 5
+    leaves = [t.requires_grad_() for t in (x, w)]
+    out = im2col.conv2d(*leaves, stride=2, padding=1, groups=groups)
+    want = F.conv2d(*leaves, stride=2, padding=1, groups=groups)
+    torch.testing.assert_close(out, want, rtol=1e-12, atol=1e-12)
     assert out.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    cotangent = torch.randn(out.shape, dtype=out.dtype)
+    got = torch.autograd.grad(out, leaves, cotangent)
+    torch.testing.assert_close(got, torch.autograd.grad(want, leaves, cotangent), rtol=1e-12, atol=1e-12)
+
+
+def test_im2col_saves_only_the_input_for_its_backward():
+    """Columns kept for every layer until the backward would take taps/stride² times its
+    activations; the input is what torch keeps too."""
+    x, w = _pair((2, 16, 8, 8), (8, 16, 3, 3))
+    out = im2col.conv2d(x, w, padding=1)
+    saved = [t for t in out.grad_fn.saved_tensors if t is not None]
+    assert sorted(t.numel() for t in saved) == sorted([x.numel(), w.numel()])
 
 
 def test_shift_add_output_is_contiguous_for_view():

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.autograd import gradcheck, gradgradcheck
 
-from shapecheck.conv import IMPLEMENTATIONS, _depthwise, shift_add, transposed
+from shapecheck.conv import IMPLEMENTATIONS, _depthwise, im2col, shift_add, transposed
 from shapecheck.conv._args import normalize
 
 NAMES = IMPLEMENTATIONS.names()
@@ -178,6 +178,23 @@ def test_full_gradgradcheck_of_the_hand_written_backwards(name):
     inputs = leaves((1, 2, 4, 4), (2, 2, 3, 3))
     assert gradcheck(fn, inputs)
     assert gradgradcheck(fn, inputs)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_im2col_columns_and_col2im_are_adjoint_to_every_order(case):
+    """im2col's second-order path differentiates its columns; their backward is col2im and
+    col2im's is the columns again, so each is checked to second order and against the other."""
+    x_shape, w_shape, kwargs = CASES[case]
+    x, w, _ = leaves(x_shape, w_shape)
+    args = normalize(x, w, kwargs.get("stride", 1), kwargs.get("padding", 0), kwargs.get("dilation", 1),
+                     kwargs.get("groups", 1))
+    columns = lambda t: im2col._Columns.apply(t, args)  # noqa: E731
+    back = lambda c: im2col._Col2im.apply(c, x.shape, args)  # noqa: E731
+    c = torch.randn(columns(x).shape, dtype=torch.float64, requires_grad=True)
+    for fn, inputs in ((columns, (x,)), (back, (c,))):
+        assert gradcheck(fn, inputs) and gradgradcheck(fn, inputs)
+    with torch.no_grad():  # <columns(x), c> = <x, col2im(c)>
+        torch.testing.assert_close((columns(x) * c).sum(), (x * back(c)).sum(), rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize("conv", [None, *NAMES], ids=lambda c: f"through {c}" if c else "direct")

@@ -10,6 +10,7 @@ import pytest
 import torch
 from rich.console import Console
 from torch import nn
+from torch.utils.checkpoint import CheckpointFunction, checkpoint
 
 from shapecheck.conv import IMPLEMENTATIONS, NotApplicable, toeplitz
 from shapecheck.conv.tolerance import tolerance
@@ -263,29 +264,65 @@ def test_spectral_norm_models_are_copied_and_checked():
 class Checkpointed(nn.Module):
     """Activation checkpointing: the backward runs the block's forward again."""
 
-    def __init__(self):
+    def __init__(self, reentrant=False, sequential=False):
         super().__init__()
+        self.reentrant, self.sequential = reentrant, sequential
         self.stem = nn.Conv2d(3, 4, 3, padding=1)
         self.block = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU())
         self.head = nn.Linear(4, 2)
 
     def forward(self, x):
-        x = torch.utils.checkpoint.checkpoint(self.block, torch.relu(self.stem(x)), use_reentrant=False)
+        x = torch.relu(self.stem(x))
+        if self.sequential:
+            x = torch.utils.checkpoint.checkpoint_sequential(self.block, 2, x, use_reentrant=self.reentrant)
+        else:
+            x = checkpoint(self.block, x, use_reentrant=self.reentrant)
         return self.head(x.mean((2, 3)))
 
 
-def test_a_checkpointed_model_is_checked_call_by_call_and_says_why_not_end_to_end():
+def checkpointed(**kwargs):
+    torch.manual_seed(0)
+    return Checkpointed(**kwargs)
+
+
+@pytest.mark.parametrize("kind", [{}, {"reentrant": True}, {"sequential": True}], ids=["plain", "reentrant", "sequential"])
+def test_a_checkpointed_model_is_compared_end_to_end(kind):
+    report = verify_model(checkpointed(**kind), [(2, 3, 6, 6)], ["im2col"], device="cpu", repeats=1)
+    assert report.ok
+    model_rows = [c for c in report.checks if c.layer == MODEL_ROW]
+    assert len(model_rows) == 4 and all(c.status == "pass" for c in model_rows)
+    assert torch.utils.checkpoint.CheckpointFunction is CheckpointFunction  # torch's own again afterwards
+
+
+def test_a_checkpointed_model_end_to_end_catches_a_planted_error(monkeypatch):
+    """The error is planted in the checkpointed block's convolution only (4 input channels)."""
+    plant(monkeypatch, "im2col", lambda good, x, w, b, *a, **k: good(x, w, b, *a, **k) + 1e-3 * (x.shape[1] == 4))
+    report = verify_model(checkpointed(), [(2, 3, 6, 6)], ["im2col"], device="cpu", repeats=1,
+                          dtypes=("float64",), modes=("train",))
+    model_row = next(c for c in report.checks if c.layer == MODEL_ROW)
+    assert model_row.status == "fail"
+
+
+def test_a_checkpointed_model_trains_both_ways():
     from shapecheck.conv.train import train_compare
 
-    torch.manual_seed(0)
-    report = verify_model(Checkpointed(), [(2, 3, 6, 6)], ["im2col"], device="cpu", repeats=1, dtypes=("float64",))
+    assert train_compare(checkpointed(), [(2, 3, 6, 6)], "im2col", 2, dtype="float64").ok
+
+
+def test_where_checkpoints_cannot_run_plainly_a_model_is_checked_call_by_call(monkeypatch):
+    """A torch without the checkpoint parts that verify replaces: the recomputation runs
+    without the swap, so the whole model is not compared and not trained, and says why."""
+    from shapecheck.conv.train import train_compare
+
+    monkeypatch.delattr(torch.utils.checkpoint, "CheckpointFunction")
+    report = verify_model(checkpointed(), [(2, 3, 6, 6)], ["im2col"], device="cpu", repeats=1, dtypes=("float64",))
     checks = rows(report, "im2col")
     assert checks["stem"].status == checks["block.0"].status == "pass"
     model_rows = [c for c in report.checks if c.layer == MODEL_ROW]
     assert len(model_rows) == 2 and all(c.status == "not applicable" for c in model_rows)
     assert model_rows[0].note.startswith("not compared end to end: the model recomputes its forward in the backward")
     with pytest.raises(NothingToVerify, match="not trained both ways: the model recomputes"):
-        train_compare(Checkpointed(), [(2, 3, 6, 6)], "im2col", 2, dtype="float64")
+        train_compare(checkpointed(), [(2, 3, 6, 6)], "im2col", 2, dtype="float64")
 
 
 def test_a_dropped_gradient_is_a_failure_row_not_a_crash(monkeypatch):

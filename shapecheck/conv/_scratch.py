@@ -78,9 +78,9 @@ def zero_border(t: torch.Tensor, pads) -> torch.Tensor:
     return t
 
 
-def padded(name: str, x: torch.Tensor, pads, channels_last: bool = False, fresh: bool = False) -> torch.Tensor:
+def padded(name: str, x: torch.Tensor, pads, channels_last: bool = False) -> torch.Tensor:
     """(N, C, *spatial) ``x`` zero-padded by (before, after) ``pads`` per spatial dimension, in
-    the work buffer ``name`` unless ``fresh``; laid out (N, *padded spatial, C) when
+    the work buffer ``name``; laid out (N, *padded spatial, C) when
     ``channels_last``. Laid out as ``x``, it is ``x`` itself when there is nothing to pad, and
     ``F.pad``'s result when a pad is negative (a crop) or autograd records."""
     if not channels_last:
@@ -90,7 +90,7 @@ def padded(name: str, x: torch.Tensor, pads, channels_last: bool = False, fresh:
             return pad_input(x, pads)
     spatial = tuple(n + a + b for n, (a, b) in zip(x.shape[2:], pads))
     shape = (x.shape[0], *spatial, x.shape[1]) if channels_last else (*x.shape[:2], *spatial)
-    out = x.new_empty(shape) if fresh else buffer(name, shape, x)
+    out = buffer(name, shape, x)
     first = 1 if channels_last else 2  # the first spatial dimension
     zero_border(out, ((0, 0),) * (first - 1) + tuple(pads))
     interior = (slice(None),) * first + tuple(slice(a, a + n) for n, (a, _) in zip(x.shape[2:], pads))

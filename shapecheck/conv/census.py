@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
@@ -211,3 +212,43 @@ def redirect(model: nn.Module, impl: str):
     with _watching(model, on_call):
         yield refused
 
+
+
+_CHECKPOINT_PARTS = ("CheckpointFunction", "_checkpoint_without_reentrant_generator")
+
+
+class _PlainCall:
+    """Stands in for ``torch.utils.checkpoint.CheckpointFunction``: the function, called."""
+
+    @staticmethod
+    def apply(function, _preserve_rng_state, *args):
+        return function(*args)
+
+
+def _no_recomputation(*_args, **_kwargs):
+    """Stands in for the generator that sets up a non-reentrant checkpoint: nothing before the
+    function runs, nothing after."""
+    yield
+
+
+@contextlib.contextmanager
+def plain_checkpoints():
+    """While the block runs, ``torch.utils.checkpoint.checkpoint`` (reentrant or not, and
+    ``checkpoint_sequential``) calls its function plainly and keeps its activations.
+
+    A checkpointed block runs its forward again during the backward, and function modes do
+    not see that run: its convolutions would be torch's own and its kinks unpinned. The plain
+    call gives the same values and derivatives; checkpointing only trades memory for the second
+    run. Where this torch lacks the parts it replaces, nothing changes (a recomputation then
+    raises ``CheckpointError`` in a run that pins kinks)."""
+    module = torch.utils.checkpoint
+    if not all(hasattr(module, part) for part in _CHECKPOINT_PARTS):
+        yield
+        return
+    saved = {part: getattr(module, part) for part in _CHECKPOINT_PARTS}
+    module.CheckpointFunction, module._checkpoint_without_reentrant_generator = _PlainCall, _no_recomputation
+    try:
+        yield
+    finally:
+        for part, value in saved.items():
+            setattr(module, part, value)

@@ -14,17 +14,19 @@ stride-2 layer reads only the positions it keeps. Two layouts, by input channels
   ``(N, G, C/G * taps, positions)``, built from runs along the image width, and a batched
   matmul writes ``(N, O, positions)`` in place.
 
-The padded copy, and the columns and the product when no weight gradient will read them, are
-reused work buffers (:mod:`._scratch`): on a layer whose columns take tens of MiB, fresh
-allocations cost as much as the GEMM. When no weight gradient will read them, channels-innermost
-columns are made a few images at a time (:data:`CHUNK_BYTES`), each chunk multiplied while it is
-still in the cache, into its rows of the product.
+The padded copy, the columns and the product are reused work buffers (:mod:`._scratch`): on
+a layer whose columns take tens of MiB, fresh allocations cost as much as the GEMM.
+Channels-innermost columns are made a few images at a time (:data:`CHUNK_BYTES`), each chunk
+multiplied while it is still in the cache, into its rows of the product.
 
-The backward is written by hand: the weight gradient is a matmul of the output gradient
-with the saved columns, and the input gradient multiplies the transposed filters into a
-column gradient that is added back tap by tap into the padded input (col2im). With
-``create_graph=True`` autograd differentiates :func:`reference` instead (slices, ``stack``
-and ``matmul``), so second-order gradients are exact.
+Only the input is saved for the backward, as torch saves it: columns kept for every layer of a
+model until its backward would take taps/stride² times its activations. The backward is
+written by hand: the weight gradient makes the columns again, chunk by chunk as the forward
+does, and multiplies them with the output gradient; the input gradient multiplies the
+transposed filters into a column gradient that is added back tap by tap into the padded input
+(col2im). With ``create_graph=True`` autograd differentiates :func:`reference` instead: the
+columns as an autograd function whose backward is col2im (and col2im's backward the columns),
+and ``matmul``, so derivatives of every order are exact.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ CHANNELS_INNERMOST = 16
 """With at least this many input channels per group the columns keep channels innermost."""
 
 CHUNK_BYTES = 4 * 2**20
-"""Bytes of channels-innermost columns made at a time when no weight gradient needs them all
-(whole images; one image at a time where one image's columns are larger). Each chunk's padded
+"""Bytes of channels-innermost columns made at a time, in the forward and for the weight
+gradient (whole images; one image at a time where one image's columns are larger). Each chunk's padded
 copy and columns are still in the cache when its matmul reads them; on ``benchmarks/conv.py``'s
 ResNet 3x3 layer, image by image took 1.6-1.9x F.conv2d where the whole batch at once took
 2.1-2.3x (2 MiB to 8 MiB chunks did alike)."""
@@ -55,15 +57,12 @@ def channels_innermost(x: torch.Tensor, args) -> bool:
     return x.shape[1] // args.groups >= CHANNELS_INNERMOST
 
 
-def columns(x: torch.Tensor, args, keep: bool = True) -> torch.Tensor:
+def columns(x: torch.Tensor, args) -> torch.Tensor:
     """The column matrix of (N, C, *spatial) ``x`` in the layout :func:`channels_innermost`
-    picks. Unless ``keep``, it may sit in a reused work buffer (:mod:`._scratch`)."""
+    picks, in a reused work buffer (:mod:`._scratch`): valid until the next call."""
     shape = _column_shape(x, args)
-    if channels_innermost(x, args):  # kept columns may be a view of the padded copy: make it fresh
-        view = _columns_last(x, args, fresh=keep)
-    else:
-        view = _columns_first(x, args)
-    if keep or view.is_contiguous():
+    view = _columns_last(x, args) if channels_innermost(x, args) else _columns_first(x, args)
+    if view.is_contiguous():
         return view.reshape(shape)
     return _scratch.buffer("columns", view.shape, x).copy_(view).view(shape)
 
@@ -75,10 +74,10 @@ def _column_shape(x, args) -> tuple[int, ...]:
     return (x.shape[0], args.groups, depth, -1)
 
 
-def _columns_last(x, args, fresh: bool) -> torch.Tensor:
-    """A strided view (G, N, *out, *kernel, C/G) of a padded channels-innermost copy of ``x``,
-    made in a work buffer unless ``fresh``."""
-    xp = _scratch.padded("padded", x, args.pads, channels_last=True, fresh=fresh)
+def _columns_last(x, args) -> torch.Tensor:
+    """A strided view (G, N, *out, *kernel, C/G) of a padded channels-innermost copy of ``x``
+    in a work buffer."""
+    xp = _scratch.padded("padded", x, args.pads, channels_last=True)
     per_group = x.shape[1] // args.groups
     batch_stride, *spatial, channel_stride = xp.stride()
     dims = [(args.groups, per_group * channel_stride), (x.shape[0], batch_stride),
@@ -134,14 +133,13 @@ def _kernel_taps(args):
     return itertools.product(*(range(k) for k in args.kernel))
 
 
-def _forward(x, weight, bias, args, keep: bool):
-    """The output, laid out as torch's would be, and the columns (kept for the backward only
-    when ``keep``; otherwise they sit in a reused work buffer, or are never made whole)."""
+def _forward(x, weight, bias, args):
+    """The output, laid out as torch's would be. The columns sit in a reused work buffer, or
+    are never made whole."""
     out_size = args.out_size(tuple(x.shape[2:]))
     fmt = memory_format(x, weight)
-    cols = None
     if not channels_innermost(x, args):  # written into its final shape: a view could not be changed in place
-        cols = columns(x, args, keep)
+        cols = columns(x, args)
         out = x.new_empty(x.shape[0], weight.shape[0], *out_size)
         torch.matmul(_filters(weight, args.groups), cols, out=out.view(*cols.shape[:2], -1, cols.shape[-1]))
     else:
@@ -149,11 +147,7 @@ def _forward(x, weight, bias, args, keep: bool):
         shape = (args.groups, x.shape[0] * math.prod(out_size), filters.shape[2])  # (G, N * positions, O/G)
         reuse = fmt is None  # the contiguous result is a copy of the product, which can be reused
         product = _scratch.buffer("product", shape, x) if reuse else x.new_empty(shape)
-        if keep:
-            cols = columns(x, args, keep)
-            torch.bmm(cols, filters, out=product)
-        else:
-            _chunked_product(x, filters, args, product)
+        _chunked_product(x, filters, args, product)
         grid = product.unflatten(1, (x.shape[0], *out_size)).movedim(0, -2)
         out = grid.flatten(-2).movedim(-1, 1)
         if reuse:  # a copy even where the view is already contiguous (one position or one channel)
@@ -161,61 +155,113 @@ def _forward(x, weight, bias, args, keep: bool):
     out = out.contiguous(memory_format=fmt or torch.contiguous_format)
     if bias is not None:
         out += bias.reshape(-1, *(1,) * (x.dim() - 2))
-    return out, cols
+    return out
 
 
 def _chunked_product(x, filters, args, product) -> None:
     """Write the columns-by-filters product of channels-innermost ``x`` into ``product``,
     :data:`CHUNK_BYTES` of columns (whole images) at a time."""
-    n = x.shape[0]
-    positions = product.shape[1] // n
-    per = max(1, CHUNK_BYTES // (positions * filters.shape[1] * args.groups * x.element_size()))
+    for start, stop, rows in _image_chunks(x, args):
+        torch.bmm(columns(x[start:stop], args), filters, out=product[:, rows])
+
+
+def _image_chunks(x, args):
+    """(first image, end image, rows of the product) of each chunk of whole images whose
+    channels-innermost columns take about :data:`CHUNK_BYTES` (at least one image)."""
+    n, positions = x.shape[0], math.prod(args.out_size(tuple(x.shape[2:])))
+    per_image = positions * math.prod(args.kernel) * x.shape[1] * x.element_size()
+    per = max(1, CHUNK_BYTES // per_image)
     for start in range(0, n, per):
         stop = min(start + per, n)
-        torch.bmm(columns(x[start:stop], args, keep=False), filters, out=product[:, start * positions:stop * positions])
+        yield start, stop, slice(start * positions, stop * positions)
 
 
-def _backward_first(grad, cols, weight, x_shape, args, needs):
+def _backward_first(grad, x, weight, args, needs):
     """Input and weight gradients for :func:`_columns_first`'s layout."""
-    g = grad.reshape(x_shape[0], args.groups, weight.shape[0] // args.groups, -1)  # (N, G, O/G, positions)
+    g = grad.reshape(x.shape[0], args.groups, weight.shape[0] // args.groups, -1)  # (N, G, O/G, positions)
     wg = _filters(weight, args.groups)
-    gw = torch.matmul(g, cols.mT).sum(0).view(weight.shape) if needs[1] else None
+    gw = torch.matmul(g, columns(x, args).mT).sum(0).view(weight.shape) if needs[1] else None
     if not needs[0]:
         return None, gw
+    return col2im(torch.matmul(wg.mT, g), x.shape, args), gw
+
+
+def col2im(cols: torch.Tensor, x_shape, args) -> torch.Tensor:
+    """The adjoint of :func:`_columns_first`: (N, G, C/G * taps, positions) ``cols`` added
+    back, tap by tap, into the input positions each was read from."""
     out_size = args.out_size(tuple(x_shape[2:]))
-    taps = torch.matmul(wg.mT, g).view(*x_shape[:2], *args.kernel, *out_size)
-    image = grad.new_zeros(*x_shape[:2], *_padded_size(x_shape[2:], args))
+    taps = cols.reshape(*x_shape[:2], *args.kernel, *out_size)
+    image = cols.new_zeros(*x_shape[:2], *_padded_size(x_shape[2:], args))
     for tap in _kernel_taps(args):
         image[(..., *_tap_slices(tap, out_size, args))] += taps[(slice(None), slice(None), *tap)]
-    return image[(slice(None), *_interior(x_shape[2:], args))], gw
+    return image[(slice(None), *_interior(x_shape[2:], args))]
 
 
-def _backward_last(grad, cols, weight, x_shape, args, needs):
+def _backward_last(grad, x, weight, args, needs):
     """Input and weight gradients for :func:`_columns_last`'s layout."""
     groups, o = args.groups, weight.shape[0]
     wide = grad.movedim(1, -1).reshape(-1, groups, o // groups).transpose(0, 1)  # (G, N * pos, O/G)
-    gw = None
-    if needs[1]:
-        per_tap = torch.bmm(cols.mT, wide).mT.reshape(o, *weight.shape[2:], weight.shape[1])
-        gw = per_tap.movedim(-1, 1).contiguous()
+    gw = _weight_grad_last(x, wide, weight, args) if needs[1] else None
     if not needs[0]:
         return None, gw
-    out_size, per_group = args.out_size(tuple(x_shape[2:])), x_shape[1] // groups
+    out_size, per_group = args.out_size(tuple(x.shape[2:])), x.shape[1] // groups
     g = torch.bmm(wide, _filters_last(weight, groups).mT)  # (G, N * positions, taps * C/G)
-    taps = g.view(groups, x_shape[0], *out_size, *args.kernel, per_group).movedim(0, -2)
-    image = grad.new_zeros(x_shape[0], *_padded_size(x_shape[2:], args), groups, per_group)
+    taps = g.view(groups, x.shape[0], *out_size, *args.kernel, per_group).movedim(0, -2)
+    image = grad.new_zeros(x.shape[0], *_padded_size(x.shape[2:], args), groups, per_group)
     for tap in _kernel_taps(args):
         image[(slice(None), *_tap_slices(tap, out_size, args))] += taps[(..., *tap, slice(None), slice(None))]
-    return image.flatten(-2)[_interior(x_shape[2:], args)].movedim(-1, 1), gw
+    return image.flatten(-2)[_interior(x.shape[2:], args)].movedim(-1, 1), gw
+
+
+def _weight_grad_last(x, wide, weight, args):
+    """The weight gradient: the columns made again, image chunk by image chunk, times the
+    matching rows of the output gradient ``wide`` (G, N * positions, O/G), summed."""
+    total = None
+    for start, stop, rows in _image_chunks(x, args):
+        cols = columns(x[start:stop], args)  # (G, rows, taps * C/G)
+        if total is None:
+            total = torch.bmm(cols.mT, wide[:, rows])
+        else:
+            total.baddbmm_(cols.mT, wide[:, rows])
+    per_tap = total.mT.reshape(weight.shape[0], *weight.shape[2:], weight.shape[1])
+    return per_tap.movedim(-1, 1).contiguous()
+
+
+class _Columns(torch.autograd.Function):
+    """``x`` -> its channels-first column matrix (:func:`_columns_first`), a fresh copy. The
+    map is linear and its backward is its adjoint, :func:`col2im`, as :class:`_Col2im`, whose
+    backward is this again: derivatives of every order stay exact."""
+
+    @staticmethod
+    def forward(ctx, x, args):
+        ctx.args, ctx.x_shape = args, x.shape
+        view = _columns_first(x, args)  # (N, G, C/G, *kernel, *out)
+        return x.new_empty(view.shape).copy_(view).flatten(2, 2 + len(args.kernel)).flatten(3)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _Col2im.apply(grad, ctx.x_shape, ctx.args), None
+
+
+class _Col2im(torch.autograd.Function):
+    """:func:`col2im` with :class:`_Columns` as its backward."""
+
+    @staticmethod
+    def forward(ctx, cols, x_shape, args):
+        ctx.args = args
+        return col2im(cols, x_shape, args)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _Columns.apply(grad, ctx.args), None, None
 
 
 def reference(x, weight, bias, args):
-    """The same convolution in differentiable operations (tap slices, ``stack``, ``matmul``)."""
+    """The same convolution in differentiable operations: :class:`_Columns` and ``matmul``.
+    Its derivatives hold no copy of the input per tap, only the columns and their gradient."""
     out_size = args.out_size(tuple(x.shape[2:]))
-    xp = pad_input(x, args.pads)
-    taps = [xp[(...,) + _tap_slices(tap, out_size, args)] for tap in _kernel_taps(args)]
-    cols = torch.stack(taps, dim=2).reshape(x.shape[0], args.groups, -1, math.prod(out_size))
-    out = torch.matmul(_filters(weight, args.groups), cols).reshape(x.shape[0], weight.shape[0], *out_size)
+    out = torch.matmul(_filters(weight, args.groups), _Columns.apply(x, args))
+    out = out.reshape(x.shape[0], weight.shape[0], *out_size)
     return out if bias is None else out + bias.reshape(-1, *(1,) * len(out_size))
 
 
@@ -225,20 +271,18 @@ class _Im2col(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, args):
         ctx.args = args
-        keep = ctx.needs_input_grad[1]  # only the weight gradient reads the columns
-        out, cols = _forward(x, weight, bias, args, keep)
-        ctx.save_for_backward(cols if keep else None, x, weight, bias)
-        return out
+        ctx.save_for_backward(x, weight, bias)
+        return _forward(x, weight, bias, args)
 
     @staticmethod
     @without_autocast
     def backward(ctx, grad):
         if torch.is_grad_enabled():
-            return graph_backward(ctx, lambda *t: reference(*t, ctx.args), ctx.saved_tensors[1:], grad)
-        cols, x, weight, bias = ctx.saved_tensors
+            return graph_backward(ctx, lambda *t: reference(*t, ctx.args), ctx.saved_tensors, grad)
+        x, weight, bias = ctx.saved_tensors
         args, needs = ctx.args, ctx.needs_input_grad
         backward = _backward_last if channels_innermost(x, args) else _backward_first
-        gx, gw = backward(grad, cols, weight, x.shape, args, needs)
+        gx, gw = backward(grad, x, weight, args, needs)
         gb = grad.sum([0, *range(2, grad.dim())]) if bias is not None and needs[2] else None
         return gx, gw, gb, None
 

@@ -83,15 +83,16 @@ def train_compare_all(model: nn.Module, inputs, impls, steps: int, optimizer: st
                       dtype: str = "float32", device: str = "cpu", seed: int = 0,
                       name: str | None = None, progress=None) -> list[TrainReport]:
     """:func:`train_compare` for each of ``impls``; torch's copy and the noisy copy, and so the
-    bounds, are trained once for all of them. Raises :class:`.verify.NothingToVerify` for a
-    model that recomputes its forward in the backward (``torch.utils.checkpoint``): the
-    recomputation would run without the swap. ``progress`` is told which training is about to
-    run."""
+    bounds, are trained once for all of them. Checkpointed blocks run as plain calls
+    (:func:`.census.plain_checkpoints`); where they cannot, a model that recomputes its forward
+    in the backward raises :class:`.verify.NothingToVerify`: the recomputation would run
+    without the swap. ``progress`` is told which training is about to run."""
     from .verify import RECOMPUTES, NothingToVerify
 
     try:
         say = (lambda text: None) if progress is None else progress
-        return _train_all(model, inputs, impls, steps, optimizer, lr, dtype, device, seed, name, say)
+        with census.plain_checkpoints():
+            return _train_all(model, inputs, impls, steps, optimizer, lr, dtype, device, seed, name, say)
     except CheckpointError:
         raise NothingToVerify(f"not trained both ways: {RECOMPUTES}") from None
 

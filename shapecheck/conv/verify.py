@@ -198,7 +198,7 @@ def verify_model(model: nn.Module, inputs: Sequence, impls: Sequence[str], devic
     target = resolve_device(device)
     check_names(impls, dtypes)
     checks, sites, shapes = [], (), ()
-    with exact_arithmetic() as precision, math_attention():
+    with exact_arithmetic() as precision, math_attention(), census.plain_checkpoints():
         for dtype in dtypes:
             say = _stage_teller(progress, name or type(model).__name__, dtype)
             run = _DtypeRun(model, inputs, target, getattr(torch, dtype), seed, repeats, say)
