@@ -221,7 +221,8 @@ def test_im2col_in_chunks_of_images(monkeypatch, chunk_images, groups, channels_
     assert im2col.channels_innermost(x, args)
     per_image = math.prod(args.out_size(x.shape[2:])) * 32 * 9 * x.element_size()
     monkeypatch.setattr(im2col, "CHUNK_BYTES", chunk_images * per_image)
-    chunks = list(im2col._image_chunks(x, args))
+    monkeypatch.setattr(im2col, "WEIGHT_CHUNK_BYTES", chunk_images * per_image)
+    chunks = list(im2col._image_chunks(x, args, im2col.CHUNK_BYTES))
     assert len(chunks) == -(-5 // chunk_images) and chunks[-1][1] == 5
     leaves = [t.requires_grad_() for t in (x, w)]
     out = im2col.conv2d(*leaves, stride=2, padding=1, groups=groups)

@@ -16,15 +16,15 @@ stride-2 layer reads only the positions it keeps. Two layouts, by input channels
 
 The padded copy, the columns and the product are reused work buffers (:mod:`._scratch`): on
 a layer whose columns take tens of MiB, fresh allocations cost as much as the GEMM.
-Channels-innermost columns are made a few images at a time (:data:`CHUNK_BYTES`), each chunk
-multiplied while it is still in the cache, into its rows of the product.
+In the forward, channels-innermost columns are made a few images at a time (:data:`CHUNK_BYTES`),
+each chunk multiplied while it is still in the cache, into its rows of the product.
 
-Only the input is saved for the backward, as torch saves it: columns kept for every layer of a
-model until its backward would take taps/stride² times its activations. The backward is
-written by hand: the weight gradient makes the columns again, chunk by chunk as the forward
-does, and multiplies them with the output gradient; the input gradient multiplies the
-transposed filters into a column gradient that is added back tap by tap into the padded input
-(col2im). With ``create_graph=True`` autograd differentiates :func:`reference` instead: the
+Only the input is saved for the backward, as torch saves it: columns kept for every layer of
+a model until its backward would take taps/stride² times its activations. The backward is
+written by hand: the weight gradient makes the columns again (in chunks of
+:data:`WEIGHT_CHUNK_BYTES`) and multiplies them with the output gradient; the input gradient
+multiplies the transposed filters into a column gradient that is added back tap by tap into
+the padded input (col2im). With ``create_graph=True`` autograd differentiates :func:`reference` instead: the
 columns as an autograd function whose backward is col2im (and col2im's backward the columns),
 and ``matmul``, so derivatives of every order are exact.
 """
@@ -45,11 +45,18 @@ CHANNELS_INNERMOST = 16
 """With at least this many input channels per group the columns keep channels innermost."""
 
 CHUNK_BYTES = 4 * 2**20
-"""Bytes of channels-innermost columns made at a time, in the forward and for the weight
-gradient (whole images; one image at a time where one image's columns are larger). Each chunk's padded
+"""Bytes of channels-innermost columns made at a time in the forward (whole images; one image
+at a time where one image's columns are larger). Each chunk's padded
 copy and columns are still in the cache when its matmul reads them; on ``benchmarks/conv.py``'s
 ResNet 3x3 layer, image by image took 1.6-1.9x F.conv2d where the whole batch at once took
 2.1-2.3x (2 MiB to 8 MiB chunks did alike)."""
+
+WEIGHT_CHUNK_BYTES = _scratch.LIMIT
+"""Bytes of channels-innermost columns made at a time for the weight gradient: as many as a
+reused work buffer holds. Its GEMM sums over the rows of the columns, and summing chunk by
+chunk cost more than one GEMM: on ``benchmarks/conv.py``'s ResNet 3x3 layer (58 MiB of
+columns), image by image took 26-29 ms where the whole batch took 20-25 ms. A larger layer
+makes its columns in chunks rather than all at once."""
 
 
 def channels_innermost(x: torch.Tensor, args) -> bool:
@@ -161,16 +168,16 @@ def _forward(x, weight, bias, args):
 def _chunked_product(x, filters, args, product) -> None:
     """Write the columns-by-filters product of channels-innermost ``x`` into ``product``,
     :data:`CHUNK_BYTES` of columns (whole images) at a time."""
-    for start, stop, rows in _image_chunks(x, args):
+    for start, stop, rows in _image_chunks(x, args, CHUNK_BYTES):
         torch.bmm(columns(x[start:stop], args), filters, out=product[:, rows])
 
 
-def _image_chunks(x, args):
+def _image_chunks(x, args, chunk_bytes: int):
     """(first image, end image, rows of the product) of each chunk of whole images whose
-    channels-innermost columns take about :data:`CHUNK_BYTES` (at least one image)."""
+    channels-innermost columns take about ``chunk_bytes`` (at least one image)."""
     n, positions = x.shape[0], math.prod(args.out_size(tuple(x.shape[2:])))
     per_image = positions * math.prod(args.kernel) * x.shape[1] * x.element_size()
-    per = max(1, CHUNK_BYTES // per_image)
+    per = max(1, chunk_bytes // per_image)
     for start in range(0, n, per):
         stop = min(start + per, n)
         yield start, stop, slice(start * positions, stop * positions)
@@ -214,10 +221,10 @@ def _backward_last(grad, x, weight, args, needs):
 
 
 def _weight_grad_last(x, wide, weight, args):
-    """The weight gradient: the columns made again, image chunk by image chunk, times the
-    matching rows of the output gradient ``wide`` (G, N * positions, O/G), summed."""
+    """The weight gradient: the columns made again, :data:`WEIGHT_CHUNK_BYTES` at a time, times
+    the matching rows of the output gradient ``wide`` (G, N * positions, O/G), summed."""
     total = None
-    for start, stop, rows in _image_chunks(x, args):
+    for start, stop, rows in _image_chunks(x, args, WEIGHT_CHUNK_BYTES):
         cols = columns(x[start:stop], args)  # (G, rows, taps * C/G)
         if total is None:
             total = torch.bmm(cols.mT, wide[:, rows])
