@@ -10,6 +10,7 @@ import pytest
 import torch
 from rich.console import Console
 from torch import nn
+from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import CheckpointFunction, checkpoint
 
 from shapecheck.conv import IMPLEMENTATIONS, NotApplicable, toeplitz
@@ -192,6 +193,46 @@ def test_a_model_torch_cannot_differentiate_twice_is_compared_to_first_order_and
     assert model.status == "pass"
     assert model.note.startswith("output and first-order gradients only: torch has no second derivative here (")
     assert "_cdist_backward" in model.note
+
+
+class _Square(torch.autograd.Function):
+    """x², with a backward that torch runs without recording (``@once_differentiable``)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return 2 * x * grad
+
+
+class OnceDifferentiableNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(_Square.apply(self.conv(x)).mean((2, 3)))
+
+
+def test_a_once_differentiable_function_limits_the_model_to_first_order_and_says_so():
+    """torch's second-order gradient of such a model silently lacks the terms through the
+    Function (x² here: its second derivative, 2, never shows), so the model is compared to first
+    order; the convolution call is still checked to second order on its own."""
+    torch.manual_seed(0)
+    report = verify_model(OnceDifferentiableNet(), [(2, 3, 6, 6)], ["im2col"], device="cpu", repeats=1,
+                          dtypes=("float64",))
+    checks = rows(report, "im2col")
+    assert checks["conv"].status == "pass" and not checks["conv"].note
+    model = checks[MODEL_ROW]
+    assert model.status == "pass" and not model.worst.startswith("grad²")
+    assert model.note.startswith("output and first-order gradients only: torch has no second derivative here (")
+    assert "the backward of _Square is @once_differentiable" in model.note
 
 
 def test_a_wrong_double_backward_is_still_caught_at_the_call_in_such_a_model(monkeypatch):

@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import CheckpointError
 
 from ..engine._compat import math_attention
@@ -389,6 +390,9 @@ def _derivatives(run, leaves: dict, seed: int, second: bool = True) -> dict[str,
     implementation and none in another, and drawing only for those with a graph would give
     every later leaf another coefficient, and so another second-order gradient."""
     outs = run()
+    if second and (once := _once_differentiable(outs)):
+        raise NoSecondOrder(f"the backward of {once} is @once_differentiable, and torch leaves out, "
+                            "without an error, the second-order terms that pass through it")
     gen = torch.Generator().manual_seed(seed + 1)
     cotangents = [_randn_like(o, gen) for o in outs]
     names = list(leaves)
@@ -409,6 +413,27 @@ def _derivatives(run, leaves: dict, seed: int, second: bool = True) -> dict[str,
             raise NoSecondOrder(str(error).strip().splitlines()[0].rstrip(".")) from error
         result.update({f"grad² {n}": g.detach() for n, g in zip(names, seconds)})
     return result
+
+
+_ONCE_DIFFERENTIABLE = once_differentiable(lambda ctx, *grads: grads).__code__
+"""The code of every ``@once_differentiable`` backward: the decorator's own wrapper."""
+
+
+def _once_differentiable(outs) -> str | None:
+    """The name of an autograd Function in ``outs``' graph whose backward is
+    ``@once_differentiable``, or None. Such a backward runs without recording, so the
+    derivatives of its own inputs' influence drop out of any second-order gradient."""
+    seen, todo = set(), [o.grad_fn for o in outs if o.grad_fn is not None]
+    while todo:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        function = getattr(node, "_forward_cls", None)
+        if getattr(getattr(function, "backward", None), "__code__", None) is _ONCE_DIFFERENTIABLE:
+            return function.__name__
+        todo.extend(child for child, _ in node.next_functions if child is not None)
+    return None
 
 
 def _call_derivatives(run, arguments: dict, seed: int) -> dict:
