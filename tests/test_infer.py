@@ -3,7 +3,7 @@ import os
 
 import pytest
 import torch
-
+from torch import nn
 
 from shapecheck.engine import infer, loader
 
@@ -379,3 +379,17 @@ def test_a_decoder_whose_head_fixes_its_input_size_gets_that_size(tmp_path):
     path.write_text(GENERATORS)
     found = infer.infer_inputs(_meta(str(path), "Decoder"), str(path))
     assert found.ok and found.inputs[0].shape == (8, 16, 7, 7) and found.accepted.startswith("H = W = 7;")
+
+
+class _DenseNetLike(nn.Module):
+    """A bottleneck factor, a pooling window and a step are sizes, but not the input's."""
+
+    def __init__(self, growth_rate=12, bn_size=4, pool_size=3, step_size=2, image_size=32):
+        super().__init__()
+        self.conv = nn.Conv2d(3, growth_rate * bn_size, 3)
+
+
+def test_only_sizes_of_the_input_are_stated_sizes():
+    from shapecheck.engine import construct
+
+    assert construct.stated(None, _DenseNetLike) == ((32,), ())

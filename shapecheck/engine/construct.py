@@ -28,7 +28,8 @@ from .provenance import recorded
 
 CONFIG_NAMES = re.compile(r"(config|cfg|conf|args|hparams|params|opt)$", re.I)
 SIZE_NAMES = re.compile(r"(size|height|width|res|resolution|len|length|frames|shape)s?$", re.I)
-NOT_SIZES = re.compile(r"batch|hidden|vocab|kernel|embed|patch|window|num_(?!frames)|dim|channel|head|latent|code", re.I)
+NOT_SIZES = re.compile(r"batch|hidden|vocab|kernel|embed|patch|window|num_(?!frames)|dim|channel|head|latent|code"
+                       r"|bn_|bottleneck|pool|step|group|stride|buffer|queue|beam", re.I)
 
 
 @dataclass
