@@ -366,6 +366,36 @@ def test_where_checkpoints_cannot_run_plainly_a_model_is_checked_call_by_call(mo
         train_compare(checkpointed(), [(2, 3, 6, 6)], "im2col", 2, dtype="float64")
 
 
+class SqueezedNet(nn.Module):
+    """A 3×3 convolution that leaves a 1×1 map on a 3×3 input, then BatchNorm."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.norm = nn.BatchNorm2d(4)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.norm(self.conv(x))).flatten(1))
+
+
+@pytest.mark.parametrize("batch", [2, 4])
+def test_a_train_mode_normalization_over_two_values_is_not_compared_end_to_end(batch):
+    """A batch of two at a 1×1 map: BatchNorm's normalized values are ±1 whatever the input, and
+    its gradients a residue that rounding decides; a batch of four is compared."""
+    torch.manual_seed(0)
+    report = verify_model(SqueezedNet(), [(batch, 3, 3, 3)], ["im2col"], device="cpu", repeats=1,
+                          dtypes=("float64",))
+    model_rows = {c.mode: c for c in report.checks if c.layer == MODEL_ROW}
+    assert model_rows["eval"].status == "pass" and rows(report, "im2col")["conv"].status == "pass"
+    if batch == 2:
+        assert model_rows["train"].status == "not applicable"
+        assert model_rows["train"].note.startswith(
+            "not compared end to end: batch_norm of 2×4×1×1 takes its statistics over two values at this input")
+    else:
+        assert model_rows["train"].status == "pass"
+
+
 def test_a_dropped_gradient_is_a_failure_row_not_a_crash(monkeypatch):
     """(b)"""
     plant(monkeypatch, "im2col", lambda good, x, w, b, *a, **k: good(x, w.detach(), b, *a, **k))

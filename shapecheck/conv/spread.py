@@ -113,10 +113,20 @@ _NORMALIZATIONS = {
 }
 
 
+# normalization -> bound arguments -> how many values each of its statistics is taken over
+_COUNTS = {
+    F.batch_norm: lambda a: a["input"].numel() // a["input"].shape[1],
+    F.instance_norm: lambda a: math.prod(a["input"].shape[2:]),
+    F.group_norm: lambda a: a["input"][0].numel() // a["num_groups"],
+    F.layer_norm: lambda a: math.prod(tuple(a["normalized_shape"])),
+}
+
+
 class _Noise(TorchFunctionMode):
     def __init__(self, u: float, gen: torch.Generator):
         super().__init__()
         self.u, self.gen = u, gen
+        self.too_few: list[str] = []  # normalizations by their own statistics over two values
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -127,6 +137,8 @@ class _Noise(TorchFunctionMode):
             condition = _NORMALIZATIONS[func](bound)
             if condition is not None:
                 x = bound["input"]
+                if _COUNTS[func](bound) <= 2:
+                    self.too_few.append(f"{func.__name__} of {'×'.join(map(str, x.shape))}")
                 bound["input"] = _gradient_times(x, 1 + self.u * condition * _draw(x, self.gen))
                 return func(**bound)
         return func(*args, **kwargs)
@@ -135,6 +147,10 @@ class _Noise(TorchFunctionMode):
 @contextlib.contextmanager
 def rounding_noise(dtype: str, seed: int):
     """Simulated rounding of ``dtype``'s size at every convolution, linear layer and
-    normalization call made in the block (run in float64)."""
-    with _Noise(UNIT_ROUNDOFF[dtype], torch.Generator().manual_seed(seed + 2)):
-        yield
+    normalization call made in the block (run in float64). Yields a list that names each
+    normalization by its input's own statistics taken over two values only (a batch of two at
+    a 1×1 feature map in train mode): there the normalized values are ±1 whatever the input,
+    the backward's terms cancel to a residue of about ``eps / var`` of their size, and how far
+    rounding moves that residue is more than this simulation covers."""
+    with _Noise(UNIT_ROUNDOFF[dtype], torch.Generator().manual_seed(seed + 2)) as noise:
+        yield noise.too_few

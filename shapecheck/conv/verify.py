@@ -226,6 +226,7 @@ class _Reference:
     kinks: branches.Pinning | None = None   # the reference's side of every kink (whole-model runs)
     spread: dict | None = None  # how far simulated rounding moves each kind of tensor (whole-model runs)
     no_second_order: str = ""   # why the whole-model runs stop at first-order gradients, if they do
+    unbounded: str = ""         # why the whole model is not compared in this mode, if it is not
 
 
 class _DtypeRun:
@@ -316,10 +317,10 @@ class _DtypeRun:
         except NoSecondOrder as missing:
             want, kinks, why = *self._recorded(exact(), args, second=False), str(missing)
         noisy = exact()
-        with spread.rounding_noise(self.dtype_name, self.seed):
+        with spread.rounding_noise(self.dtype_name, self.seed) as too_few:
             moved = _pinned_run(noisy, args, self.seed, kinks, not why)[0]
         run = lambda: _pinned_run(_prepared(self.model, mode), self.args, self.seed, kinks, not why)[0]  # noqa: E731
-        return _Reference(want, *self._torch_own(run), kinks, _spreads(moved, want), why)
+        return _Reference(want, *self._torch_own(run), kinks, _spreads(moved, want), why, _unbounded(too_few))
 
     def _recorded(self, model, args, second: bool):
         """The reference's derivatives, and the side of each kink it took."""
@@ -331,6 +332,8 @@ class _DtypeRun:
         make = self._row_maker(impl, mode, MODEL_ROW, kind, {}, ref)
         if ref is None:
             return make(status="not applicable", note=RECOMPUTED)
+        if ref.unbounded:
+            return make(status="not applicable", note=ref.unbounded)
         model = _prepared(self.model, mode)
         run = lambda: _pinned_run(model, self.args, self.seed, ref.kinks, not ref.no_second_order)  # noqa: E731
         try:
@@ -374,6 +377,17 @@ class _DtypeRun:
 
 
 # -- derivatives ---------------------------------------------------------------------------------
+def _unbounded(too_few: list[str]) -> str:
+    """Why the whole model is not compared when a normalization averages two values only
+    (:func:`.spread.rounding_noise`); "" when none does."""
+    if not too_few:
+        return ""
+    which = f"{too_few[0]} takes" if len(too_few) == 1 else f"{len(too_few)} normalizations (the first: {too_few[0]}) take"
+    return (f"not compared end to end: {which} its statistics over two values at this input, so "
+            "rounding decides its gradients by more than verify can bound; each convolution call is "
+            "checked on its own (a larger input or batch, with --input, compares the whole model)")
+
+
 def _second_order_note(ref: _Reference) -> str:
     if not ref.no_second_order:
         return ""
