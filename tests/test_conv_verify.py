@@ -790,10 +790,11 @@ def test_each_step_is_told_to_progress_before_it_runs():
     said = []
     run(["im2col"], progress=said.append)
     head = [s for s in said if s.startswith("SmallNet, float64:")]
-    assert head[:4] == ["SmallNet, float64: finding the convolution calls",
+    assert head[:5] == ["SmallNet, float64: finding the convolution calls",
                         "SmallNet, float64: torch's derivatives, call 1 of 3 (stem)",
+                        "SmallNet, float64: im2col, call 1 of 3 (stem)",
                         "SmallNet, float64: torch's derivatives, call 2 of 3 (depthwise)",
-                        "SmallNet, float64: torch's derivatives, call 3 of 3 (up)"]
+                        "SmallNet, float64: im2col, call 2 of 3 (depthwise)"]
     assert "SmallNet, float64: torch's derivatives of the whole model, train mode" in said
     assert "SmallNet, float32: im2col, call 2 of 3 (depthwise)" in said
     assert said[-1] == "SmallNet, float32: im2col, the whole model, train mode"

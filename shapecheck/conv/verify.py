@@ -243,7 +243,6 @@ class _DtypeRun:
             raise NothingToVerify(
                 "nothing to verify: no convolution runs in the forward pass (no nn.Conv*/nn.ConvTranspose* "
                 "layer, subclass of one, or F.conv*/torch.conv* call)")
-        self.layer_refs = [self._call_reference(call, i) for i, call in enumerate(self.calls)]
         self.model_n = _model_reduction(self.model, self.calls)
 
     def _plain_forward(self):
@@ -258,22 +257,25 @@ class _DtypeRun:
         return tuple(Site(site, call.kind(), n, source(call)) for site, (call, n) in counts.items())
 
     def checks(self, impls, modes) -> list[Check]:
-        try:
-            model_refs = {}
-            for mode in modes:
-                self.say(f"torch's derivatives of the whole model, {mode} mode")
-                model_refs[mode] = self._model_reference(mode)
-        except CheckpointError:
-            model_refs = dict.fromkeys(modes)
-        rows = []
-        for impl in impls:
-            for i, (call, ref) in enumerate(zip(self.calls, self.layer_refs)):
+        """Every implementation's rows, implementation by implementation. Each reference is
+        made once, checked against every implementation, and let go: on a large model the
+        references of all calls and modes together take gigabytes."""
+        rows = {impl: [] for impl in impls}
+        for i, call in enumerate(self.calls):
+            ref = self._call_reference(call, i)
+            for impl in impls:
                 self.say(f"{impl}, {self._which(i)}")
-                rows.append(self._check_call(impl, call, ref))
-            for mode, ref in model_refs.items():
+                rows[impl].append(self._check_call(impl, call, ref))
+        for mode in modes:
+            self.say(f"torch's derivatives of the whole model, {mode} mode")
+            try:
+                ref = self._model_reference(mode)
+            except CheckpointError:
+                ref = None
+            for impl in impls:
                 self.say(f"{impl}, the whole model, {mode} mode")
-                rows.append(self._check_model(impl, mode, ref))
-        return rows
+                rows[impl].append(self._check_model(impl, mode, ref))
+        return [row for impl in impls for row in rows[impl]]
 
     def _which(self, i: int) -> str:
         return f"call {i + 1} of {len(self.calls)} ({self.calls[i].name})"
