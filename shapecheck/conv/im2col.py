@@ -24,9 +24,9 @@ a model until its backward would take taps/stride² times its activations. The b
 written by hand: the weight gradient makes the columns again (in chunks of
 :data:`WEIGHT_CHUNK_BYTES`) and multiplies them with the output gradient; the input gradient
 multiplies the transposed filters into a column gradient that is added back tap by tap into
-the padded input (col2im). With ``create_graph=True`` autograd differentiates :func:`reference` instead: the
-columns as an autograd function whose backward is col2im (and col2im's backward the columns),
-and ``matmul``, so derivatives of every order are exact.
+the padded input (col2im). With ``create_graph=True`` autograd differentiates
+:func:`reference` instead: the columns as an autograd function whose backward is col2im (and
+col2im's backward the columns), and ``matmul``, so derivatives of every order are exact.
 """
 
 from __future__ import annotations

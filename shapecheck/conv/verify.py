@@ -384,7 +384,8 @@ def _unbounded(too_few: list[str]) -> str:
     (:func:`.spread.rounding_noise`); "" when none does."""
     if not too_few:
         return ""
-    which = f"{too_few[0]} takes" if len(too_few) == 1 else f"{len(too_few)} normalizations (the first: {too_few[0]}) take"
+    which = (f"{too_few[0]} takes" if len(too_few) == 1
+             else f"{len(too_few)} normalizations (the first: {too_few[0]}) take")
     return (f"not compared end to end: {which} its statistics over two values at this input, so "
             "rounding decides its gradients by more than verify can bound; each convolution call is "
             "checked on its own (a larger input or batch, with --input, compares the whole model)")
