@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/engine_speed.py
 	$(BIN)/python benchmarks/conv.py
+	$(BIN)/python benchmarks/conv_memory.py train
 	$(BIN)/python benchmarks/worker.py
 	$(BIN)/python benchmarks/lsp.py
 

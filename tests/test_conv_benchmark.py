@@ -49,3 +49,16 @@ def test_the_benchmark_runs_on_the_gpu(bench, capsys):
     out = _tables(bench, capsys, "cuda")
     assert torch.cuda.get_device_name() in out and "| LeNet conv1 |" in out
     assert bench.DEVICE.type == "cuda"
+
+
+def test_the_memory_benchmark_measures_each_training_step_in_a_process_of_its_own(capsys):
+    spec = importlib.util.spec_from_file_location("conv_memory_benchmark", SCRIPT.with_name("conv_memory.py"))
+    memory = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(memory)
+    out = memory._resnet18()(torch.randn(2, 3, 32, 32))
+    assert out.shape == (2, 10)
+    assert memory.main(["train", "--impls", "torch,im2col", "--batch", "2"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| torch") or
+            line.startswith("| im2col")]
+    assert [r.split(" | ")[0] for r in rows] == ["| torch", "| im2col"]
+    assert all(float(r.split(" | ")[2].rstrip(" |")) > 0 for r in rows)  # seconds per step

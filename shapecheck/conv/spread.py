@@ -97,28 +97,27 @@ def _condition(x: torch.Tensor, dims) -> torch.Tensor:
     return torch.where(spread > 0, size / spread.clamp_min(torch.finfo(x.dtype).tiny), torch.ones_like(size))
 
 
-def _group_condition(x: torch.Tensor, groups: int) -> torch.Tensor:
+def _statistics(x: torch.Tensor, dims) -> tuple[torch.Tensor, int]:
+    """Normalizing ``x`` over ``dims``: its :func:`_condition` and how many values each
+    statistic is taken over."""
+    return _condition(x, dims), math.prod(x.shape[d] for d in dims)
+
+
+def _group_statistics(x: torch.Tensor, groups: int) -> tuple[torch.Tensor, int]:
     grouped = x.unflatten(1, (groups, -1))
-    return _condition(grouped, tuple(range(2, grouped.dim()))).expand(grouped.shape).flatten(1, 2)
+    condition, count = _statistics(grouped, tuple(range(2, grouped.dim())))
+    return condition.expand(grouped.shape).flatten(1, 2), count
 
 
-# normalization -> bound arguments -> the condition of its statistics (None: it uses stored ones)
+# normalization -> bound arguments -> (the condition of its statistics, values per statistic);
+# None: it uses stored ones
 _NORMALIZATIONS = {
-    F.batch_norm: lambda a: _condition(a["input"], (0, *range(2, a["input"].dim())))
+    F.batch_norm: lambda a: _statistics(a["input"], (0, *range(2, a["input"].dim())))
     if a.get("training", False) else None,
-    F.instance_norm: lambda a: _condition(a["input"], tuple(range(2, a["input"].dim())))
+    F.instance_norm: lambda a: _statistics(a["input"], tuple(range(2, a["input"].dim())))
     if a.get("use_input_stats", True) else None,
-    F.group_norm: lambda a: _group_condition(a["input"], a["num_groups"]),
-    F.layer_norm: lambda a: _condition(a["input"], tuple(range(-len(tuple(a["normalized_shape"])), 0))),
-}
-
-
-# normalization -> bound arguments -> how many values each of its statistics is taken over
-_COUNTS = {
-    F.batch_norm: lambda a: a["input"].numel() // a["input"].shape[1],
-    F.instance_norm: lambda a: math.prod(a["input"].shape[2:]),
-    F.group_norm: lambda a: a["input"][0].numel() // a["num_groups"],
-    F.layer_norm: lambda a: math.prod(tuple(a["normalized_shape"])),
+    F.group_norm: lambda a: _group_statistics(a["input"], a["num_groups"]),
+    F.layer_norm: lambda a: _statistics(a["input"], tuple(range(-len(tuple(a["normalized_shape"])), 0))),
 }
 
 
@@ -134,10 +133,10 @@ class _Noise(TorchFunctionMode):
             return _noisy_product(func(*args, **kwargs), _reductions(func, args, kwargs), self.u, self.gen)
         if func in _NORMALIZATIONS:
             bound = inspect.signature(func).bind(*args, **kwargs).arguments
-            condition = _NORMALIZATIONS[func](bound)
-            if condition is not None:
-                x = bound["input"]
-                if _COUNTS[func](bound) <= 2:
+            statistics = _NORMALIZATIONS[func](bound)
+            if statistics is not None:
+                (condition, count), x = statistics, bound["input"]
+                if count <= 2:
                     self.too_few.append(f"{func.__name__} of {'×'.join(map(str, x.shape))}")
                 bound["input"] = _gradient_times(x, 1 + self.u * condition * _draw(x, self.gen))
                 return func(**bound)
